@@ -1,0 +1,88 @@
+package eps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"epsproxy/internal/jsonrpc"
+)
+
+// Client is the `_client` object a node adds to every call it delivers: the caller's name and
+// directory entry.
+type Client struct {
+	Name  string          `json:"name"`
+	Entry json.RawMessage `json:"entry"`
+}
+
+// deliver posts a call to this operator's service with params._client set to caller.
+func (n *Node) deliver(ctx context.Context, caller, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
+	if n.svc == nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeUnreachable, "%s has no service endpoint configured", n.name)
+	}
+	withClient, e := n.setClient(caller, params)
+	if e != nil {
+		return nil, e
+	}
+	select {
+	case n.slots <- struct{}{}:
+		defer func() { <-n.slots }()
+	default:
+		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%s is delivering %d calls already", n.name, cap(n.slots))
+	}
+	body, err := json.Marshal(&jsonrpc.Request{JSONRPC: jsonrpc.Version, Method: method, Params: withClient, ID: id})
+	if err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "encoding the call: %v", err)
+	}
+	raw, err := n.svc.Post(ctx, body)
+	if err != nil {
+		e := jsonrpc.AsError(err)
+		if e.Code == jsonrpc.CodeUnreachable || e.Code == jsonrpc.CodeTimeout {
+			e = &jsonrpc.Error{Code: e.Code, Message: fmt.Sprintf("service of %s: %s", n.name, e.Message)}
+		}
+		return nil, e
+	}
+	return raw, nil
+}
+
+// setClient replaces params._client with the node's own statement of who called.
+func (n *Node) setClient(caller string, params json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
+	fields := map[string]json.RawMessage{}
+	if len(params) > 0 && string(params) != "null" {
+		if err := json.Unmarshal(params, &fields); err != nil {
+			return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "params must be an object: %v", err)
+		}
+	}
+	cl, err := n.clientObject(caller)
+	if err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "%v", err)
+	}
+	fields["_client"] = cl
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "encoding params: %v", err)
+	}
+	return out, nil
+}
+
+// clientObject encodes {"name", "entry"} once per caller; directory entries never change while
+// the node runs.
+func (n *Node) clientObject(caller string) (json.RawMessage, error) {
+	if v, ok := n.ids.Load(caller); ok {
+		return v.(json.RawMessage), nil
+	}
+	e := n.dir.Entry(caller)
+	if e == nil {
+		return nil, fmt.Errorf("caller %q is not in the directory", caller)
+	}
+	entry, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(Client{Name: caller, Entry: entry})
+	if err != nil {
+		return nil, err
+	}
+	n.ids.Store(caller, json.RawMessage(raw))
+	return raw, nil
+}

@@ -1,0 +1,136 @@
+package eps
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"epsproxy/eps/directory"
+	"epsproxy/internal/config"
+	"epsproxy/internal/jsonrpc"
+)
+
+// Node is one EPS node. Create it with New, then Start; Shutdown stops it.
+type Node struct {
+	s     Settings
+	name  string
+	log   *slog.Logger
+	dir   *directory.Directory
+	id    *config.Identity
+	peers *http.Client    // to other nodes, dialled by operator name
+	svc   *jsonrpc.Client // to this operator's service; nil when none is configured
+	slots chan struct{}   // MaxInflight delivery slots
+	ids   sync.Map        // caller name -> encoded _client object
+	srvs  []*http.Server  // local and peer servers
+	lns   []net.Listener
+	start time.Time
+}
+
+// New checks the settings, loads the directory and the TLS identity, and builds the node; it
+// opens no socket yet.
+func New(s Settings, log *slog.Logger) (*Node, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(s.Directory.Paths))
+	for i, p := range s.Directory.Paths {
+		paths[i] = string(p)
+	}
+	dir, err := directory.Load(paths)
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	if dir.Entry(s.Name) == nil {
+		return nil, config.Errorf("name", "operator %q is not in the directory", s.Name)
+	}
+	id, err := s.TLS.Load()
+	if err != nil {
+		return nil, config.Join("tls", err)
+	}
+	leaf := id.Cert.Leaf
+	if leaf == nil || !certNames(leaf, s.Name) {
+		return nil, config.Errorf("tls.cert_file", "the certificate is not for %q", s.Name)
+	}
+	if err := dir.Pinned(s.Name, leaf); err != nil {
+		return nil, config.Errorf("tls.cert_file", "%v", err)
+	}
+	n := &Node{
+		s:     s,
+		name:  s.Name,
+		log:   log.With("node", s.Name),
+		dir:   dir,
+		id:    id,
+		slots: make(chan struct{}, s.MaxInflight),
+	}
+	n.peers = &http.Client{Transport: n.peerTransport()}
+	if s.Service.Endpoint != "" {
+		n.svc = &jsonrpc.Client{URL: s.Service.Endpoint, HTTP: &http.Client{Transport: jsonrpc.NewTransport(id.ClientConfig(s.Name), nil)}}
+	}
+	return n, nil
+}
+
+func certNames(leaf interface{ VerifyHostname(string) error }, name string) bool {
+	return leaf.VerifyHostname(name) == nil
+}
+
+// Start opens the local and peer listeners and serves them until Shutdown.
+func (n *Node) Start() error {
+	local := http.NewServeMux()
+	local.HandleFunc(n.s.Local.Path, n.serveLocal)
+	peer := http.NewServeMux()
+	peer.HandleFunc(peerPath, n.servePeer)
+	n.start = time.Now()
+	for _, l := range []struct {
+		what, addr string
+		h          http.Handler
+	}{{"local API", n.s.Local.Bind, local}, {"peer link", n.s.Peer.Bind, peer}} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			n.closeAll()
+			return fmt.Errorf("%s on %s: %w", l.what, l.addr, err)
+		}
+		srv := jsonrpc.NewHTTPServer(l.h, n.id.ServerConfig(), n.s.CallTimeout.D()+5*time.Second, n.log)
+		n.lns = append(n.lns, ln)
+		n.srvs = append(n.srvs, srv)
+		go func(what string) {
+			if err := srv.Serve(tls.NewListener(ln, srv.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error("server stopped", "what", what, "err", err)
+			}
+		}(l.what)
+		n.log.Info("listening", "what", l.what, "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// LocalAddr is the address the local API listens on (after Start).
+func (n *Node) LocalAddr() string { return n.lns[0].Addr().String() }
+
+// PeerAddr is the address the peer link listens on (after Start).
+func (n *Node) PeerAddr() string { return n.lns[1].Addr().String() }
+
+// Shutdown stops accepting calls, lets calls in flight finish until ctx ends, then closes.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var first error
+	for _, s := range n.srvs {
+		if err := s.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	n.peers.CloseIdleConnections()
+	if n.svc != nil {
+		n.svc.HTTP.CloseIdleConnections()
+	}
+	return first
+}
+
+func (n *Node) closeAll() {
+	for _, ln := range n.lns {
+		ln.Close()
+	}
+}

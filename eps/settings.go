@@ -1,0 +1,104 @@
+package eps
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"epsproxy/internal/config"
+)
+
+// Defaults for the optional settings.
+const (
+	DefaultCallTimeout = 5 * time.Second
+	DefaultMaxInflight = 1024
+	DefaultLocalPath   = "/jsonrpc"
+	peerPath           = "/eps/v1/call"
+)
+
+// Settings configure a node; `eps server run` loads them from EPS_SETTINGS.
+type Settings struct {
+	// Name is this node's operator name; its certificate must carry it.
+	Name     string     `yaml:"name"`
+	LogLevel string     `yaml:"log_level" env:"LOG_LEVEL"`
+	TLS      config.TLS `yaml:"tls"`
+	Peer     struct {
+		// Bind is where other nodes connect (the directory tells them the address).
+		Bind string `yaml:"bind" env:"PEER_BIND"`
+	} `yaml:"peer"`
+	Local struct {
+		// Bind is where this operator's own service calls the node.
+		Bind string `yaml:"bind" env:"LOCAL_BIND"`
+		Path string `yaml:"path"`
+	} `yaml:"local"`
+	Service struct {
+		// Endpoint is the https URL of the service's JSON-RPC endpoint; calls addressed to this
+		// operator are delivered there.
+		Endpoint string `yaml:"endpoint" env:"SERVICE_ENDPOINT"`
+	} `yaml:"service"`
+	Directory struct {
+		Paths []config.Path `yaml:"paths"`
+	} `yaml:"directory"`
+	// CallTimeout bounds one call from the moment the node receives it.
+	CallTimeout config.Duration `yaml:"call_timeout"`
+	// MaxInflight caps the calls being delivered at once; more get a 503 error at once.
+	MaxInflight int `yaml:"max_inflight"`
+}
+
+// Validate checks the settings and fills in defaults.
+func (s *Settings) Validate() error {
+	if s.Name == "" {
+		return config.Errorf("name", "missing: the operator name of this node")
+	}
+	if err := checkBind(s.Peer.Bind); err != nil {
+		return config.Errorf("peer.bind", "%v", err)
+	}
+	if err := checkBind(s.Local.Bind); err != nil {
+		return config.Errorf("local.bind", "%v", err)
+	}
+	if s.Local.Path == "" {
+		s.Local.Path = DefaultLocalPath
+	}
+	if !strings.HasPrefix(s.Local.Path, "/") {
+		return config.Errorf("local.path", "must start with '/'")
+	}
+	if s.Service.Endpoint != "" {
+		u, err := url.Parse(s.Service.Endpoint)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return config.Errorf("service.endpoint", "want an https:// URL of the service's JSON-RPC endpoint, got %q", s.Service.Endpoint)
+		}
+	}
+	if len(s.Directory.Paths) == 0 {
+		return config.Errorf("directory.paths", "missing: the directory files or folders")
+	}
+	if s.CallTimeout == 0 {
+		s.CallTimeout = config.Duration(DefaultCallTimeout)
+	}
+	if s.MaxInflight == 0 {
+		s.MaxInflight = DefaultMaxInflight
+	}
+	if s.MaxInflight < 0 || s.MaxInflight > 1<<20 {
+		return config.Errorf("max_inflight", "want 1 to %d", 1<<20)
+	}
+	if _, err := config.ParseLevel(s.LogLevel, "log_level"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkBind(addr string) error {
+	if addr == "" {
+		return errMissingBind
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return err
+	}
+	return nil
+}
+
+var errMissingBind = bindError("missing: a host:port to listen on")
+
+type bindError string
+
+func (e bindError) Error() string { return string(e) }

@@ -1,0 +1,68 @@
+package epsclient
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"epsproxy/internal/config"
+)
+
+// Defaults for the optional settings.
+const (
+	DefaultWorkers = 4
+	DefaultQueue   = 4096
+	DefaultTimeout = 5 * time.Second
+	DefaultPath    = "/jsonrpc"
+)
+
+// Settings are the `eps` block of a proxy's settings.
+type Settings struct {
+	// Node is the https URL of the local node's API, e.g. https://127.0.0.1:5544/jsonrpc.
+	Node string `yaml:"node" env:"EPS_NODE"`
+	// Listen is where this proxy serves the calls its node delivers.
+	Listen string `yaml:"listen" env:"EPS_LISTEN"`
+	Path   string `yaml:"path"`
+	// Workers and Queue size the pool that sends calls for the event loops.
+	Workers int `yaml:"workers"`
+	Queue   int `yaml:"queue"`
+	// Timeout bounds one call to the node.
+	Timeout config.Duration `yaml:"timeout"`
+}
+
+// Validate checks the block and fills in defaults; keys are relative to the block.
+func (s *Settings) Validate() error {
+	u, err := url.Parse(s.Node)
+	if s.Node == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		return config.Errorf("node", "want the https:// URL of the local EPS node's API, got %q", s.Node)
+	}
+	if s.Listen == "" {
+		return config.Errorf("listen", "missing: the host:port where the EPS node delivers calls")
+	}
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return config.Errorf("listen", "%v", err)
+	}
+	if s.Path == "" {
+		s.Path = DefaultPath
+	}
+	if !strings.HasPrefix(s.Path, "/") {
+		return config.Errorf("path", "must start with '/'")
+	}
+	if s.Workers == 0 {
+		s.Workers = DefaultWorkers
+	}
+	if s.Workers < 1 || s.Workers > 256 {
+		return config.Errorf("workers", "want 1 to 256")
+	}
+	if s.Queue == 0 {
+		s.Queue = DefaultQueue
+	}
+	if s.Queue < 1 || s.Queue > 1<<20 {
+		return config.Errorf("queue", "want 1 to %d", 1<<20)
+	}
+	if s.Timeout == 0 {
+		s.Timeout = config.Duration(DefaultTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+// Command eps runs an EPS signaling node:
+//
+//	EPS_SETTINGS=settings/dev/roles/public-proxy-eps-1 eps server run
+//
+// EPS_SETTINGS names one or more settings directories or files (':'-separated). Environment
+// variables EPS_PEER_BIND, EPS_LOCAL_BIND, EPS_SERVICE_ENDPOINT and EPS_LOG_LEVEL override the
+// settings of the same name. The node stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"epsproxy/eps"
+	"epsproxy/internal/config"
+	"epsproxy/internal/daemon"
+	"epsproxy/internal/jsonrpc"
+)
+
+const usage = `usage: eps server run                 run the EPS node described by $EPS_SETTINGS
+       eps call METHOD [PARAMS]       call <operator>.<method> through that node's local API
+                                      with the node's own identity; PARAMS is a JSON object
+       eps version                    print the version`
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	switch {
+	case len(args) == 2 && args[0] == "server" && args[1] == "run":
+		return serve(stderr)
+	case len(args) >= 2 && len(args) <= 3 && args[0] == "call":
+		params := "{}"
+		if len(args) == 3 {
+			params = args[2]
+		}
+		return call(args[1], params, os.Stdout, stderr)
+	case len(args) == 1 && args[0] == "version":
+		fmt.Println(config.Version())
+		return 0
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintln(stderr, usage)
+	return 2
+}
+
+func serve(stderr io.Writer) int {
+	var s eps.Settings
+	if err := config.Load("EPS_SETTINGS", "EPS_", &s); err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	level, _ := config.ParseLevel(s.LogLevel, "log_level") // checked by Load
+	log := config.Logger(stderr, level)
+	n, err := eps.New(s, log)
+	if err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	return daemon.Run(log, stderr, "eps", nodeService{n}, 10*time.Second)
+}
+
+type nodeService struct{ n *eps.Node }
+
+func (s nodeService) Start() error                   { return s.n.Start() }
+func (s nodeService) Stop(ctx context.Context) error { return s.n.Shutdown(ctx) }
+
+// call sends one call through the local API, presenting the node's own certificate, and prints
+// the result as indented JSON.
+func call(method, params string, stdout, stderr io.Writer) int {
+	var s eps.Settings
+	if err := config.Load("EPS_SETTINGS", "EPS_", &s); err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	if !json.Valid([]byte(params)) {
+		return daemon.Fail(stderr, "eps call", fmt.Errorf("params %q are not JSON", params))
+	}
+	id, err := s.TLS.Load()
+	if err != nil {
+		return daemon.Fail(stderr, "eps call", config.Join("tls", err))
+	}
+	host := s.Local.Bind
+	if h, p, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		host = net.JoinHostPort("127.0.0.1", p)
+	}
+	c := &jsonrpc.Client{URL: "https://" + host + s.Local.Path, HTTP: &http.Client{Transport: jsonrpc.NewTransport(id.ClientConfig(s.Name), nil)}}
+	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout.D()+time.Second)
+	defer cancel()
+	raw, err := c.CallRaw(ctx, method, json.RawMessage(params))
+	if err != nil {
+		return daemon.Fail(stderr, "eps call", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		out.Write(raw)
+	}
+	fmt.Fprintln(stdout, out.String())
+	return 0
+}

@@ -1,0 +1,54 @@
+// Package daemon is the life cycle every long-running command shares: load settings, build the
+// logger, start, wait for SIGINT or SIGTERM, stop within a grace period, and turn every failure
+// into one line on stderr and a non-zero exit status. It holds no behaviour of its own.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Service is what a command runs: Start returns once serving; Stop ends it within ctx.
+type Service interface {
+	Start() error
+	Stop(ctx context.Context) error
+}
+
+// Run starts svc, waits for a signal and stops it with the given grace period. It returns the
+// process exit status.
+func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace time.Duration) int {
+	if err := svc.Start(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", what, err)
+		return 1
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	s := <-sig
+	log.Info("stopping", "signal", s.String(), "grace", grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go func() {
+		// A second signal stops at once.
+		<-sig
+		cancel()
+	}()
+	if err := svc.Stop(ctx); err != nil {
+		log.Warn("stopped with an error", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// Fail prints one line for a start-up error and returns the exit status for it.
+func Fail(stderr io.Writer, what string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", what, err)
+	return 1
+}

@@ -1,0 +1,164 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Defaults and limits for Config. The caps exist so that no input, however many
+// pairs or however slow their readers, makes the relay grow without bound.
+const (
+	// DefaultPipeSize is the kernel's default pipe capacity: big enough to move a
+	// loopback burst in one splice, small enough that a pipe held by a stalled
+	// direction costs little kernel memory.
+	DefaultPipeSize = 64 << 10
+	// MinPipeSize and MaxPipeSize bound Config.PipeSize. The upper bound is the
+	// default of /proc/sys/fs/pipe-max-size.
+	MinPipeSize = 4 << 10
+	MaxPipeSize = 1 << 20
+
+	// DefaultMaxPipes is the per-loop cap on open pipes (pooled plus in use).
+	// Pipes are held only while a destination is full, so this many stalled
+	// directions per loop are served zero-copy; more fall back to the bounded copy.
+	DefaultMaxPipes = 128
+
+	// DefaultMaxPairs caps the pairs of one Relay. At two descriptors per pair it
+	// is well above what one process can usually open, so in practice the fd
+	// limit binds first.
+	DefaultMaxPairs = 1 << 16
+
+	// MaxLoops bounds Config.Loops.
+	MaxLoops = 256
+	// MaxMaxPairs bounds Config.MaxPairs (slots are addressed with 31 bits in the
+	// epoll data; this leaves a wide margin).
+	MaxMaxPairs = 1 << 24
+
+	// MaxPrefix caps each of the toA/toB byte slices given to Add. The public proxy
+	// replays at most one ClientHello (~17 KiB); anything far bigger is a bug.
+	MaxPrefix = 64 << 10
+)
+
+// Errors returned by New, Add and AddConns.
+var (
+	// ErrClosed: the relay is closed or draining and takes no new pairs.
+	ErrClosed = errors.New("relay: closed")
+	// ErrFull: the relay already holds Config.MaxPairs pairs.
+	ErrFull = errors.New("relay: too many pairs")
+	// ErrBadFD: a descriptor is negative, both are the same, or it is not a
+	// stream socket.
+	ErrBadFD = errors.New("relay: bad file descriptor")
+	// ErrPrefixTooLarge: toA or toB is longer than MaxPrefix.
+	ErrPrefixTooLarge = errors.New("relay: prefix too large")
+)
+
+// Config tunes a Relay. The zero value is usable: every zero field takes its
+// documented default.
+type Config struct {
+	// Loops is the number of epoll loops (goroutines). 0 means
+	// runtime.GOMAXPROCS(0); at most MaxLoops.
+	Loops int
+
+	// PipeSize is the capacity requested for each pipe with F_SETPIPE_SZ.
+	// 0 means DefaultPipeSize; otherwise it must lie in [MinPipeSize, MaxPipeSize].
+	// A failing F_SETPIPE_SZ (for example an unprivileged user over
+	// fs.pipe-user-pages-soft) is tolerated: the pipe keeps its kernel size.
+	PipeSize int
+
+	// MaxPipes caps open pipes (pooled plus in use) per loop. 0 means
+	// DefaultMaxPipes; a negative value disables splicing, so every direction uses
+	// the bounded copy (peek, write, consume) through one PipeSize buffer per loop.
+	// When the cap is hit, a direction that needs a pipe uses that same bounded
+	// copy for its chunk instead of waiting, so no pair waits for another pair's
+	// pipe.
+	MaxPipes int
+
+	// IdleTimeout closes a pair through which no byte has moved, in either
+	// direction, for this long. 0 means never. The check runs every
+	// IdleTimeout/8 (at least every 10 ms, at most every second), so a pair is
+	// closed between IdleTimeout and IdleTimeout plus that interval.
+	IdleTimeout time.Duration
+
+	// MaxPairs caps the pairs held at once, queued Adds included; Add returns
+	// ErrFull beyond it. 0 means DefaultMaxPairs.
+	MaxPairs int
+
+	// OnDone, if not nil, is called once per pair after both of its descriptors
+	// are closed. It runs on the loop goroutine that served the pair: it must not
+	// block, and it must not call Close or Drain (they wait for the loops, which
+	// would deadlock). Add and the counters are safe to call from it.
+	OnDone func(Stats)
+}
+
+// Stats reports one finished pair to Config.OnDone.
+type Stats struct {
+	// AToB and BToA count the bytes delivered to b and to a: the toB (toA)
+	// prefix plus every byte spliced or copied from a (b). Bytes that were read
+	// but could not be delivered because the pair ended are not counted.
+	AToB, BToA int64
+	// Reason says why the pair ended: "done" (both directions reached end of
+	// stream and were delivered), "idle", "shutdown" (Close or Drain), or
+	// "error: <what failed>: <errno text>".
+	Reason string
+	// Tag is the value given to Add.
+	Tag any
+}
+
+// The reasons a pair ends, as reported in Stats.Reason.
+const (
+	ReasonDone     = "done"
+	ReasonIdle     = "idle"
+	ReasonShutdown = "shutdown"
+)
+
+// settings is a Config with defaults applied and checked.
+type settings struct {
+	loops       int
+	pipeSize    int
+	maxPipes    int // < 0: no pipes
+	idleTimeout time.Duration
+	maxPairs    int
+	onDone      func(Stats)
+}
+
+func (c Config) settings() (settings, error) {
+	s := settings{
+		loops:       c.Loops,
+		pipeSize:    c.PipeSize,
+		maxPipes:    c.MaxPipes,
+		idleTimeout: c.IdleTimeout,
+		maxPairs:    c.MaxPairs,
+		onDone:      c.OnDone,
+	}
+	switch {
+	case s.loops < 0 || s.loops > MaxLoops:
+		return s, fmt.Errorf("relay: Loops %d out of range [0, %d]", s.loops, MaxLoops)
+	case s.loops == 0:
+		s.loops = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case s.pipeSize == 0:
+		s.pipeSize = DefaultPipeSize
+	case s.pipeSize < MinPipeSize || s.pipeSize > MaxPipeSize:
+		return s, fmt.Errorf("relay: PipeSize %d out of range [%d, %d]", s.pipeSize, MinPipeSize, MaxPipeSize)
+	}
+	if s.maxPipes == 0 {
+		s.maxPipes = DefaultMaxPipes
+	}
+	if s.idleTimeout < 0 {
+		return s, fmt.Errorf("relay: negative IdleTimeout %v", s.idleTimeout)
+	}
+	switch {
+	case s.maxPairs < 0 || s.maxPairs > MaxMaxPairs:
+		return s, fmt.Errorf("relay: MaxPairs %d out of range [0, %d]", s.maxPairs, MaxMaxPairs)
+	case s.maxPairs == 0:
+		s.maxPairs = DefaultMaxPairs
+	}
+	return s, nil
+}
+
+// sweepInterval is how often a loop looks for idle pairs.
+func (s *settings) sweepInterval() time.Duration {
+	return min(max(s.idleTimeout/8, 10*time.Millisecond), time.Second)
+}

@@ -1,0 +1,65 @@
+// Package relay copies bytes between pairs of connected stream sockets with
+// splice(2), driven by a few raw epoll loops instead of goroutines.
+//
+// Typical usage:
+//
+//	r, err := relay.New(relay.Config{
+//		IdleTimeout: 5 * time.Minute,
+//		OnDone: func(s relay.Stats) { metrics <- s }, // runs on a loop: must not block
+//	})
+//	...
+//	// The public proxy hands over the client socket (a dup taken from gnet) and the
+//	// private proxy's dial-back socket, replaying the buffered ClientHello to the
+//	// private side first:
+//	err = r.Add(clientFD, privateFD, nil, hello, sessionInfo)
+//	// The private proxy has two *net.TCPConn:
+//	err = r.AddConns(publicConn, serverConn, nil, nil, nil)
+//	...
+//	err = r.Drain(ctx) // on shutdown: finish what is running, then Close
+//
+// # What it owns
+//
+// Once Add (or AddConns) is called, the relay owns both file descriptors, even when
+// it returns an error: it closes them exactly once, after the pair has finished
+// (both directions saw end of stream and drained, an error, the idle timeout, or
+// Close). It also owns its epoll and eventfd descriptors and a bounded pool of pipes
+// per loop. It must not touch anything else: it never dials, accepts, reads a TLS
+// record, or looks at the bytes it moves, and it never blocks a loop on anything
+// but epoll_wait.
+//
+// # How it works
+//
+// Each loop is one goroutine blocked in epoll_wait on its own epoll instance.
+// Both sockets of a pair are registered once, edge-triggered, for input, output and
+// peer half-close; the loop keeps "readable" and "writable" flags per socket and a
+// small fixed-size record per pair in a slab, found through the epoll data (slot and
+// generation, never a Go pointer). A direction that has bytes to move takes a pipe
+// from the loop's pool, splices source to pipe and at once pipe to destination, and
+// gives the pipe back when it is empty. Only when the destination is full does the
+// direction keep its pipe and stop reading its source until the destination becomes
+// writable again, so bytes in flight per direction are bounded by one pipe plus the
+// kernel's socket buffers, and TCP flow control pushes back on the sender. An idle
+// pair therefore costs two descriptors and one slab record, no pipe and no
+// goroutine.
+//
+// When the pool is at its cap (Config.MaxPipes) or pipes cannot be created, a
+// direction copies through the loop's single buffer instead: it peeks at the source
+// (MSG_PEEK), writes what the destination accepts and only then consumes that many
+// bytes from the source. Nothing is ever held in user memory between events, so the
+// fallback is slower but never less bounded, and one stuck reader cannot starve other
+// pairs of pipes.
+//
+// End of stream on one side is passed on as shutdown(SHUT_WR) on the other once
+// everything before it has been delivered; the other direction goes on. A pair that
+// ends any other way (error, idle timeout, Close) is closed with an abortive close
+// (SO_LINGER 0) so that neither peer mistakes a cut-off stream for a complete one.
+//
+// # Concurrency
+//
+// Every exported method is safe from any goroutine. Add never waits for a loop: it
+// queues the pair under a mutex and wakes the loop through an eventfd. OnDone runs
+// on the loop that served the pair, so it must not block and must not call Close
+// or Drain, which wait for the loops.
+//
+// Linux only; a and b may be TCP or Unix stream sockets.
+package relay

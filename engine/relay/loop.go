@@ -1,0 +1,347 @@
+package relay
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// maxEvents is how many epoll events one wait returns; more stay queued in
+	// the kernel for the next wait.
+	maxEvents = 256
+	// wakeSlot marks the eventfd's epoll registration (pair slots are >= 0).
+	wakeSlot = -1
+	// registerEvents: every socket is registered once, edge-triggered, so the
+	// loop never calls epoll_ctl per chunk; RDHUP reports a peer's FIN early.
+	registerEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+)
+
+// wakeValue is what Add writes to the eventfd: any non-zero count wakes the
+// loop, whatever the byte order.
+var wakeValue = [8]byte{1}
+
+// loop is one epoll instance and the goroutine blocked on it, with the pairs,
+// pipes and buffer it alone touches.
+type loop struct {
+	r    *Relay
+	epfd int
+
+	mu     sync.Mutex // guards queue, closed and evfd
+	queue  []pending
+	closed bool
+	evfd   int // written under mu only, so it is never written after it is closed
+
+	// Published for PipesInUse/PipesOpen.
+	pipesInUse atomic.Int64
+	pipesOpen  atomic.Int64
+
+	// Loop goroutine only.
+	slab      slab
+	pipes     pipePool
+	spare     []pending // the other half of the queue double buffer
+	ready     []readyEntry
+	readyNext []readyEntry
+	buf       []byte // bounded-copy buffer, allocated on first use
+	events    []unix.EpollEvent
+	epoch     time.Time
+	now       int64 // nanoseconds since epoch, read once per wait
+	nextSweep int64
+}
+
+// readyEntry is a direction that stopped only because it used up its turn.
+type readyEntry struct{ slot, tok int32 }
+
+func newLoop(r *Relay) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("relay: epoll_create1: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("relay: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		_ = unix.Close(evfd)
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("relay: epoll_ctl eventfd: %w", err)
+	}
+	return &loop{
+		r:      r,
+		epfd:   epfd,
+		evfd:   evfd,
+		pipes:  pipePool{max: r.cfg.maxPipes, size: r.cfg.pipeSize},
+		events: make([]unix.EpollEvent, maxEvents),
+		epoch:  time.Now(),
+	}, nil
+}
+
+// closeFDs releases a loop that never ran.
+func (l *loop) closeFDs() {
+	_ = unix.Close(l.evfd)
+	_ = unix.Close(l.epfd)
+}
+
+// enqueue hands a pair to the loop; false once the loop is closed. Any goroutine.
+func (l *loop) enqueue(pd pending) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.queue = append(l.queue, pd)
+	if len(l.queue) == 1 {
+		// Only the first entry needs a wake-up: the loop reads the eventfd before
+		// it takes the queue, so later entries ride on the same wake-up.
+		l.wake()
+	}
+	return true
+}
+
+// stop asks the loop to close everything and return. Any goroutine.
+func (l *loop) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		l.wake()
+	}
+}
+
+// wake makes epoll_wait return. Callers hold mu. The eventfd is non-blocking and
+// its counter cannot realistically overflow, so the write cannot block.
+func (l *loop) wake() {
+	_, _ = unix.Write(l.evfd, wakeValue[:])
+}
+
+func (l *loop) run() {
+	defer l.r.wg.Done()
+	if l.r.cfg.idleTimeout > 0 {
+		l.nextSweep = int64(l.r.cfg.sweepInterval())
+	}
+	for {
+		n, err := unix.EpollWait(l.epfd, l.events, l.waitTimeout())
+		if err != nil && err != unix.EINTR {
+			l.exit("error: epoll_wait: " + err.Error())
+			return
+		}
+		l.now = int64(time.Since(l.epoch))
+		woken := false
+		for i := range n {
+			ev := &l.events[i]
+			if ev.Fd == wakeSlot {
+				woken = true
+				continue
+			}
+			l.event(ev)
+		}
+		if woken && l.takeQueue() {
+			l.exit(ReasonShutdown)
+			return
+		}
+		l.runReady()
+		if l.nextSweep > 0 && l.now >= l.nextSweep {
+			l.sweep()
+		}
+		l.publish()
+	}
+}
+
+// waitTimeout is 0 while directions wait for another turn, the time to the next
+// idle sweep when there is an idle timeout, and forever otherwise.
+func (l *loop) waitTimeout() int {
+	switch {
+	case len(l.ready) > 0:
+		return 0
+	case l.nextSweep > 0:
+		now := int64(time.Since(l.epoch))
+		if now >= l.nextSweep {
+			return 0
+		}
+		return int((l.nextSweep - now + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+	default:
+		return -1
+	}
+}
+
+func (l *loop) publish() {
+	l.pipesInUse.Store(int64(l.pipes.inUse))
+	l.pipesOpen.Store(int64(l.pipes.open))
+}
+
+// takeQueue starts the queued pairs and reports whether the loop must stop.
+func (l *loop) takeQueue() bool {
+	var b [8]byte
+	_, _ = unix.Read(l.evfd, b[:]) // reset before taking the queue: see enqueue
+	l.mu.Lock()
+	q := l.queue
+	l.queue = l.spare[:0]
+	closed := l.closed
+	l.mu.Unlock()
+	for i := range q {
+		if closed {
+			l.reject(q[i], ReasonShutdown)
+		} else {
+			l.start(q[i])
+		}
+		q[i] = pending{}
+	}
+	l.spare = q[:0]
+	return closed
+}
+
+// start registers a queued pair and moves whatever is already there.
+func (l *loop) start(pd pending) {
+	slot, p := l.slab.alloc()
+	p.slot = slot
+	p.fd = pd.fd
+	p.live = true
+	// Optimistic: trying costs one EAGAIN at most, and edge-triggered
+	// registration reports whatever is ready anyway.
+	p.readable = [2]bool{true, true}
+	p.writable = [2]bool{true, true}
+	p.dir[0].pipe, p.dir[1].pipe = noPipe, noPipe
+	p.last = l.now
+	p.pre = pd.pre
+	p.tag = pd.tag
+	for side := range 2 {
+		s, t := token(slot, p.gen, side)
+		ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(p.fd[side]), &ev); err != nil {
+			l.fail(p, "epoll_ctl", side, err)
+			return
+		}
+	}
+	if l.pump(p, 0) {
+		l.pump(p, 1)
+	}
+}
+
+// reject ends a pair that never started.
+func (l *loop) reject(pd pending, reason string) {
+	for _, fd := range pd.fd {
+		abort(fd)
+		_ = unix.Close(int(fd))
+	}
+	l.r.finished(Stats{Reason: reason, Tag: pd.tag})
+}
+
+// event records what epoll reported for one socket and moves both directions
+// that touch it.
+func (l *loop) event(ev *unix.EpollEvent) {
+	p := l.slab.lookup(ev.Fd, ev.Pad)
+	if p == nil {
+		return // the pair ended earlier in this batch
+	}
+	side := int(ev.Pad & 1)
+	if ev.Events&unix.EPOLLERR != 0 {
+		if err := socketError(p.fd[side]); err != nil {
+			l.fail(p, "socket", side, err)
+			return
+		}
+	}
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.readable[side] = true
+	}
+	if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.writable[side] = true
+	}
+	// The direction into this socket first: it may free a pipe.
+	if l.pump(p, 1-side) {
+		l.pump(p, side)
+	}
+}
+
+// requeue gives a direction that used up its turn another one after this batch.
+func (l *loop) requeue(p *pair, d int) {
+	if p.dir[d].queued {
+		return
+	}
+	p.dir[d].queued = true
+	s, t := token(p.slot, p.gen, d)
+	l.ready = append(l.ready, readyEntry{s, t})
+}
+
+func (l *loop) runReady() {
+	q := l.ready
+	l.ready = l.readyNext[:0]
+	for _, e := range q {
+		p := l.slab.lookup(e.slot, e.tok)
+		if p == nil {
+			continue
+		}
+		d := int(e.tok & 1)
+		p.dir[d].queued = false
+		l.pump(p, d)
+	}
+	l.readyNext = q[:0]
+}
+
+// sweep closes the pairs that moved no byte for IdleTimeout.
+func (l *loop) sweep() {
+	limit := int64(l.r.cfg.idleTimeout)
+	for i := range l.slab.used {
+		if p := l.slab.at(i); p.live && l.now-p.last >= limit {
+			l.finish(p, ReasonIdle, true)
+		}
+	}
+	l.nextSweep = l.now + int64(l.r.cfg.sweepInterval())
+}
+
+// fail ends a pair on an error and returns false, for pump's "still alive".
+func (l *loop) fail(p *pair, op string, side int, err error) bool {
+	l.finish(p, "error: "+op+" "+sideName[side]+": "+err.Error(), true)
+	return false
+}
+
+var sideName = [2]string{"a", "b"}
+
+// finish closes a pair's sockets and pipes, frees its slot and reports it.
+func (l *loop) finish(p *pair, reason string, abortive bool) {
+	for _, fd := range p.fd {
+		// DEL before close: if anyone still holds a dup of the socket, close alone
+		// would leave it registered and reporting events for a freed slot.
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		if abortive {
+			abort(fd)
+		}
+		_ = unix.Close(int(fd))
+	}
+	for d := range p.dir {
+		if dr := &p.dir[d]; dr.pipe != noPipe {
+			l.pipes.put(dr.pipe, dr.inPipe == 0)
+		}
+	}
+	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Tag: p.tag}
+	l.slab.release(p.slot)
+	l.r.finished(s)
+}
+
+// exit closes everything the loop owns; the loop returns right after.
+func (l *loop) exit(reason string) {
+	l.mu.Lock()
+	l.closed = true
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, pd := range q {
+		l.reject(pd, reason)
+	}
+	for i := range l.slab.used {
+		if p := l.slab.at(i); p.live {
+			l.finish(p, reason, true)
+		}
+	}
+	l.pipes.closeAll()
+	l.publish()
+	l.mu.Lock()
+	_ = unix.Close(l.evfd)
+	l.evfd = -1
+	l.mu.Unlock()
+	_ = unix.Close(l.epfd)
+}

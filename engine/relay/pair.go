@@ -1,0 +1,89 @@
+package relay
+
+// direction is one way through a pair: dir[0] moves a to b, dir[1] moves b to a.
+type direction struct {
+	bytes  int64 // delivered to the destination (prefix included)
+	pipe   pipe  // held only while inPipe > 0
+	inPipe int32 // bytes read from the source but not yet delivered
+	eof    bool  // the source reached end of stream
+	shut   bool  // the destination was shut down for writing
+	queued bool  // waiting in the loop's ready list
+}
+
+// pair is the whole per-pair state: about 100 bytes, no goroutine, no timer.
+// It lives in a loop's slab and is only touched by that loop.
+type pair struct {
+	fd       [2]int32 // a, b
+	gen      uint32   // bumped on release, so stale events and ready entries miss
+	slot     int32    // own index in the slab
+	live     bool
+	readable [2]bool // edge-triggered state: true until a read returns EAGAIN
+	writable [2]bool // true until a write returns EAGAIN
+	dir      [2]direction
+	last     int64      // loop clock when a byte last moved
+	pre      *[2][]byte // unwritten prefixes: pre[0] goes to b, pre[1] to a
+	tag      any
+}
+
+// genMask keeps the generation to 30 bits so that gen<<1|side fits a
+// non-negative int32 (the epoll data's second half).
+const genMask = 1<<30 - 1
+
+// token packs what an event or ready entry needs to find its pair again.
+func token(slot int32, gen uint32, side int) (int32, int32) {
+	return slot, int32((gen&genMask)<<1 | uint32(side))
+}
+
+// slabChunk pairs are allocated at a time; chunks never move, so a *pair stays
+// valid while the loop works on it, and the slab never copies on growth.
+const slabChunk = 256
+
+// slab holds a loop's pairs, indexed by slot. Slots are reused through a free
+// list; memory grows to the loop's peak number of pairs (bounded by MaxPairs) and
+// is kept for reuse.
+type slab struct {
+	chunks []*[slabChunk]pair
+	free   []int32
+	used   int32 // slots ever handed out: every live pair is below this
+	live   int
+}
+
+func (s *slab) alloc() (int32, *pair) {
+	var i int32
+	if n := len(s.free); n > 0 {
+		i = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		i = s.used
+		s.used++
+		if int(i)/slabChunk == len(s.chunks) {
+			s.chunks = append(s.chunks, new([slabChunk]pair))
+		}
+	}
+	s.live++
+	return i, s.at(i)
+}
+
+func (s *slab) at(i int32) *pair {
+	return &s.chunks[i/slabChunk][i%slabChunk]
+}
+
+// lookup finds the live pair an event or ready entry refers to, or nil if that
+// pair has ended since.
+func (s *slab) lookup(slot, tok int32) *pair {
+	if slot < 0 || slot >= s.used {
+		return nil
+	}
+	p := s.at(slot)
+	if !p.live || int32((p.gen&genMask)<<1) != tok&^1 {
+		return nil
+	}
+	return p
+}
+
+func (s *slab) release(i int32) {
+	p := s.at(i)
+	*p = pair{gen: p.gen + 1}
+	s.free = append(s.free, i)
+	s.live--
+}

@@ -1,0 +1,191 @@
+package relay
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// pumpTurn is how many chunks one direction moves before the loop serves other
+// pairs; a direction that still has work is put on the ready list.
+const pumpTurn = 16
+
+// errNoProgress means a socket call reported success but moved nothing, which a
+// stream socket should never do; failing the pair beats spinning on it.
+var errNoProgress = errors.New("no progress")
+
+// errLostBytes means a socket gave back fewer bytes than a peek had just shown;
+// only the loop reads its sockets, so this cannot happen short of a kernel bug.
+var errLostBytes = errors.New("peeked bytes vanished")
+
+// pump moves direction d of p (dir 0: a to b, dir 1: b to a) until it has to wait
+// for its source, its destination, or its next turn. It reports whether p is still
+// alive: the pair may have finished (both directions done) or failed.
+//
+// Order matters: the prefix goes before anything spliced, bytes already in the
+// pipe before new ones are read, and the half-close only after the pipe is empty.
+func (l *loop) pump(p *pair, d int) bool {
+	dr := &p.dir[d]
+	src, dst := p.fd[d], p.fd[1-d]
+	for turn := pumpTurn; ; {
+		switch {
+		case p.pre != nil && p.pre[d] != nil:
+			if !p.writable[1-d] {
+				return true
+			}
+			n, err := send(dst, p.pre[d])
+			if err != nil {
+				if err == unix.EAGAIN {
+					p.writable[1-d] = false
+					return true
+				}
+				if err == unix.EINTR {
+					continue
+				}
+				return l.fail(p, "write", 1-d, err)
+			}
+			if n == 0 {
+				return l.fail(p, "write", 1-d, errNoProgress)
+			}
+			dr.bytes += int64(n)
+			p.last = l.now
+			if n < len(p.pre[d]) {
+				p.pre[d] = p.pre[d][n:]
+				continue
+			}
+			p.pre[d] = nil
+			if p.pre[1-d] == nil {
+				p.pre = nil
+			}
+
+		case dr.inPipe > 0:
+			if !p.writable[1-d] {
+				return true // keep the pipe, read no more: backpressure
+			}
+			n, err := splice(dr.pipe.r, dst, int(dr.inPipe))
+			if err != nil {
+				if err == unix.EAGAIN {
+					p.writable[1-d] = false
+					return true
+				}
+				if err == unix.EINTR {
+					continue
+				}
+				return l.fail(p, "splice to", 1-d, err)
+			}
+			if n == 0 {
+				return l.fail(p, "splice to", 1-d, errNoProgress)
+			}
+			dr.inPipe -= int32(n)
+			dr.bytes += int64(n)
+			p.last = l.now
+			if dr.inPipe == 0 {
+				l.pipes.put(dr.pipe, true)
+				dr.pipe = noPipe
+			}
+
+		case dr.eof:
+			if dr.shut {
+				return true
+			}
+			if err := unix.Shutdown(int(dst), unix.SHUT_WR); err != nil {
+				return l.fail(p, "shutdown", 1-d, err)
+			}
+			dr.shut = true
+			if p.dir[1-d].shut {
+				l.finish(p, ReasonDone, false)
+				return false
+			}
+			return true
+
+		case !p.readable[d] || !p.writable[1-d]:
+			// Not reading while the destination is full keeps pipes free for
+			// directions that can move.
+			return true
+
+		case turn == 0:
+			l.requeue(p, d)
+			return true
+
+		default:
+			turn--
+			pp, ok := l.pipes.get()
+			if !ok {
+				if !l.copyChunk(p, d) {
+					return false
+				}
+				continue
+			}
+			n, err := splice(src, pp.w, l.pipes.size)
+			if err != nil || n == 0 {
+				l.pipes.put(pp, true) // nothing entered it
+				switch {
+				case err == nil:
+					dr.eof = true
+				case err == unix.EAGAIN:
+					p.readable[d] = false
+					return true
+				case err == unix.EINTR:
+				default:
+					return l.fail(p, "splice from", d, err)
+				}
+				continue
+			}
+			dr.pipe = pp
+			dr.inPipe = int32(n)
+		}
+	}
+}
+
+// copyChunk moves one chunk of direction d without a pipe: peek at the source,
+// write what the destination takes, then consume exactly that much. Nothing stays
+// in the buffer afterwards, so one buffer serves the whole loop. It updates the
+// readable/writable flags and eof like a splice would and reports whether p is
+// still alive.
+func (l *loop) copyChunk(p *pair, d int) bool {
+	dr := &p.dir[d]
+	src, dst := p.fd[d], p.fd[1-d]
+	if l.buf == nil {
+		l.buf = make([]byte, l.pipes.size)
+	}
+	n, err := recv(src, l.buf, unix.MSG_PEEK)
+	switch {
+	case err == unix.EAGAIN:
+		p.readable[d] = false
+		return true
+	case err == unix.EINTR:
+		return true
+	case err != nil:
+		return l.fail(p, "read", d, err)
+	case n == 0:
+		dr.eof = true
+		return true
+	}
+	w, err := send(dst, l.buf[:n])
+	switch {
+	case err == unix.EAGAIN:
+		p.writable[1-d] = false
+		return true
+	case err == unix.EINTR:
+		return true
+	case err != nil:
+		return l.fail(p, "write", 1-d, err)
+	case w == 0:
+		return l.fail(p, "write", 1-d, errNoProgress)
+	}
+	for got := 0; got < w; {
+		m, err := recv(src, l.buf[got:w], 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return l.fail(p, "read", d, err)
+		case m == 0:
+			return l.fail(p, "read", d, errLostBytes)
+		}
+		got += m
+	}
+	dr.bytes += int64(w)
+	p.last = l.now
+	return true
+}

@@ -1,0 +1,272 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Relay moves bytes between pairs of stream sockets until both directions of each
+// pair are finished. Create it with New; all methods are safe for concurrent use
+// unless stated otherwise.
+type Relay struct {
+	cfg   settings
+	loops []*loop
+	next  atomic.Uint32 // round-robin loop choice
+
+	pairs    atomic.Int64 // added (queued included) and not yet reported to OnDone
+	closed   atomic.Bool
+	draining atomic.Bool
+
+	closeOnce sync.Once
+	drainOnce sync.Once
+	drained   chan struct{} // closed when draining and pairs reaches 0
+	wg        sync.WaitGroup
+}
+
+// pending is an Add on its way to a loop.
+type pending struct {
+	fd  [2]int32
+	pre *[2][]byte
+	tag any
+}
+
+// New starts a relay with cfg.Loops epoll loops. It returns an error for an
+// out-of-range Config or when the kernel refuses an epoll or eventfd descriptor.
+func New(cfg Config) (*Relay, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	r := &Relay{cfg: s, drained: make(chan struct{})}
+	for range s.loops {
+		l, err := newLoop(r)
+		if err != nil {
+			for _, l := range r.loops {
+				l.closeFDs()
+			}
+			return nil, err
+		}
+		r.loops = append(r.loops, l)
+	}
+	r.wg.Add(len(r.loops))
+	for _, l := range r.loops {
+		go l.run()
+	}
+	return r, nil
+}
+
+// Add hands the connected stream sockets a and b to the relay, which owns them
+// from now on: on error too, Add closes them. toB, if not empty, is delivered to b
+// before any byte read from a (the public proxy replays the buffered ClientHello to
+// the private side this way); toA likewise to a before any byte from b. Add copies
+// both slices, so the caller may reuse them; each may be at most MaxPrefix bytes.
+// tag is returned in the pair's Stats.
+//
+// Add checks the descriptors (stream sockets, made non-blocking if they are not)
+// and queues the pair to a loop; it never waits for the loop. It returns ErrClosed
+// after Close or during Drain, ErrFull at Config.MaxPairs, ErrBadFD or
+// ErrPrefixTooLarge for bad arguments. Safe from any goroutine, OnDone included.
+func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
+	err := r.add(a, b, toA, toB, tag)
+	if err != nil {
+		closeFD(a)
+		if b != a {
+			closeFD(b)
+		}
+	}
+	return err
+}
+
+func closeFD(fd int) {
+	if fd >= 0 {
+		_ = unix.Close(fd)
+	}
+}
+
+func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
+	if r.closed.Load() || r.draining.Load() {
+		return ErrClosed
+	}
+	if a == b {
+		return fmt.Errorf("%w: a and b are both %d", ErrBadFD, a)
+	}
+	if a > 1<<31-1 || b > 1<<31-1 {
+		return fmt.Errorf("%w: descriptor out of range", ErrBadFD)
+	}
+	if len(toA) > MaxPrefix || len(toB) > MaxPrefix {
+		return fmt.Errorf("%w: %d and %d bytes, limit %d", ErrPrefixTooLarge, len(toA), len(toB), MaxPrefix)
+	}
+	if err := checkStreamSocket(a); err != nil {
+		return err
+	}
+	if err := checkStreamSocket(b); err != nil {
+		return err
+	}
+	if !r.reserve() {
+		return ErrFull
+	}
+	pd := pending{fd: [2]int32{int32(a), int32(b)}, tag: tag}
+	if len(toA)+len(toB) > 0 {
+		// One allocation for both: the rest of a prefix the socket did not take at
+		// once stays here until EPOLLOUT.
+		buf := make([]byte, len(toB)+len(toA))
+		pd.pre = new([2][]byte)
+		if len(toB) > 0 {
+			pd.pre[0] = buf[:len(toB):len(toB)]
+			copy(pd.pre[0], toB)
+		}
+		if len(toA) > 0 {
+			pd.pre[1] = buf[len(toB):]
+			copy(pd.pre[1], toA)
+		}
+	}
+	l := r.loops[(r.next.Add(1)-1)%uint32(len(r.loops))]
+	if !l.enqueue(pd) {
+		r.release()
+		return ErrClosed
+	}
+	return nil
+}
+
+// reserve counts a new pair against MaxPairs.
+func (r *Relay) reserve() bool {
+	for {
+		n := r.pairs.Load()
+		if n >= int64(r.cfg.maxPairs) {
+			return false
+		}
+		if r.pairs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release uncounts a pair and wakes Drain when it was the last one.
+func (r *Relay) release() {
+	if r.pairs.Add(-1) == 0 && r.draining.Load() {
+		r.signalDrained()
+	}
+}
+
+func (r *Relay) signalDrained() {
+	r.drainOnce.Do(func() { close(r.drained) })
+}
+
+// finished reports a pair that a loop has closed. Runs on that loop.
+func (r *Relay) finished(s Stats) {
+	if r.cfg.onDone != nil {
+		r.cfg.onDone(s)
+	}
+	r.release()
+}
+
+// AddConns is Add for two *net.TCPConn: it duplicates each descriptor
+// (F_DUPFD_CLOEXEC; the duplicate shares the non-blocking mode Go set), closes the
+// net.Conn, and adds the duplicates. Closing a net.Conn only drops Go's
+// descriptor, so the connection lives on in the duplicate, untouched by Go's
+// netpoller. The conns are closed in every case, errors included; a nil conn is
+// ErrBadFD. Safe from any goroutine; the caller must not use the conns afterwards.
+func (r *Relay) AddConns(a, b *net.TCPConn, toA, toB []byte, tag any) error {
+	fa, errA := dupConn(a)
+	fb, errB := dupConn(b)
+	if errA != nil || errB != nil {
+		closeFD(fa)
+		closeFD(fb)
+		if errA != nil {
+			return errA
+		}
+		return errB
+	}
+	return r.Add(fa, fb, toA, toB, tag)
+}
+
+func dupConn(c *net.TCPConn) (int, error) {
+	if c == nil {
+		return -1, fmt.Errorf("%w: nil conn", ErrBadFD)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", ErrBadFD, err)
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(s uintptr) {
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, fmt.Errorf("%w: %v", ErrBadFD, err)
+	}
+	if dupErr != nil {
+		return -1, fmt.Errorf("relay: dup: %w", dupErr)
+	}
+	return fd, nil
+}
+
+// Pairs returns the number of pairs added and not yet finished; a pair stops
+// counting after its OnDone has returned. Safe from any goroutine.
+func (r *Relay) Pairs() int {
+	return int(r.pairs.Load())
+}
+
+// PipesInUse returns the pipes holding bytes for a direction, summed over the
+// loops as of each loop's last pass (a direction holds one only while its
+// destination is full). Safe from any goroutine.
+func (r *Relay) PipesInUse() int {
+	n := int64(0)
+	for _, l := range r.loops {
+		n += l.pipesInUse.Load()
+	}
+	return int(n)
+}
+
+// PipesOpen returns the open pipes, pooled plus in use, summed over the loops as
+// of each loop's last pass; at most Loops*MaxPipes. Safe from any goroutine.
+func (r *Relay) PipesOpen() int {
+	n := int64(0)
+	for _, l := range r.loops {
+		n += l.pipesOpen.Load()
+	}
+	return int(n)
+}
+
+// Close stops taking pairs, closes every pair (Reason "shutdown", an abortive
+// close), closes the pools and the loops' descriptors, and waits until every loop
+// has returned, so all OnDone calls have run when it returns. Calling it again
+// waits likewise and returns nil. Safe from any goroutine except OnDone, where it
+// would wait for itself.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		for _, l := range r.loops {
+			l.stop()
+		}
+	})
+	r.wg.Wait()
+	return nil
+}
+
+// Drain stops taking pairs (Add returns ErrClosed), waits until every pair has
+// finished on its own or ctx is done, then calls Close. It returns ctx.Err() if ctx
+// ended first (the remaining pairs are then closed with Reason "shutdown"), else
+// Close's result. Safe from any goroutine except OnDone.
+func (r *Relay) Drain(ctx context.Context) error {
+	r.draining.Store(true)
+	if r.pairs.Load() == 0 {
+		r.signalDrained()
+	}
+	var err error
+	select {
+	case <-r.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

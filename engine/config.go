@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultHelloTimeout  = 5 * time.Second
+	DefaultTokenTimeout  = 5 * time.Second
+	DefaultAcceptTimeout = 10 * time.Second
+	DefaultMaxHello      = 64 << 10 // bytes buffered per client before its hello completes
+	DefaultMaxHelloConns = 10000
+	DefaultMaxPending    = 10000
+	DefaultTick          = 100 * time.Millisecond
+	// TokenSize is the size of the one-time token the private side sends on the internal port.
+	TokenSize = 32
+)
+
+// Config configures an Engine. Zero values take the defaults.
+type Config struct {
+	// PublicAddr is where TLS clients connect; InternalAddr is where private proxies dial back.
+	PublicAddr   string
+	InternalAddr string
+	// Loops is the number of event loops (default GOMAXPROCS).
+	Loops int
+	// HelloTimeout closes a client that has not sent a complete ClientHello in time.
+	HelloTimeout time.Duration
+	// TokenTimeout closes an internal connection that has not sent its token in time.
+	TokenTimeout time.Duration
+	// AcceptTimeout closes a matched client whose private side did not dial back in time.
+	AcceptTimeout time.Duration
+	// MaxHello caps the bytes buffered for a client before handoff (the hello itself is capped
+	// by engine/hello at 16 KiB of handshake).
+	MaxHello int
+	// MaxHelloConns caps connections still in the hello phase; MaxPending caps clients waiting
+	// for their private side. Clients beyond either cap are closed at once.
+	MaxHelloConns int
+	MaxPending    int
+	// PublicRate and InternalRate limit new connections per source IP per window (0 = no limit).
+	PublicRate   RateLimit
+	InternalRate RateLimit
+	// FDReserve is how many file descriptors are kept free below RLIMIT_NOFILE for everything
+	// that is not a client socket (relay pipes, listeners, the EPS client). New connections are
+	// closed at once when the process comes within FDReserve of the limit, so accept never meets
+	// EMFILE (which would stop the gnet engine).
+	FDReserve int
+	// Tick is how often deadlines are swept.
+	Tick time.Duration
+}
+
+// RateLimit allows Limit new connections per source IP in each Window.
+type RateLimit struct {
+	Limit  int
+	Window time.Duration
+}
+
+func (c *Config) fill() error {
+	if c.PublicAddr == "" || c.InternalAddr == "" {
+		return errors.New("engine: PublicAddr and InternalAddr are required")
+	}
+	for _, a := range []string{c.PublicAddr, c.InternalAddr} {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "0" {
+			return fmt.Errorf("engine: listen address %q: want host:port with a fixed port", a)
+		}
+	}
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HelloTimeout, DefaultHelloTimeout)
+	def(&c.TokenTimeout, DefaultTokenTimeout)
+	def(&c.AcceptTimeout, DefaultAcceptTimeout)
+	def(&c.Tick, DefaultTick)
+	if c.MaxHello <= 0 {
+		c.MaxHello = DefaultMaxHello
+	}
+	if c.MaxHelloConns <= 0 {
+		c.MaxHelloConns = DefaultMaxHelloConns
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.FDReserve <= 0 {
+		c.FDReserve = 256
+	}
+	return nil
+}

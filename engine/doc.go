@@ -1,0 +1,30 @@
+// Package engine is the public proxy's data path: a gnet reactor that reads each client's
+// ClientHello without a goroutine per connection, routes it by SNI, waits for the private side to
+// dial back with the connection's token, and hands both sockets to the splice relay.
+//
+// Typical usage (the public proxy's wiring does this):
+//
+//	e, err := engine.New(cfg, table, notifier, rl, logger)
+//	go e.Run()            // blocks until Stop
+//	<-e.Ready()
+//	...
+//	e.Cancel(token)       // from the EPS call's failure callback: close the waiting client
+//	e.Stop(ctx)
+//
+// One connection's life on the public listener: hello (bytes buffered by gnet, parsed by
+// engine/hello on every read, under a hello deadline) → waiting (matched: a 32-byte token is filed
+// in the pending table and the Notifier is told; the client stays in gnet, costing no goroutine,
+// under the accept deadline) → handed off (the private side presented the token: both sockets are
+// dup'ed out of gnet and given to the relay with the buffered hello to replay first). On the
+// internal listener a connection must send exactly the 32 token bytes within the token deadline.
+//
+// Concurrency: gnet callbacks run on their event loop; per-loop state (the hello parser, the
+// deadline lists) is only touched there. The pending table is the one structure shared between
+// loops, and whoever removes a token from it owns the transition (pairing, expiry, cancellation),
+// so a client can never be both paired and closed. Work for another loop's connection goes through
+// that loop's Execute. The engine never blocks a loop: no EPS calls (Notifier must only enqueue),
+// no locks held across I/O.
+//
+// The engine owns sockets and their phases. It must not know the EPS protocol, how announcements
+// are made, or how the relay moves bytes.
+package engine

@@ -1,0 +1,209 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"epsproxy/engine/hello"
+	"epsproxy/engine/relay"
+	"epsproxy/matcher"
+)
+
+// Routes finds the operator that announced a host name (*matcher.Table).
+type Routes interface {
+	Lookup(host []byte, now time.Time) (matcher.Announcement, bool)
+}
+
+// Notice tells the private side's operator that a client for Domain waits under Token.
+type Notice struct {
+	Domain   string
+	Operator string
+	Token    [TokenSize]byte
+}
+
+// Notifier hands a Notice to the signaling side. It is called on an event loop and must only
+// enqueue (epsclient.Pool.Submit); an error closes the client at once. If the notice cannot be
+// delivered later, the signaling side calls Engine.Cancel.
+type Notifier func(Notice) error
+
+// Engine is the public proxy's reactor. Create it with New, run it with Run.
+type Engine struct {
+	cfg     Config
+	routes  Routes
+	notify  Notifier
+	relay   *relay.Relay
+	log     *slog.Logger
+	pending *pending
+	pubRate *limiter
+	intRate *limiter
+
+	internalPort int
+	fdLimit      int64
+	fdBase       int64 // descriptors open before the engine accepted anything
+
+	mu    sync.Mutex
+	loops map[gnet.EventLoop]*loop
+	eng   gnet.Engine
+	ready chan struct{}
+	done  chan struct{}
+
+	helloConns atomic.Int64
+	gnetConns  atomic.Int64
+	stats      Stats
+}
+
+// loop is one event loop's private state.
+type loop struct {
+	el      gnet.EventLoop
+	parser  hello.Parser
+	hello   deadlines
+	waiting deadlines
+	token   deadlines
+}
+
+// New checks cfg and builds an engine; nothing listens before Run.
+func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.Logger) (*Engine, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if routes == nil || notify == nil || rl == nil || log == nil {
+		return nil, errors.New("engine: routes, notifier, relay and logger are required")
+	}
+	_, port, _ := net.SplitHostPort(cfg.InternalAddr)
+	ip, _ := strconv.Atoi(port)
+	limit, err := raiseFDLimit()
+	if err != nil {
+		return nil, fmt.Errorf("engine: RLIMIT_NOFILE: %w", err)
+	}
+	return &Engine{
+		cfg:          cfg,
+		routes:       routes,
+		notify:       notify,
+		relay:        rl,
+		log:          log,
+		pending:      newPending(cfg.MaxPending),
+		pubRate:      newLimiter(cfg.PublicRate),
+		intRate:      newLimiter(cfg.InternalRate),
+		internalPort: ip,
+		fdLimit:      int64(limit),
+		fdBase:       int64(countFDs()),
+		loops:        map[gnet.EventLoop]*loop{},
+		ready:        make(chan struct{}),
+		done:         make(chan struct{}),
+	}, nil
+}
+
+// Run listens and serves until Stop; it returns the error that stopped the engine (nil after
+// Stop). A listen failure returns at once.
+func (e *Engine) Run() error {
+	defer close(e.done)
+	h := &handler{e: e}
+	err := gnet.Rotate(h, []string{"tcp://" + e.cfg.PublicAddr, "tcp://" + e.cfg.InternalAddr},
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(e.cfg.Loops),
+		gnet.WithTicker(true),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{e.log}),
+	)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once both listeners accept connections.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// Done is closed when Run has returned.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Stop closes the listeners and every connection gnet still holds (clients in the hello or
+// waiting phase, unpaired internal connections). Relayed pairs belong to the relay and are not
+// touched. Safe from any goroutine.
+func (e *Engine) Stop(ctx context.Context) error {
+	select {
+	case <-e.ready:
+	default:
+		return nil
+	}
+	e.mu.Lock()
+	eng := e.eng
+	e.mu.Unlock()
+	return eng.Stop(ctx)
+}
+
+// Cancel closes the client waiting under tok, if it still waits. The signaling side calls it when
+// the notice could not be delivered. Safe from any goroutine.
+func (e *Engine) Cancel(tok [TokenSize]byte, why string) {
+	s := e.pending.take(tok)
+	if s == nil {
+		return
+	}
+	e.stats.NotifyFailed.Add(1)
+	e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
+	_ = s.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if s.phase == phaseWaiting {
+			_ = s.loop.el.Close(s.c)
+		}
+		return nil
+	}))
+}
+
+// Pending is the number of clients waiting for their private side.
+func (e *Engine) Pending() int { return e.pending.len() }
+
+// HelloConns is the number of clients still sending their ClientHello.
+func (e *Engine) HelloConns() int { return int(e.helloConns.Load()) }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// fdsInUse estimates the process's open descriptors from what the engine and relay hold.
+func (e *Engine) fdsInUse() int64 {
+	return e.fdBase + e.gnetConns.Load() + 2*int64(e.relay.Pairs()) + 2*int64(e.relay.PipesOpen())
+}
+
+func (e *Engine) loopOf(el gnet.EventLoop) *loop {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.loops[el]
+	if l == nil {
+		l = &loop{el: el}
+		e.loops[el] = l
+	}
+	return l
+}
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 64
+	}
+	return len(ents)
+}
+
+// Stats are the engine's counters; read them with Load.
+type Stats struct {
+	Accepted      atomic.Int64 // public connections accepted
+	Refused       atomic.Int64 // public connections closed before a match (any reason)
+	NoRoute       atomic.Int64 // complete hellos for names nobody announced
+	Matched       atomic.Int64 // clients filed under a token
+	Paired        atomic.Int64 // clients handed to the relay with their private side
+	Expired       atomic.Int64 // clients whose private side did not come in time
+	NotifyFailed  atomic.Int64 // clients closed because the notice failed
+	BadTokens     atomic.Int64 // internal connections closed: short, unknown, late or trailing bytes
+	HelloTimeouts atomic.Int64 // clients closed for not finishing the hello in time
+	RateLimited   atomic.Int64 // connections refused by a per-source limit (both listeners)
+	Overloaded    atomic.Int64 // connections refused by a cap (hello conns, pending, fds)
+}

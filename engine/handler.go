@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+
+	"epsproxy/engine/hello"
+)
+
+// handler is the gnet event handler. Its methods run on the event loops (OnTick excepted).
+type handler struct {
+	gnet.BuiltinEventEngine
+	e *Engine
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.e.mu.Lock()
+	h.e.eng = eng
+	h.e.mu.Unlock()
+	close(h.e.ready)
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	e := h.e
+	now := time.Now()
+	s := &conn{c: c, loop: e.loopOf(c.EventLoop()), public: localPort(c) != e.internalPort, src: remoteIP(c)}
+	c.SetContext(s)
+	e.gnetConns.Add(1)
+	lim, what := e.pubRate, "public"
+	if !s.public {
+		lim, what = e.intRate, "internal"
+	}
+	if s.public {
+		e.stats.Accepted.Add(1)
+	}
+	switch {
+	case e.fdsInUse() > e.fdLimit-int64(e.cfg.FDReserve):
+		return h.refuse(s, "fd_budget", what)
+	case !lim.allow(s.src, now):
+		e.stats.RateLimited.Add(1)
+		return h.refuse(s, "rate_limited", what)
+	case s.public && e.helloConns.Load() >= int64(e.cfg.MaxHelloConns):
+		return h.refuse(s, "too_many_hellos", what)
+	}
+	if s.public {
+		s.phase = phaseHello
+		e.helloConns.Add(1)
+		s.loop.hello.push(s, now.Add(e.cfg.HelloTimeout))
+	} else {
+		s.phase = phaseToken
+		s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
+	}
+	return nil, gnet.None
+}
+
+func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action) {
+	if reason != "rate_limited" {
+		h.e.stats.Overloaded.Add(1)
+	}
+	if s.public {
+		h.e.stats.Refused.Add(1)
+	}
+	h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
+	s.phase = phaseClosed
+	return nil, gnet.Close
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	s, _ := c.Context().(*conn)
+	if s == nil {
+		return gnet.None
+	}
+	h.e.gnetConns.Add(-1)
+	switch s.phase {
+	case phaseHandedOff:
+		return gnet.None
+	case phaseHello:
+		h.e.helloConns.Add(-1)
+	case phaseWaiting:
+		h.e.pending.drop(s)
+	}
+	s.phase = phaseClosed
+	s.unlink()
+	s.release()
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	s := c.Context().(*conn)
+	switch s.phase {
+	case phaseHello:
+		return h.onHello(s)
+	case phaseWaiting:
+		// Bytes after the hello (TLS early data) wait in gnet's buffer until the handoff
+		// collects them; a client that keeps sending without an answer is cut off.
+		if c.InboundBuffered()+s.hello.Len() > h.e.cfg.MaxHello {
+			h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
+			return gnet.Close
+		}
+		return gnet.None
+	case phaseToken:
+		return h.onToken(s)
+	}
+	return gnet.Close
+}
+
+// onHello parses what the client sent so far and, once the hello is complete and routed, files
+// the client under a fresh token and tells the signaling side.
+func (h *handler) onHello(s *conn) gnet.Action {
+	e := h.e
+	buf, _ := s.c.Peek(-1)
+	ch, err := s.loop.parser.Parse(buf)
+	if errors.Is(err, hello.ErrIncomplete) {
+		if len(buf) > e.cfg.MaxHello {
+			return h.reject(s, "too_large", nil)
+		}
+		return gnet.None
+	}
+	if err != nil {
+		return h.reject(s, hello.Reason(err), err)
+	}
+	now := time.Now()
+	ann, ok := e.routes.Lookup(ch.ServerName, now)
+	if !ok {
+		e.stats.NoRoute.Add(1)
+		return h.reject(s, "no_route", nil, "sni", string(ch.ServerName))
+	}
+	if _, err := rand.Read(s.token[:]); err != nil {
+		return h.reject(s, "no_entropy", err)
+	}
+	s.domain, s.operator = ann.Domain, ann.Operator
+	s.hello = bytebufferpool.Get()
+	_, _ = s.hello.Write(buf)
+	_, _ = s.c.Discard(len(buf))
+	if !e.pending.put(s) {
+		e.stats.Overloaded.Add(1)
+		return h.reject(s, "too_many_pending", nil, "domain", s.domain)
+	}
+	e.helloConns.Add(-1)
+	s.phase = phaseWaiting
+	s.loop.waiting.push(s, now.Add(e.cfg.AcceptTimeout))
+	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
+		e.pending.drop(s)
+		e.stats.NotifyFailed.Add(1)
+		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
+		return gnet.Close
+	}
+	e.stats.Matched.Add(1)
+	e.log.Debug("client waiting", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+	return gnet.None
+}
+
+func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.Action {
+	h.e.stats.Refused.Add(1)
+	args := append([]any{"reason", reason, "remote", s.src.String()}, attrs...)
+	if err != nil {
+		args = append(args, "err", err.Error())
+	}
+	h.e.log.Info("client refused", args...)
+	return gnet.Close
+}
+
+// onToken reads the private side's token and pairs it with its client.
+func (h *handler) onToken(s *conn) gnet.Action {
+	e := h.e
+	n := s.c.InboundBuffered()
+	if n < TokenSize {
+		return gnet.None
+	}
+	if n > TokenSize {
+		// The private side must wait for the replayed hello before it says anything: bytes after
+		// the token are not a TLS server talking.
+		e.stats.BadTokens.Add(1)
+		e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
+		return gnet.Close
+	}
+	b, _ := s.c.Peek(TokenSize)
+	var tok [TokenSize]byte
+	copy(tok[:], b)
+	_, _ = s.c.Discard(TokenSize)
+	client := e.pending.take(tok)
+	if client == nil {
+		// Unknown, used or expired: close without a word, so a token reveals nothing.
+		e.stats.BadTokens.Add(1)
+		e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
+		return gnet.Close
+	}
+	fd, err := s.c.Dup()
+	if err != nil {
+		e.log.Warn("dup of the private side failed", "err", err)
+		h.closeClient(client)
+		return gnet.Close
+	}
+	s.phase = phaseHandedOff
+	s.unlink()
+	if err := client.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		e.handoff(client, fd)
+		return nil
+	})); err != nil {
+		_ = unix.Close(fd)
+		h.closeClient(client)
+	}
+	return gnet.Close
+}
+
+// closeClient closes a client claimed from the pending table, on its own loop.
+func (h *handler) closeClient(client *conn) {
+	_ = client.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if client.phase == phaseWaiting {
+			_ = client.loop.el.Close(client.c)
+		}
+		return nil
+	}))
+}
+
+// handoff runs on the client's loop: dup the client out of gnet, and give both sockets to the
+// relay with everything the client sent so far to replay to the private side.
+func (e *Engine) handoff(client *conn, private int) {
+	if client.phase != phaseWaiting {
+		// The client went away between the token and now.
+		_ = unix.Close(private)
+		return
+	}
+	fd, err := client.c.Dup()
+	if err != nil {
+		e.log.Warn("dup of the client failed", "err", err)
+		_ = unix.Close(private)
+		_ = client.loop.el.Close(client.c)
+		return
+	}
+	if rest, _ := client.c.Peek(-1); len(rest) > 0 {
+		_, _ = client.hello.Write(rest)
+	}
+	client.phase = phaseHandedOff
+	client.unlink()
+	replay := client.hello
+	client.hello = nil
+	_ = client.loop.el.Close(client.c)
+	err = e.relay.Add(fd, private, nil, replay.B, client.domain)
+	bytebufferpool.Put(replay)
+	if err != nil {
+		e.log.Warn("relay refused a pair", "domain", client.domain, "err", err)
+		return
+	}
+	e.stats.Paired.Add(1)
+}
+
+// OnTick sweeps every loop's deadlines on that loop.
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	e := h.e
+	e.mu.Lock()
+	loops := make([]*loop, 0, len(e.loops))
+	for _, l := range e.loops {
+		loops = append(loops, l)
+	}
+	e.mu.Unlock()
+	for _, l := range loops {
+		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			e.sweep(l, time.Now())
+			return nil
+		}))
+	}
+	return e.cfg.Tick, gnet.None
+}
+
+// sweep closes the loop's connections whose phase deadline has passed.
+func (e *Engine) sweep(l *loop, now time.Time) {
+	for s := l.hello.expired(now); s != nil; s = l.hello.expired(now) {
+		e.stats.HelloTimeouts.Add(1)
+		e.stats.Refused.Add(1)
+		e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
+		_ = l.el.Close(s.c)
+	}
+	for s := l.waiting.expired(now); s != nil; s = l.waiting.expired(now) {
+		// Claim it first: its private side may be pairing with it right now on another loop.
+		if e.pending.drop(s) {
+			e.stats.Expired.Add(1)
+			e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+			_ = l.el.Close(s.c)
+		}
+	}
+	for s := l.token.expired(now); s != nil; s = l.token.expired(now) {
+		e.stats.BadTokens.Add(1)
+		e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
+		_ = l.el.Close(s.c)
+	}
+}
+
+func localPort(c gnet.Conn) int {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+func remoteIP(c gnet.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}

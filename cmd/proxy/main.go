@@ -1,0 +1,90 @@
+// Command proxy runs one of the two proxies:
+//
+//	PROXY_SETTINGS=settings/dev/roles/public-proxy-1 proxy run public
+//	PROXY_SETTINGS=settings/dev/roles/private-proxy-1 proxy run private
+//
+// PROXY_SETTINGS names one or more settings directories or files (':'-separated); the settings
+// must hold the block of the role being run. Environment variables override bind addresses
+// (PROXY_PUBLIC_TLS_BIND, PROXY_PUBLIC_INTERNAL_BIND, PROXY_PUBLIC_INTERNAL_ENDPOINT,
+// PROXY_EPS_NODE, PROXY_EPS_LISTEN, PROXY_PRIVATE_INTERNAL_ENDPOINT, PROXY_DATA_DIR,
+// PROXY_LOG_LEVEL). The proxy stops on SIGINT or SIGTERM: it stops accepting, lets relayed
+// connections finish for the drain timeout, saves its announcements and exits.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"epsproxy/internal/config"
+	"epsproxy/internal/daemon"
+	"epsproxy/proxy"
+	"epsproxy/proxy/private"
+	"epsproxy/proxy/public"
+)
+
+const usage = `usage: proxy run public     run the public proxy described by $PROXY_SETTINGS
+       proxy run private    run the private proxy described by $PROXY_SETTINGS
+       proxy version        print the version`
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	switch {
+	case len(args) == 2 && args[0] == "run" && (args[1] == "public" || args[1] == "private"):
+		return serve(args[1], stderr)
+	case len(args) == 1 && args[0] == "version":
+		fmt.Println(config.Version())
+		return 0
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		fmt.Fprintln(stderr, usage)
+		return 0
+	}
+	fmt.Fprintln(stderr, usage)
+	return 2
+}
+
+type service interface {
+	Start() error
+	Stop(ctx context.Context) error
+}
+
+func serve(which string, stderr io.Writer) int {
+	var s proxy.Settings
+	if err := config.Load("PROXY_SETTINGS", "PROXY_", &s); err != nil {
+		return daemon.Fail(stderr, "proxy", err)
+	}
+	level, _ := config.ParseLevel(s.LogLevel, "log_level") // checked by Load
+	log := config.Logger(stderr, level).With("operator", s.Name)
+	base, err := s.Base(log)
+	if err != nil {
+		return daemon.Fail(stderr, "proxy", err)
+	}
+	var (
+		svc   service
+		grace time.Duration
+	)
+	switch which {
+	case "public":
+		if s.Public == nil {
+			return daemon.Fail(stderr, "proxy", fmt.Errorf("%s: no `public` block: these are not a public proxy's settings", os.Getenv("PROXY_SETTINGS")))
+		}
+		p, err := public.New(base, *s.Public)
+		if err != nil {
+			return daemon.Fail(stderr, "proxy", config.Join("public", err))
+		}
+		svc, grace = p, s.Public.DrainTimeout.D()+5*time.Second
+	case "private":
+		if s.Private == nil {
+			return daemon.Fail(stderr, "proxy", fmt.Errorf("%s: no `private` block: these are not a private proxy's settings", os.Getenv("PROXY_SETTINGS")))
+		}
+		p, err := private.New(base, *s.Private)
+		if err != nil {
+			return daemon.Fail(stderr, "proxy", config.Join("private", err))
+		}
+		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
+	}
+	return daemon.Run(log, stderr, "proxy", svc, grace)
+}

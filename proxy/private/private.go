@@ -1,0 +1,139 @@
+package private
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"epsproxy/engine/relay"
+	"epsproxy/epsclient"
+	"epsproxy/matcher"
+	"epsproxy/proxy/role"
+)
+
+// Proxy is a running private proxy.
+type Proxy struct {
+	name   string
+	s      Settings
+	log    *slog.Logger
+	base   role.Base
+	store  string
+	client *epsclient.Client
+	server *epsclient.Server
+	relay  *relay.Relay
+	dials  chan dialJob
+
+	mu   sync.Mutex
+	anns map[key]Announcement
+
+	changed chan struct{} // announcements changed: announce now
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// New builds a private proxy from the common role parts and its settings block.
+func New(base role.Base, s Settings) (*Proxy, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		name:    base.Name,
+		s:       s,
+		log:     base.Log.With("role", "private"),
+		base:    base,
+		store:   filepath.Join(base.DataDir, StoreFile),
+		anns:    map[key]Announcement{},
+		dials:   make(chan dialJob, s.Queue),
+		changed: make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+	}
+	for i, a := range s.Announce {
+		d, err := matcher.Normalize(a.Domain)
+		if err != nil {
+			return nil, fmt.Errorf("announce[%d].domain: %v", i, err)
+		}
+		a.Domain = d
+		p.anns[key{a.Domain, a.Proxy}] = a
+	}
+	rl, err := relay.New(relay.Config{IdleTimeout: s.IdleTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
+	if err != nil {
+		return nil, err
+	}
+	p.relay = rl
+	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
+	p.server = epsclient.NewServer(base.Name, p.log)
+	p.server.Handle("incomingConnection", p.incomingConnection)
+	p.server.Handle("announceConnection", p.announceConnection)
+	p.server.Handle("getAnnouncements", p.getAnnouncements)
+	return p, nil
+}
+
+// Start restores persisted announcements (configured ones win for the same name and public
+// proxy), serves the EPS endpoint and starts the dial-back workers and the announcer.
+func (p *Proxy) Start() error {
+	if err := os.MkdirAll(p.base.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	stored, err := loadStore(p.store)
+	if err != nil {
+		return fmt.Errorf("announcements: %w", err)
+	}
+	now := time.Now()
+	p.mu.Lock()
+	restored := 0
+	for _, a := range stored {
+		k := key{a.Domain, a.Proxy}
+		if _, configured := p.anns[k]; configured || !live(a, now) {
+			continue
+		}
+		p.anns[k] = a
+		restored++
+	}
+	err = saveStore(p.store, p.anns)
+	total := len(p.anns)
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("announcements: %w", err)
+	}
+	p.log.Info("announcements restored", "file", p.store, "restored", restored, "total", total)
+	if err := p.server.Start(p.base.EPS.Listen, p.base.EPS.Path, p.base.Identity); err != nil {
+		return err
+	}
+	p.wg.Add(p.s.Workers + 1)
+	for range p.s.Workers {
+		go p.dialWorker()
+	}
+	go p.announcer()
+	p.log.Info("serving", "eps", p.server.Addr(), "internal", p.s.InternalEndpoint)
+	return nil
+}
+
+// Stop stops taking connections and announcing, lets relayed pairs finish within the drain
+// timeout (or ctx), and saves the announcements.
+func (p *Proxy) Stop(ctx context.Context) error {
+	errs := []error{p.server.Shutdown(ctx)}
+	close(p.stop)
+	p.wg.Wait()
+	dctx, cancel := context.WithTimeout(ctx, p.s.DrainTimeout.D())
+	defer cancel()
+	if err := p.relay.Drain(dctx); err != nil {
+		p.log.Warn("relayed connections cut at shutdown", "err", err)
+	}
+	p.client.Close()
+	p.mu.Lock()
+	errs = append(errs, saveStore(p.store, p.anns))
+	p.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (p *Proxy) pairDone(st relay.Stats) {
+	p.log.Debug("connection done", "domain", st.Tag, "public_to_internal", st.AToB, "internal_to_public", st.BToA, "reason", st.Reason)
+}
+
+// Relay exposes the relay (for tests and metrics).
+func (p *Proxy) Relay() *relay.Relay { return p.relay }

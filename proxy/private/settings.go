@@ -1,0 +1,105 @@
+package private
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"epsproxy/internal/config"
+)
+
+// Settings is the `private` block of a private proxy's settings.
+type Settings struct {
+	// InternalEndpoint is the internal server connections go to unless an announcement names
+	// its own target.
+	InternalEndpoint string `yaml:"internal_endpoint" env:"PRIVATE_INTERNAL_ENDPOINT"`
+	// Announce lists the names this proxy serves and the public proxy each is announced to.
+	Announce []Announcement `yaml:"announce"`
+	// Endpoints optionally pins, per public proxy operator, the only endpoint an
+	// incomingConnection from it may name.
+	Endpoints map[string]string `yaml:"endpoints"`
+
+	ReannounceEvery config.Duration `yaml:"reannounce_every"`
+	DialTimeout     config.Duration `yaml:"dial_timeout"`
+	IdleTimeout     config.Duration `yaml:"idle_timeout"`
+	DrainTimeout    config.Duration `yaml:"drain_timeout"`
+	// Workers and Queue size the dial-back pool.
+	Workers  int `yaml:"workers"`
+	Queue    int `yaml:"queue"`
+	MaxPairs int `yaml:"max_pairs"`
+}
+
+// Announcement is one name served through one public proxy.
+type Announcement struct {
+	Domain string `yaml:"domain" json:"domain"`
+	// Proxy is the public proxy's operator name.
+	Proxy string `yaml:"proxy" json:"proxy"`
+	// Target is the internal address for this name (default: InternalEndpoint).
+	Target    string     `yaml:"target" json:"target,omitempty"`
+	ExpiresAt *time.Time `yaml:"expires_at" json:"expires_at,omitempty"`
+}
+
+// Defaults of the optional settings.
+const (
+	DefaultReannounceEvery = 10 * time.Minute
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultIdleTimeout     = time.Hour
+	DefaultDrainTimeout    = 30 * time.Second
+	DefaultWorkers         = 64
+	DefaultQueue           = 4096
+	DefaultMaxPairs        = 9000
+)
+
+// Validate checks the block and fills in defaults.
+func (s *Settings) Validate() error {
+	if s.InternalEndpoint == "" {
+		return config.Errorf("internal_endpoint", "missing: the host:port of the internal server")
+	}
+	if _, _, err := net.SplitHostPort(s.InternalEndpoint); err != nil {
+		return config.Errorf("internal_endpoint", "%v", err)
+	}
+	for i, a := range s.Announce {
+		key := "announce[" + strconv.Itoa(i) + "]"
+		if a.Domain == "" {
+			return config.Errorf(key+".domain", "missing")
+		}
+		if a.Proxy == "" {
+			return config.Errorf(key+".proxy", "missing: the public proxy's operator name")
+		}
+		if a.Target != "" {
+			if _, _, err := net.SplitHostPort(a.Target); err != nil {
+				return config.Errorf(key+".target", "%v", err)
+			}
+		}
+	}
+	for op, ep := range s.Endpoints {
+		if _, _, err := net.SplitHostPort(ep); err != nil {
+			return config.Errorf("endpoints."+op, "%v", err)
+		}
+	}
+	def := func(d *config.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = config.Duration(v)
+		}
+	}
+	def(&s.ReannounceEvery, DefaultReannounceEvery)
+	def(&s.DialTimeout, DefaultDialTimeout)
+	def(&s.IdleTimeout, DefaultIdleTimeout)
+	def(&s.DrainTimeout, DefaultDrainTimeout)
+	if s.Workers == 0 {
+		s.Workers = DefaultWorkers
+	}
+	if s.Queue == 0 {
+		s.Queue = DefaultQueue
+	}
+	if s.MaxPairs == 0 {
+		s.MaxPairs = DefaultMaxPairs
+	}
+	if s.Workers < 1 || s.Workers > 4096 {
+		return config.Errorf("workers", "want 1 to 4096")
+	}
+	if s.Queue < 1 || s.Queue > 1<<20 {
+		return config.Errorf("queue", "want 1 to %d", 1<<20)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+// Package public is the public proxy: it accepts TLS clients on the public port, routes each by
+// its SNI to the private proxy that announced the name, and splices the pair once the private side
+// dials back with the token.
+//
+// Typical usage (what `proxy run public` does):
+//
+//	p, err := public.New(base, *settings.Public)
+//	err = p.Start()   // announcements loaded from disk before the first client is accepted
+//	defer p.Stop(ctx) // stops accepting, drains relayed pairs, saves announcements
+//
+// It wires engine (the reactor), matcher (the announcement table and its file), engine/relay and
+// epsclient together and serves two EPS methods to private proxies: announceConnections and
+// getAnnouncements. For every matched client it calls incomingConnection at the announcing
+// operator through the EPS pool; when that call fails the client is closed at once.
+//
+// Announcements are accepted only for names under the caller's allowed_domains, which the
+// directory grants the caller for this operator's "proxy" service and which this package reads
+// from the `_client` entry the EPS node sets. It owns no socket code of its own.
+package public

@@ -1,0 +1,183 @@
+package public
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"epsproxy/engine"
+	"epsproxy/engine/relay"
+	"epsproxy/epsclient"
+	"epsproxy/matcher"
+	"epsproxy/proxy/role"
+)
+
+// StoreFile is the announcements file inside the data directory.
+const StoreFile = "announcements.json"
+
+// purgeEvery is how often expired announcements are dropped from the table and the file.
+const purgeEvery = time.Minute
+
+// Proxy is a running public proxy.
+type Proxy struct {
+	name   string
+	s      Settings
+	log    *slog.Logger
+	base   role.Base
+	table  *matcher.Table
+	store  string
+	mu     sync.Mutex // serialises announcement writes and saves
+	relay  *relay.Relay
+	eng    *engine.Engine
+	client *epsclient.Client
+	pool   *epsclient.Pool
+	server *epsclient.Server
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	runErr chan error
+}
+
+// incomingParams is the incomingConnection call, as the original EPS proxy sent it.
+type incomingParams struct {
+	Domain   string `json:"domain"`
+	Token    string `json:"token"`
+	Endpoint string `json:"endpoint"`
+}
+
+// New builds a public proxy from the common role parts and its settings block.
+func New(base role.Base, s Settings) (*Proxy, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		name:   base.Name,
+		s:      s,
+		log:    base.Log.With("role", "public"),
+		base:   base,
+		table:  matcher.New(matcher.Options{}),
+		store:  filepath.Join(base.DataDir, StoreFile),
+		stop:   make(chan struct{}),
+		runErr: make(chan error, 1),
+	}
+	rl, err := relay.New(relay.Config{IdleTimeout: s.IdleTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
+	if err != nil {
+		return nil, err
+	}
+	p.relay = rl
+	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
+	p.pool = epsclient.NewPool(p.client, base.EPS.Workers, base.EPS.Queue)
+	p.eng, err = engine.New(s.engineConfig(), p.table, p.notify, rl, p.log)
+	if err != nil {
+		rl.Close()
+		p.pool.Close()
+		return nil, err
+	}
+	p.server = epsclient.NewServer(base.Name, p.log)
+	p.server.Handle("announceConnections", p.announceConnections)
+	p.server.Handle("getAnnouncements", p.getAnnouncements)
+	return p, nil
+}
+
+// Start restores the announcements, then opens the EPS endpoint and the two listeners.
+func (p *Proxy) Start() error {
+	if err := os.MkdirAll(p.base.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	rep, err := p.table.Load(p.store, time.Now())
+	if err != nil {
+		return fmt.Errorf("announcements: %w", err)
+	}
+	for _, e := range rep.Errors {
+		p.log.Warn("stored announcement skipped", "file", p.store, "err", e)
+	}
+	p.log.Info("announcements restored", "file", p.store, "loaded", rep.Loaded, "expired", rep.Expired, "invalid", rep.Invalid)
+	if err := p.server.Start(p.base.EPS.Listen, p.base.EPS.Path, p.base.Identity); err != nil {
+		return err
+	}
+	go func() { p.runErr <- p.eng.Run() }()
+	select {
+	case <-p.eng.Ready():
+	case err := <-p.runErr:
+		_ = p.server.Shutdown(context.Background())
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("the engine did not start within 10 s")
+	}
+	p.log.Info("listening", "tls", p.s.TLSBind, "internal", p.s.InternalBind, "endpoint", p.s.InternalEndpoint, "eps", p.server.Addr())
+	p.wg.Add(1)
+	go p.purge()
+	return nil
+}
+
+// Stop stops accepting clients, closes clients still waiting, lets relayed pairs finish within
+// the drain timeout (or ctx), saves the announcements and releases everything.
+func (p *Proxy) Stop(ctx context.Context) error {
+	close(p.stop)
+	p.wg.Wait()
+	errs := []error{p.eng.Stop(ctx)}
+	dctx, cancel := context.WithTimeout(ctx, p.s.DrainTimeout.D())
+	defer cancel()
+	if err := p.relay.Drain(dctx); err != nil {
+		p.log.Warn("relayed connections cut at shutdown", "err", err)
+	}
+	errs = append(errs, p.server.Shutdown(ctx))
+	p.pool.Close()
+	p.client.Close()
+	p.mu.Lock()
+	errs = append(errs, p.table.Save(p.store))
+	p.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// notify runs on an event loop: it only enqueues the incomingConnection call.
+func (p *Proxy) notify(n engine.Notice) error {
+	tok := n.Token
+	return p.pool.Submit(epsclient.Job{
+		Operator: n.Operator,
+		Method:   "incomingConnection",
+		Params:   incomingParams{Domain: n.Domain, Token: base64.StdEncoding.EncodeToString(tok[:]), Endpoint: p.s.InternalEndpoint},
+		Done: func(_ json.RawMessage, err error) {
+			if err != nil {
+				p.eng.Cancel(tok, err.Error())
+			}
+		},
+	})
+}
+
+func (p *Proxy) pairDone(st relay.Stats) {
+	p.log.Debug("connection done", "domain", st.Tag, "client_to_private", st.AToB, "private_to_client", st.BToA, "reason", st.Reason)
+}
+
+// purge drops expired announcements now and then, so the file does not grow with dead names.
+func (p *Proxy) purge() {
+	defer p.wg.Done()
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if n := p.table.Purge(time.Now()); n > 0 {
+				if err := p.table.Save(p.store); err != nil {
+					p.log.Error("saving announcements failed", "file", p.store, "err", err)
+				}
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Engine exposes the engine's counters (for tests and metrics).
+func (p *Proxy) Engine() *engine.Engine { return p.eng }
+
+// Relay exposes the relay (for tests and metrics).
+func (p *Proxy) Relay() *relay.Relay { return p.relay }

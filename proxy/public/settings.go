@@ -1,0 +1,104 @@
+package public
+
+import (
+	"net"
+	"time"
+
+	"epsproxy/engine"
+	"epsproxy/internal/config"
+)
+
+// Settings is the `public` block of a public proxy's settings.
+type Settings struct {
+	// TLSBind is where clients connect; InternalBind where private proxies dial back.
+	TLSBind      string `yaml:"tls_bind" env:"PUBLIC_TLS_BIND"`
+	InternalBind string `yaml:"internal_bind" env:"PUBLIC_INTERNAL_BIND"`
+	// InternalEndpoint is the host:port private proxies are told to dial (default InternalBind).
+	InternalEndpoint string `yaml:"internal_endpoint" env:"PUBLIC_INTERNAL_ENDPOINT"`
+
+	HelloTimeout  config.Duration `yaml:"hello_timeout"`
+	TokenTimeout  config.Duration `yaml:"token_timeout"`
+	AcceptTimeout config.Duration `yaml:"accept_timeout"`
+	// IdleTimeout closes a relayed pair with no traffic for this long (0 = never).
+	IdleTimeout config.Duration `yaml:"idle_timeout"`
+	// DrainTimeout is how long Stop lets relayed pairs finish.
+	DrainTimeout config.Duration `yaml:"drain_timeout"`
+
+	Loops         int `yaml:"loops"`
+	MaxHelloConns int `yaml:"max_hello_conns"`
+	MaxPending    int `yaml:"max_pending"`
+	MaxPairs      int `yaml:"max_pairs"`
+
+	RateLimits struct {
+		Public   Rate `yaml:"public"`
+		Internal Rate `yaml:"internal"`
+	} `yaml:"rate_limits"`
+}
+
+// Rate is a per-source limit: Limit new connections per Window (Limit 0 = none).
+type Rate struct {
+	Limit  int             `yaml:"limit"`
+	Window config.Duration `yaml:"window"`
+}
+
+// Defaults of the optional settings.
+const (
+	DefaultIdleTimeout  = time.Hour
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultMaxPairs     = 9000
+)
+
+// Validate checks the block and fills in defaults.
+func (s *Settings) Validate() error {
+	for key, addr := range map[string]string{"tls_bind": s.TLSBind, "internal_bind": s.InternalBind} {
+		if addr == "" {
+			return config.Errorf(key, "missing: a host:port to listen on")
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+			return config.Errorf(key, "want host:port with a fixed port, got %q", addr)
+		}
+	}
+	if s.TLSBind == s.InternalBind {
+		return config.Errorf("internal_bind", "must differ from tls_bind")
+	}
+	if s.InternalEndpoint == "" {
+		s.InternalEndpoint = s.InternalBind
+	}
+	if _, _, err := net.SplitHostPort(s.InternalEndpoint); err != nil {
+		return config.Errorf("internal_endpoint", "%v", err)
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = config.Duration(DefaultIdleTimeout)
+	}
+	if s.DrainTimeout == 0 {
+		s.DrainTimeout = config.Duration(DefaultDrainTimeout)
+	}
+	if s.MaxPairs == 0 {
+		s.MaxPairs = DefaultMaxPairs
+	}
+	for key, r := range map[string]Rate{"rate_limits.public": s.RateLimits.Public, "rate_limits.internal": s.RateLimits.Internal} {
+		if r.Limit < 0 {
+			return config.Errorf(key+".limit", "must not be negative")
+		}
+		if r.Limit > 0 && r.Window == 0 {
+			return config.Errorf(key+".window", "missing: the window the limit applies to, e.g. 1s")
+		}
+	}
+	return nil
+}
+
+// engineConfig translates the block for the engine.
+func (s *Settings) engineConfig() engine.Config {
+	return engine.Config{
+		PublicAddr:    s.TLSBind,
+		InternalAddr:  s.InternalBind,
+		Loops:         s.Loops,
+		HelloTimeout:  s.HelloTimeout.D(),
+		TokenTimeout:  s.TokenTimeout.D(),
+		AcceptTimeout: s.AcceptTimeout.D(),
+		MaxHelloConns: s.MaxHelloConns,
+		MaxPending:    s.MaxPending,
+		PublicRate:    engine.RateLimit{Limit: s.RateLimits.Public.Limit, Window: s.RateLimits.Public.Window.D()},
+		InternalRate:  engine.RateLimit{Limit: s.RateLimits.Internal.Limit, Window: s.RateLimits.Internal.Window.D()},
+	}
+}

@@ -1,14 +1,17 @@
 # make           build the commands into ./bin, install them into $(go env GOPATH)/bin, make the dev PKI
+# make demo      the five-process demo on the dev ports; Ctrl-C stops it
 # make test      the whole test suite (what CI runs)
+# make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
 
 GO      ?= go
 BIN     := bin
-CMDS    := eps devpki
+CMDS    := eps proxy devpki
+EXAMPLES := internal-server
 CERTS   := settings/dev/certs
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build install certs test vet fmt clean
+.PHONY: all build install certs examples demo test vet fmt clean
 
 all: build install certs
 
@@ -20,8 +23,16 @@ install:
 	$(GO) install $(addprefix ./cmd/,$(CMDS))
 	@case ":$$PATH:" in *":$(GOBIN):"*) ;; *) echo "note: $(GOBIN) is not on PATH; add it: export PATH=\"$(GOBIN):\$$PATH\"";; esac
 
+examples:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(EXAMPLES))
+	$(GO) install $(addprefix ./cmd/,$(EXAMPLES))
+
 certs: build
 	$(BIN)/devpki -dir $(CERTS)
+
+demo: all examples
+	scripts/demo
 
 test:
 	$(GO) vet ./...

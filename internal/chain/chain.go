@@ -1,0 +1,361 @@
+// Package chain starts the whole demo chain as real processes on free loopback ports: the
+// internal server, both proxies and both EPS nodes. It copies the repository's settings/dev tree,
+// issues a fresh PKI into the copy, and overlays only the addresses, so what runs is the dev
+// configuration a user runs. The end-to-end tests and the benchmark harness use it; no command
+// needs it at run time.
+package chain
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"epsproxy/internal/pki"
+)
+
+// Process names.
+const (
+	Internal   = "internal-server"
+	Public     = "public-proxy"
+	Private    = "private-proxy"
+	PublicEPS  = "public-eps"
+	PrivateEPS = "private-eps"
+	// OtherEPS is the node of other-operator.ga, who may add names at run time; not in All.
+	OtherEPS = "other-eps"
+)
+
+// Domain is the name the dev private proxy announces.
+const Domain = "test.internal-server.local"
+
+// All lists the processes in start order.
+var All = []string{Internal, PublicEPS, PrivateEPS, Public, Private}
+
+// Ports of one chain.
+type Ports struct {
+	PublicTLS, PublicInternal, PublicEPS          string
+	PublicNodePeer, PublicNodeLocal               string
+	PrivateEPS, PrivateNodePeer, PrivateNodeLocal string
+	Internal                                      string
+	OtherNodePeer, OtherNodeLocal                 string
+}
+
+// Chain is one chain's settings tree and processes.
+type Chain struct {
+	Root  string // repository root
+	Dir   string // the settings copy: Dir/settings/dev/...
+	Bin   string // directory holding the built commands
+	Ports Ports
+	Roots *x509.CertPool
+	Env   map[string][]string // extra environment per process
+
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd
+	logs  map[string]*os.File
+	waits map[string]chan error
+}
+
+// RepoRoot finds the repository root (the directory with go.mod) from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Build compiles the chain's commands into bin.
+func Build(root, bin string) error {
+	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/eps", "./cmd/proxy", "./cmd/internal-server")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// New prepares a chain in dir with commands from bin: copies settings/dev, issues a PKI and
+// writes the port overlay. ports picks free addresses (a func so callers control allocation).
+func New(root, dir, bin string, freeAddr func() (string, error)) (*Chain, error) {
+	c := &Chain{Root: root, Dir: dir, Bin: bin, Env: map[string][]string{}, procs: map[string]*exec.Cmd{}, logs: map[string]*os.File{}, waits: map[string]chan error{}}
+	for _, p := range []*string{&c.Ports.PublicTLS, &c.Ports.PublicInternal, &c.Ports.PublicEPS, &c.Ports.PublicNodePeer, &c.Ports.PublicNodeLocal,
+		&c.Ports.PrivateEPS, &c.Ports.PrivateNodePeer, &c.Ports.PrivateNodeLocal, &c.Ports.Internal,
+		&c.Ports.OtherNodePeer, &c.Ports.OtherNodeLocal} {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		*p = a
+	}
+	if err := copyTree(filepath.Join(root, "settings", "dev"), filepath.Join(dir, "settings", "dev")); err != nil {
+		return nil, err
+	}
+	certs := filepath.Join(dir, "settings", "dev", "certs")
+	if err := os.MkdirAll(certs, 0o755); err != nil {
+		return nil, err
+	}
+	if _, err := pki.DevLayout(certs, nil).Write(); err != nil {
+		return nil, err
+	}
+	pem, err := os.ReadFile(filepath.Join(certs, pki.RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	c.Roots = x509.NewCertPool()
+	c.Roots.AppendCertsFromPEM(pem)
+	return c, c.writeOverlay()
+}
+
+// writeOverlay adds a 999_ports.yml to every role and to the directory.
+func (c *Chain) writeOverlay() error {
+	p := c.Ports
+	files := map[string]string{
+		"directory":                 fmt.Sprintf("operators:\n  public-proxy-1.ga: {node: {address: %q}}\n  private-proxy-1.ga: {node: {address: %q}}\n", p.PublicNodePeer, p.PrivateNodePeer),
+		"roles/public-proxy-eps-1":  fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PublicNodePeer, p.PublicNodeLocal, "https://"+p.PublicEPS+"/jsonrpc"),
+		"roles/private-proxy-eps-1": fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PrivateNodePeer, p.PrivateNodeLocal, "https://"+p.PrivateEPS+"/jsonrpc"),
+		"roles/public-proxy-1": fmt.Sprintf("eps: {node: %q, listen: %q}\npublic: {tls_bind: %q, internal_bind: %q, internal_endpoint: %q}\n",
+			"https://"+p.PublicNodeLocal+"/jsonrpc", p.PublicEPS, p.PublicTLS, p.PublicInternal, p.PublicInternal),
+		"roles/private-proxy-1": fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q, endpoints: {public-proxy-1.ga: %q}}\n",
+			"https://"+p.PrivateNodeLocal+"/jsonrpc", p.PrivateEPS, p.Internal, p.PublicInternal),
+	}
+	for sub, body := range files {
+		path := filepath.Join(c.Dir, "settings", "dev", sub, "999_ports.yml")
+		if err := os.WriteFile(path, []byte("# written by internal/chain for a test run\n"+body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// command returns the command line and environment of a process.
+func (c *Chain) command(name string) (*exec.Cmd, error) {
+	dev := filepath.Join(c.Dir, "settings", "dev")
+	var cmd *exec.Cmd
+	switch name {
+	case Internal:
+		cmd = exec.Command(filepath.Join(c.Bin, "internal-server"), "-addr", c.Ports.Internal,
+			"-cert", filepath.Join(dev, "certs", "internal-server.crt"), "-key", filepath.Join(dev, "certs", "internal-server.key"))
+	case Public:
+		cmd = exec.Command(filepath.Join(c.Bin, "proxy"), "run", "public")
+		cmd.Env = append(os.Environ(), "PROXY_SETTINGS="+filepath.Join(dev, "roles", "public-proxy-1"))
+	case Private:
+		cmd = exec.Command(filepath.Join(c.Bin, "proxy"), "run", "private")
+		cmd.Env = append(os.Environ(), "PROXY_SETTINGS="+filepath.Join(dev, "roles", "private-proxy-1"))
+	case PublicEPS:
+		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
+		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "public-proxy-eps-1"))
+	case PrivateEPS:
+		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
+		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "private-proxy-eps-1"))
+	case OtherEPS:
+		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
+		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "other-operator-eps-1"))
+	default:
+		return nil, fmt.Errorf("no process %q", name)
+	}
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, c.Env[name]...)
+	cmd.Dir = c.Dir
+	return cmd, nil
+}
+
+// Start starts one process; its stderr goes to Dir/<name>.log.
+func (c *Chain) Start(name string) error {
+	cmd, err := c.command(name)
+	if err != nil {
+		return err
+	}
+	log, err := os.OpenFile(filepath.Join(c.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); log.Close() }()
+	c.mu.Lock()
+	c.procs[name], c.logs[name], c.waits[name] = cmd, log, done
+	c.mu.Unlock()
+	return nil
+}
+
+// StartAll starts every process.
+func (c *Chain) StartAll() error {
+	for _, n := range All {
+		if err := c.Start(n); err != nil {
+			c.StopAll(5 * time.Second)
+			return err
+		}
+	}
+	return nil
+}
+
+// Pid of a running process (0 when not running).
+func (c *Chain) Pid(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.procs[name]; cmd != nil {
+		return cmd.Process.Pid
+	}
+	return 0
+}
+
+// Stop sends SIGTERM and waits up to grace, then kills. It returns the exit error (nil for a
+// clean exit 0).
+func (c *Chain) Stop(name string, grace time.Duration) error {
+	return c.signal(name, syscall.SIGTERM, grace)
+}
+
+// Kill sends SIGKILL and waits for the process.
+func (c *Chain) Kill(name string) error {
+	_ = c.signal(name, syscall.SIGKILL, 5*time.Second)
+	return nil
+}
+
+func (c *Chain) signal(name string, sig syscall.Signal, grace time.Duration) error {
+	c.mu.Lock()
+	cmd, done := c.procs[name], c.waits[name]
+	delete(c.procs, name)
+	c.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("%s did not exit within %v of %v", name, grace, sig)
+	}
+}
+
+// StopAll stops every running process, the proxies first.
+func (c *Chain) StopAll(grace time.Duration) error {
+	var errs []error
+	for _, n := range append([]string{OtherEPS}, reversed(All)...) {
+		if err := c.Stop(n, grace); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Call runs `eps call` through the node of a process (PublicEPS, PrivateEPS or OtherEPS) and
+// returns its output.
+func (c *Chain) Call(ctx context.Context, node, method, params string) (string, error) {
+	role := map[string]string{PublicEPS: "public-proxy-eps-1", PrivateEPS: "private-proxy-eps-1", OtherEPS: "other-operator-eps-1"}[node]
+	if role == "" {
+		return "", fmt.Errorf("no node %q", node)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.Bin, "eps"), "call", method, params)
+	cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(c.Dir, "settings", "dev", "roles", role))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func reversed(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}
+
+// Log returns the log of a process so far.
+func (c *Chain) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, name+".log"))
+	return string(b)
+}
+
+// HTTPClient is a TLS client that sends requests for Domain to the public proxy, like the seed's
+// curl with --resolve; one connection per request unless keepAlive.
+func (c *Chain) HTTPClient(addr string, keepAlive bool) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: c.Roots},
+			DisableKeepAlives: !keepAlive,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
+		},
+	}
+}
+
+// WaitReady polls the seed's GET through the public proxy until it answers 200 or ctx ends.
+func (c *Chain) WaitReady(ctx context.Context) error {
+	cl := c.HTTPClient(c.Ports.PublicTLS, false)
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+Domain+"/jsonrpc", nil)
+		resp, err := cl.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the chain did not answer: %v", last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// copyTree copies a directory tree of small files, skipping generated certs and data.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if rel == "certs" || rel == "data" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+}

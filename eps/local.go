@@ -13,15 +13,11 @@ import (
 
 // serveLocal handles a call from this operator's own service: "<operator>.<method>".
 func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
-	req, rpcErr := jsonrpc.ReadRequest(w, r, jsonrpc.MaxBody)
-	var id json.RawMessage
-	if req != nil {
-		id = req.ID
-	}
-	if rpcErr != nil {
-		jsonrpc.WriteError(w, id, rpcErr)
+	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
+	if req == nil {
 		return
 	}
+	id := req.ID
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "the local API requires the client certificate of %s", n.name))
 		return

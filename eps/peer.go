@@ -68,15 +68,11 @@ func (n *Node) forward(ctx context.Context, operator, method string, params, id 
 // servePeer handles a call from another node: identify the caller by its certificate, check the
 // directory, deliver to this operator's service.
 func (n *Node) servePeer(w http.ResponseWriter, r *http.Request) {
-	req, rpcErr := jsonrpc.ReadRequest(w, r, jsonrpc.MaxBody)
-	var id json.RawMessage
-	if req != nil {
-		id = req.ID
-	}
-	if rpcErr != nil {
-		jsonrpc.WriteError(w, id, rpcErr)
+	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
+	if req == nil {
 		return
 	}
+	id := req.ID
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
 		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "a client certificate from the network's CA is required"))
 		return

@@ -104,15 +104,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeHTTP serves one delivered call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, rpcErr := jsonrpc.ReadRequest(w, r, jsonrpc.MaxBody)
-	var id json.RawMessage
-	if req != nil {
-		id = req.ID
-	}
-	if rpcErr != nil {
-		jsonrpc.WriteError(w, id, rpcErr)
+	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
+	if req == nil {
 		return
 	}
+	id := req.ID
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].VerifyHostname(s.operator) != nil {
 		s.log.Warn("EPS call refused: not from this operator's node", "remote", r.RemoteAddr, "method", req.Method)
 		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "only the EPS node of %s may call this endpoint (client certificate required)", s.operator))

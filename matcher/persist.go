@@ -9,10 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"epsproxy/internal/fsutil"
 )
 
 // File format and limits.
@@ -35,9 +36,9 @@ type fileRecord struct {
 	ExpiresAt *time.Time `json:"expires_at"` // null: no expiry
 }
 
-// testHookBeforeRename, when set by a test, runs after the temporary file
-// is written and synced; an error makes Save fail at that point.
-var testHookBeforeRename func(tmp string) error
+// testHookAfterWrite, when set by a test, runs after every record is written
+// to the temporary file; an error makes Save fail at that point.
+var testHookAfterWrite func() error
 
 // Save writes every stored announcement (expired ones too: Load drops them
 // against its own clock) to path as JSON, atomically: a temporary file in
@@ -71,60 +72,30 @@ func (t *Table) Save(path string) error {
 	return nil
 }
 
-func writeAtomic(path string, recs []fileRecord) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+func writeAtomic(path string, recs []fileRecord) error {
+	return fsutil.WriteFile(path, 0o600, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		fmt.Fprintf(bw, "{\"version\":%d,\"announcements\":[", FileVersion)
+		for i, r := range recs {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString("\n")
+			bw.Write(b)
 		}
-	}()
-	w := bufio.NewWriterSize(f, 64<<10)
-	fmt.Fprintf(w, "{\"version\":%d,\"announcements\":[", FileVersion)
-	for i, r := range recs {
-		b, err := json.Marshal(r)
-		if err != nil {
+		bw.WriteString("\n]}\n")
+		if err := bw.Flush(); err != nil {
 			return err
 		}
-		if i > 0 {
-			w.WriteByte(',')
+		if testHookAfterWrite != nil {
+			return testHookAfterWrite()
 		}
-		w.WriteString("\n")
-		w.Write(b)
-	}
-	w.WriteString("\n]}\n")
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if testHookBeforeRename != nil {
-		if err := testHookBeforeRename(tmp); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory entry is.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		return nil
+	})
 }
 
 // LoadReport says what Load did with the file's entries.

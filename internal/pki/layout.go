@@ -4,12 +4,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"epsproxy/internal/fsutil"
 )
 
 // File names and defaults of a Layout directory.
@@ -258,7 +261,10 @@ func (l Layout) leafCurrent(ca *CA, leaf Leaf) (bool, error) {
 }
 
 func (l Layout) write(written *[]string, name string, data []byte, perm os.FileMode) error {
-	if err := writeFileAtomic(l.Dir, name, data, perm); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(l.Dir, name), perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
 		return fmt.Errorf("pki: layout %s: %w", l.Dir, err)
 	}
 	*written = append(*written, l.path(name))

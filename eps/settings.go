@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 )
 
@@ -44,6 +45,8 @@ type Settings struct {
 	CallTimeout config.Duration `yaml:"call_timeout"`
 	// MaxInflight caps the calls being delivered at once; more get a 503 error at once.
 	MaxInflight int `yaml:"max_inflight"`
+	// Admin optionally exposes pprof and /debug/stats on a loopback address.
+	Admin admin.Settings `yaml:"admin"`
 }
 
 // Validate checks the settings and fills in defaults.

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"epsproxy/epsclient"
+	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/proxy/private"
 	"epsproxy/proxy/public"
@@ -21,6 +22,9 @@ type Settings struct {
 	EPS epsclient.Settings `yaml:"eps"`
 	// DataDir holds the state that survives a restart (the announcements).
 	DataDir config.Path `yaml:"data_dir" env:"DATA_DIR"`
+
+	// Admin optionally exposes pprof and /debug/stats on a loopback address.
+	Admin admin.Settings `yaml:"admin"`
 
 	Public  *public.Settings  `yaml:"public"`
 	Private *private.Settings `yaml:"private"`

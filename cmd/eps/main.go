@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,12 +20,16 @@ import (
 	"time"
 
 	"epsproxy/eps"
+	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
 	"epsproxy/internal/jsonrpc"
 )
 
-const usage = `usage: eps server run                 run the EPS node described by $EPS_SETTINGS
+const usage = `usage: eps server run [--profile KIND] [--profile-dir DIR]
+                                      run the EPS node described by $EPS_SETTINGS; with
+                                      --profile (cpu, mem, block, mutex, goroutine) write a
+                                      profile into DIR (default profiles) on shutdown
        eps call METHOD [PARAMS]       call <operator>.<method> through that node's local API
                                       with the node's own identity; PARAMS is a JSON object
        eps version                    print the version`
@@ -33,8 +38,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
 	switch {
-	case len(args) == 2 && args[0] == "server" && args[1] == "run":
-		return serve(stderr)
+	case len(args) >= 2 && args[0] == "server" && args[1] == "run":
+		return serve(args[2:], stderr)
 	case len(args) >= 2 && len(args) <= 3 && args[0] == "call":
 		params := "{}"
 		if len(args) == 3 {
@@ -52,7 +57,15 @@ func run(args []string, stderr io.Writer) int {
 	return 2
 }
 
-func serve(stderr io.Writer) int {
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("eps server run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var pf daemon.ProfileFlags
+	pf.Register(fs)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
 	var s eps.Settings
 	if err := config.Load("EPS_SETTINGS", "EPS_", &s); err != nil {
 		return daemon.Fail(stderr, "eps", err)
@@ -63,6 +76,16 @@ func serve(stderr io.Writer) int {
 	if err != nil {
 		return daemon.Fail(stderr, "eps", err)
 	}
+	stopProfile, err := pf.Start()
+	if err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	defer stopProfile()
+	adm, err := admin.Start(s.Admin, log)
+	if err != nil {
+		return daemon.Fail(stderr, "eps", config.Errorf("admin.bind", "%v", err))
+	}
+	defer adm.Stop(context.Background())
 	return daemon.Run(log, stderr, "eps", nodeService{n}, 10*time.Second)
 }
 

@@ -13,11 +13,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
 	"epsproxy/proxy"
@@ -25,16 +27,18 @@ import (
 	"epsproxy/proxy/public"
 )
 
-const usage = `usage: proxy run public     run the public proxy described by $PROXY_SETTINGS
-       proxy run private    run the private proxy described by $PROXY_SETTINGS
+const usage = `usage: proxy run public|private [--profile KIND] [--profile-dir DIR]
+                            run the proxy described by $PROXY_SETTINGS; with --profile (cpu,
+                            mem, block, mutex, goroutine) write a profile into DIR (default
+                            profiles) on shutdown
        proxy version        print the version`
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
 	switch {
-	case len(args) == 2 && args[0] == "run" && (args[1] == "public" || args[1] == "private"):
-		return serve(args[1], stderr)
+	case len(args) >= 2 && args[0] == "run" && (args[1] == "public" || args[1] == "private"):
+		return serve(args[1], args[2:], stderr)
 	case len(args) == 1 && args[0] == "version":
 		fmt.Println(config.Version())
 		return 0
@@ -51,7 +55,15 @@ type service interface {
 	Stop(ctx context.Context) error
 }
 
-func serve(which string, stderr io.Writer) int {
+func serve(which string, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proxy run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var pf daemon.ProfileFlags
+	pf.Register(fs)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, usage)
+		return 2
+	}
 	var s proxy.Settings
 	if err := config.Load("PROXY_SETTINGS", "PROXY_", &s); err != nil {
 		return daemon.Fail(stderr, "proxy", err)
@@ -62,6 +74,11 @@ func serve(which string, stderr io.Writer) int {
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)
 	}
+	adm, err := admin.Start(s.Admin, log)
+	if err != nil {
+		return daemon.Fail(stderr, "proxy", config.Errorf("admin.bind", "%v", err))
+	}
+	defer adm.Stop(context.Background())
 	var (
 		svc   service
 		grace time.Duration
@@ -76,6 +93,7 @@ func serve(which string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
 		svc, grace = p, s.Public.DrainTimeout.D()+5*time.Second
+		adm.Register("public", func() any { return p.Stats() })
 	case "private":
 		if s.Private == nil {
 			return daemon.Fail(stderr, "proxy", fmt.Errorf("%s: no `private` block: these are not a private proxy's settings", os.Getenv("PROXY_SETTINGS")))
@@ -85,6 +103,12 @@ func serve(which string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
 		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
+		adm.Register("private", func() any { return p.Stats() })
 	}
+	stopProfile, err := pf.Start()
+	if err != nil {
+		return daemon.Fail(stderr, "proxy", err)
+	}
+	defer stopProfile()
 	return daemon.Run(log, stderr, "proxy", svc, grace)
 }

@@ -137,3 +137,16 @@ func (p *Proxy) pairDone(st relay.Stats) {
 
 // Relay exposes the relay (for tests and metrics).
 func (p *Proxy) Relay() *relay.Relay { return p.relay }
+
+// Stats is the private proxy's section of the admin stats.
+type Stats struct {
+	Pairs, PipesInUse, DialsQueued, Announcements int
+}
+
+// Stats returns the relay's and the dial pool's state. Safe from any goroutine.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	n := len(p.anns)
+	p.mu.Unlock()
+	return Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), DialsQueued: len(p.dials), Announcements: n}
+}

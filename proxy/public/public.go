@@ -181,3 +181,21 @@ func (p *Proxy) Engine() *engine.Engine { return p.eng }
 
 // Relay exposes the relay (for tests and metrics).
 func (p *Proxy) Relay() *relay.Relay { return p.relay }
+
+// Stats is the public proxy's section of the admin stats.
+type Stats struct {
+	Accepted, Refused, NoRoute, Matched, Paired, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded int64
+	HelloConns, Pending, Pairs, PipesInUse, Announcements, EPSQueued                                                      int
+}
+
+// Stats returns the counters of the engine, the relay and the table. Safe from any goroutine.
+func (p *Proxy) Stats() Stats {
+	e := p.eng.Stats()
+	return Stats{
+		Accepted: e.Accepted.Load(), Refused: e.Refused.Load(), NoRoute: e.NoRoute.Load(), Matched: e.Matched.Load(),
+		Paired: e.Paired.Load(), Expired: e.Expired.Load(), NotifyFailed: e.NotifyFailed.Load(), BadTokens: e.BadTokens.Load(),
+		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(),
+		HelloConns: p.eng.HelloConns(), Pending: p.eng.Pending(), Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(),
+		Announcements: p.table.Len(), EPSQueued: p.pool.Queued(),
+	}
+}

@@ -1,0 +1,110 @@
+// Package admin is the optional diagnostics listener every long-running command can open on a
+// loopback address: net/http/pprof under /debug/pprof/ and a JSON snapshot of the process
+// (goroutines, open file descriptors, memory, plus the counters the command registers) under
+// /debug/stats. The benchmark harness and profiling sessions read it; nothing in the data path
+// depends on it. It must stay off unless an address is configured.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Settings is the `admin` block of a command's settings.
+type Settings struct {
+	// Bind is the address of the diagnostics listener; empty turns it off. Keep it on loopback:
+	// pprof exposes the process's memory.
+	Bind string `yaml:"bind" env:"ADMIN_BIND"`
+}
+
+// Server is a running diagnostics listener.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+
+	mu    sync.Mutex
+	stats map[string]func() any
+}
+
+// Start opens the listener if s.Bind is set; with no address it returns nil, nil.
+func Start(s Settings, log *slog.Logger) (*Server, error) {
+	if s.Bind == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", s.Bind)
+	if err != nil {
+		return nil, err
+	}
+	a := &Server{ln: ln, stats: map[string]func() any{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/stats", a.serveStats)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 2 * time.Minute}
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	log.Info("admin listening", "addr", ln.Addr().String(), "pprof", "/debug/pprof/", "stats", "/debug/stats")
+	return a, nil
+}
+
+// Register adds a named section to /debug/stats. Safe on a nil Server (does nothing).
+func (a *Server) Register(name string, f func() any) {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.stats[name] = f
+	a.mu.Unlock()
+}
+
+// Stop closes the listener. Safe on a nil Server.
+func (a *Server) Stop(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	return a.srv.Shutdown(ctx)
+}
+
+// Process is the process section of /debug/stats.
+type Process struct {
+	Goroutines int    `json:"goroutines"`
+	FDs        int    `json:"fds"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	Sys        uint64 `json:"sys"`
+	NumGC      uint32 `json:"num_gc"`
+}
+
+func (a *Server) serveStats(w http.ResponseWriter, r *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	out := map[string]any{}
+	fds := -1
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		fds = len(ents)
+	}
+	out["process"] = Process{Goroutines: runtime.NumGoroutine(), FDs: fds, HeapAlloc: ms.HeapAlloc, Sys: ms.Sys, NumGC: ms.NumGC}
+	a.mu.Lock()
+	for name, f := range a.stats {
+		out[name] = f()
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+}

@@ -87,7 +87,13 @@ func (p *Proxy) dialBack(j dialJob) {
 	d := net.Dialer{Timeout: p.s.DialTimeout.D()}
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.DialTimeout.D())
 	defer cancel()
-	internal, ierr := d.DialContext(ctx, "tcp", j.target)
+	var (
+		internal net.Conn
+		ierr     error
+	)
+	if p.term == nil {
+		internal, ierr = d.DialContext(ctx, "tcp", j.target)
+	}
 	public, err := d.DialContext(ctx, "tcp", j.endpoint)
 	if err != nil {
 		if internal != nil {
@@ -105,12 +111,22 @@ func (p *Proxy) dialBack(j dialJob) {
 		p.log.Warn("dial-back failed", "domain", j.domain, "endpoint", j.endpoint, "err", err)
 		return
 	}
+	_ = public.SetWriteDeadline(time.Time{})
+	if p.term != nil {
+		// The internal address is reached per request by the HTTP forwarder.
+		if internal != nil {
+			internal.Close()
+		}
+		if err := p.term.serve(public, j.target); err != nil {
+			public.Close()
+		}
+		return
+	}
 	if ierr != nil {
 		public.Close()
 		p.log.Warn("internal server unreachable; client closed", "domain", j.domain, "target", j.target, "err", ierr)
 		return
 	}
-	_ = public.SetWriteDeadline(time.Time{})
 	if err := p.relay.AddConns(public.(*net.TCPConn), internal.(*net.TCPConn), nil, nil, j.domain); err != nil {
 		p.log.Warn("relay refused a pair", "domain", j.domain, "err", err)
 	}

@@ -2,6 +2,7 @@ package private
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"epsproxy/engine/relay"
 	"epsproxy/epsclient"
+	"epsproxy/internal/config"
 	"epsproxy/matcher"
 	"epsproxy/proxy/role"
 )
@@ -26,6 +28,7 @@ type Proxy struct {
 	client *epsclient.Client
 	server *epsclient.Server
 	relay  *relay.Relay
+	term   *terminator // nil: TLS passes through
 	dials  chan dialJob
 
 	mu   sync.Mutex
@@ -65,6 +68,14 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.relay = rl
+	if t := s.TerminateTLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile))
+		if err != nil {
+			rl.Close()
+			return nil, config.Errorf("terminate_tls.cert_file", "%v", err)
+		}
+		p.term = newTerminator(cert, p.log)
+	}
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
 	p.server = epsclient.NewServer(base.Name, p.log)
 	p.server.Handle("incomingConnection", p.incomingConnection)
@@ -123,6 +134,11 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	defer cancel()
 	if err := p.relay.Drain(dctx); err != nil {
 		p.log.Warn("relayed connections cut at shutdown", "err", err)
+	}
+	if p.term != nil {
+		if err := p.term.shutdown(dctx); err != nil {
+			p.log.Warn("terminated connections cut at shutdown", "err", err)
+		}
 	}
 	p.client.Close()
 	p.mu.Lock()

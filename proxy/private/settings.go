@@ -18,6 +18,9 @@ type Settings struct {
 	// Endpoints optionally pins, per public proxy operator, the only endpoint an
 	// incomingConnection from it may name.
 	Endpoints map[string]string `yaml:"endpoints"`
+	// TerminateTLS, when set, ends the client's TLS here with this certificate and forwards
+	// plain HTTP to the internal address. By default TLS passes through untouched.
+	TerminateTLS *Terminate `yaml:"terminate_tls"`
 
 	ReannounceEvery config.Duration `yaml:"reannounce_every"`
 	DialTimeout     config.Duration `yaml:"dial_timeout"`
@@ -27,6 +30,12 @@ type Settings struct {
 	Workers  int `yaml:"workers"`
 	Queue    int `yaml:"queue"`
 	MaxPairs int `yaml:"max_pairs"`
+}
+
+// Terminate is the certificate the private proxy presents when it terminates TLS.
+type Terminate struct {
+	CertFile config.Path `yaml:"cert_file"`
+	KeyFile  config.Path `yaml:"key_file"`
 }
 
 // Announcement is one name served through one public proxy.
@@ -76,6 +85,9 @@ func (s *Settings) Validate() error {
 		if _, _, err := net.SplitHostPort(ep); err != nil {
 			return config.Errorf("endpoints."+op, "%v", err)
 		}
+	}
+	if t := s.TerminateTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		return config.Errorf("terminate_tls", "cert_file and key_file are both required")
 	}
 	def := func(d *config.Duration, v time.Duration) {
 		if *d == 0 {

@@ -1,6 +1,7 @@
 # make           build the commands into ./bin, install them into $(go env GOPATH)/bin, make the dev PKI
 # make demo      the five-process demo on the dev ports; Ctrl-C stops it
 # make test      the whole test suite (what CI runs)
+# make fuzz      every fuzz target for FUZZTIME each (default 30s)
 # make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
 
@@ -11,7 +12,7 @@ EXAMPLES := internal-server
 CERTS   := settings/dev/certs
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build install certs examples demo test vet fmt clean
+.PHONY: all build install certs examples demo test fuzz vet fmt clean
 
 all: build install certs
 
@@ -38,6 +39,18 @@ test:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# package:target pairs; each runs for FUZZTIME. New findings land in the package's
+# testdata/fuzz/<target>/ and then fail `make test` until fixed.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := engine/hello:FuzzParse engine:FuzzAcceptPath matcher:FuzzNormalize matcher:FuzzLoad internal/pki:FuzzParseCA
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
+	done
 
 vet:
 	$(GO) vet ./...

@@ -2,6 +2,7 @@
 # make demo      the five-process demo on the dev ports; Ctrl-C stops it
 # make test      the whole test suite (what CI runs)
 # make fuzz      every fuzz target for FUZZTIME each (default 30s)
+# make soak      200,000 connections through the real chain at concurrency 100 (make test runs 2,000)
 # make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
 
@@ -12,7 +13,7 @@ EXAMPLES := internal-server
 CERTS   := settings/dev/certs
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build install certs examples demo test fuzz vet fmt clean
+.PHONY: all build install certs examples demo test fuzz soak vet fmt clean
 
 all: build install certs
 
@@ -51,6 +52,10 @@ fuzz:
 		echo "== $$fn in ./$$pkg for $(FUZZTIME)"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
 	done
+
+SOAK_CONNS ?= 200000
+soak:
+	SOAK_CONNS=$(SOAK_CONNS) SOAK_CONC=100 $(GO) test -count=1 -run '^TestSoak$$' -timeout 45m -v ./e2e/
 
 vet:
 	$(GO) vet ./...

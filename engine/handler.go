@@ -202,6 +202,11 @@ func (h *handler) onToken(s *conn) gnet.Action {
 	}
 	s.phase = phaseHandedOff
 	s.unlink()
+	if client.loop == s.loop {
+		// Same loop: no need to wake it through Execute.
+		e.handoff(client, fd)
+		return gnet.Close
+	}
 	if err := client.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		e.handoff(client, fd)
 		return nil

@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"time"
+
+	"epsproxy/engine/relay"
 )
 
 // Defaults for Config.
@@ -82,6 +84,11 @@ func (c *Config) fill() error {
 	def(&c.Tick, DefaultTick)
 	if c.MaxHello <= 0 {
 		c.MaxHello = DefaultMaxHello
+	}
+	if c.MaxHello > relay.MaxPrefix {
+		// Everything buffered is replayed to the private side through the relay, which takes at
+		// most relay.MaxPrefix bytes; a larger cap would accept clients it then has to drop.
+		return fmt.Errorf("engine: MaxHello %d is larger than the relay's replay limit %d", c.MaxHello, relay.MaxPrefix)
 	}
 	if c.MaxHelloConns <= 0 {
 		c.MaxHelloConns = DefaultMaxHelloConns

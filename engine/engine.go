@@ -51,11 +51,13 @@ type Engine struct {
 	fdLimit      int64
 	fdBase       int64 // descriptors open before the engine accepted anything
 
-	mu    sync.Mutex
-	loops map[gnet.EventLoop]*loop
-	eng   gnet.Engine
-	ready chan struct{}
-	done  chan struct{}
+	mu       sync.Mutex
+	loops    map[gnet.EventLoop]*loop
+	eng      gnet.Engine
+	booted   bool // OnBoot ran
+	stopping bool // Stop was called
+	ready    chan struct{}
+	done     chan struct{}
 
 	helloConns atomic.Int64
 	gnetConns  atomic.Int64
@@ -107,12 +109,26 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 // Stop). A listen failure returns at once.
 func (e *Engine) Run() error {
 	defer close(e.done)
+	// gnet v2.10.0 leaves the listeners it already opened bound when a later one fails; find a
+	// taken address before gnet does, so a failed Run leaves nothing open.
+	for _, addr := range []string{e.cfg.PublicAddr, e.cfg.InternalAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		ln.Close()
+	}
 	h := &handler{e: e}
+	// ReusePort: every loop accepts and registers its own connections. Without it gnet's
+	// acceptor hands sockets to the loops through a queue, and a socket handed over while Stop
+	// runs is never registered or closed (its client hangs, its descriptor leaks). Linux lets
+	// only the same user share the port.
 	err := gnet.Rotate(h, []string{"tcp://" + e.cfg.PublicAddr, "tcp://" + e.cfg.InternalAddr},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(e.cfg.Loops),
 		gnet.WithTicker(true),
 		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
@@ -132,14 +148,14 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 // waiting phase, unpaired internal connections). Relayed pairs belong to the relay and are not
 // touched. Safe from any goroutine.
 func (e *Engine) Stop(ctx context.Context) error {
-	select {
-	case <-e.ready:
-	default:
-		return nil
-	}
 	e.mu.Lock()
+	e.stopping = true
+	booted := e.booted
 	eng := e.eng
 	e.mu.Unlock()
+	if !booted {
+		return nil // OnBoot will see stopping and shut the engine down at once
+	}
 	return eng.Stop(ctx)
 }
 

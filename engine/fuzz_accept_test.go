@@ -27,7 +27,7 @@ func FuzzAcceptPath(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: test.example.internal\r\n\r\n"))
 	f.Add([]byte{0x16, 0x03, 0x01, 0x00, 0x00})
 	f.Add([]byte{0x80, 0x2e, 0x01, 0x03, 0x01})
-	f.Add(announcedHello(f))
+	f.Add(captureHello(f, &tls.Config{ServerName: domain, InsecureSkipVerify: true}))
 
 	r := newRig(f, func(c *engine.Config) { c.HelloTimeout = time.Second })
 	var runs atomic.Int64
@@ -52,25 +52,4 @@ func FuzzAcceptPath(f *testing.F) {
 			tc.Close()
 		}
 	})
-}
-
-// announcedHello captures the ClientHello a Go client sends for the rig's announced name.
-func announcedHello(t testing.TB) []byte {
-	a, b := net.Pipe()
-	defer a.Close()
-	go func() {
-		_ = tls.Client(b, &tls.Config{ServerName: domain, InsecureSkipVerify: true}).Handshake()
-		b.Close()
-	}()
-	_ = a.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 16<<10)
-	n := 0
-	for n < 5 || n < 5+(int(buf[3])<<8|int(buf[4])) {
-		m, err := a.Read(buf[n:])
-		n += m
-		if err != nil {
-			break
-		}
-	}
-	return buf[:n]
 }

@@ -24,8 +24,13 @@ type handler struct {
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.e.mu.Lock()
 	h.e.eng = eng
+	h.e.booted = true
+	stopping := h.e.stopping
 	h.e.mu.Unlock()
 	close(h.e.ready)
+	if stopping {
+		return gnet.Shutdown
+	}
 	return gnet.None
 }
 

@@ -46,16 +46,15 @@ type rig struct {
 	roots    *x509.CertPool
 
 	// accepts counts connections the backend accepted.
-	accepts atomic.Int64
-
-	mu        sync.Mutex
-	notices   []engine.Notice
-	hold      bool               // notices are recorded, nobody dials back
-	notifyErr error              // returned by the notifier
-	serve     func(net.Conn)     // backend handler; nil: TLS echo
+	accepts   atomic.Int64
 	noticeCh  chan engine.Notice // every notice, for tests that play the private side
 	received  chan []byte        // raw bytes the backend got before its TLS layer, one per connection
 	closeOnce sync.Once
+
+	mu        sync.Mutex     // guards the fields below, which tests set before connecting
+	hold      bool           // notices are recorded, nobody dials back
+	notifyErr error          // returned by the notifier
+	serve     func(net.Conn) // backend handler; nil: TLS echo
 }
 
 func logger() *slog.Logger {
@@ -182,7 +181,6 @@ func (r *rig) echoTLS(c net.Conn, fix func(off int, p []byte)) {
 // notify is the engine's Notifier: it records the notice and plays the private side.
 func (r *rig) notify(n engine.Notice) error {
 	r.mu.Lock()
-	r.notices = append(r.notices, n)
 	hold, err := r.hold, r.notifyErr
 	r.mu.Unlock()
 	select {
@@ -193,7 +191,7 @@ func (r *rig) notify(n engine.Notice) error {
 		return err
 	}
 	if !hold {
-		go func() { _, _ = r.dialBack(n.Token) }()
+		go func() { _ = r.dialBack(n.Token) }()
 	}
 	return nil
 }
@@ -211,17 +209,17 @@ func (r *rig) nextNotice(t testing.TB) engine.Notice {
 }
 
 // dialBack is the private side: present the token on the internal port, then relay it to the
-// backend. It returns the internal connection's local address.
-func (r *rig) dialBack(tok [engine.TokenSize]byte) (net.Addr, error) {
+// backend.
+func (r *rig) dialBack(tok [engine.TokenSize]byte) error {
 	pub, err := net.DialTimeout("tcp", r.cfg.InternalAddr, patience)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := pub.Write(tok[:]); err != nil {
 		pub.Close()
-		return nil, err
+		return err
 	}
-	return pub.LocalAddr(), r.relayToBackend(pub)
+	return r.relayToBackend(pub)
 }
 
 // relayToBackend connects an internal connection that already sent its token to the backend.
@@ -319,6 +317,14 @@ func stillOpen(t testing.TB, c net.Conn, what string) {
 		t.Errorf("%s: want an open, silent connection, got %v", what, res)
 	}
 	_ = c.SetReadDeadline(time.Time{})
+}
+
+// wantIdle waits until the engine holds no client in the hello or waiting phase.
+func wantIdle(t testing.TB, r *rig) {
+	t.Helper()
+	waitFor(t, "no client in the hello or waiting phase", func() bool {
+		return r.eng.HelloConns() == 0 && r.eng.Pending() == 0
+	})
 }
 
 // waitFor polls cond until it holds or patience runs out.

@@ -25,7 +25,12 @@ type helloShape struct {
 	gap   time.Duration
 	// minHello is a floor on the hello's size, so the case tests what its name says.
 	minHello int
+	// mlkem: the hello must carry an X25519MLKEM768 key share, as Go's default does.
+	mlkem bool
 }
+
+// mlkemShare starts an X25519MLKEM768 key share entry: group 0x11ec, 1216 bytes.
+var mlkemShare = []byte{0x11, 0xec, 0x04, 0xc0}
 
 func reframed(cut func(int) []int) func(t testing.TB) func([]byte) [][]byte {
 	return func(t testing.TB) func([]byte) [][]byte {
@@ -42,7 +47,7 @@ func reframed(cut func(int) []int) func(t testing.TB) func([]byte) [][]byte {
 
 func TestHelloShapesReachTheBackendByteExact(t *testing.T) {
 	shapes := []helloShape{
-		{name: "default hello in one write", minHello: 1200},
+		{name: "default hello in one write", minHello: 1200, mlkem: true},
 		{
 			name:  "split over many segments",
 			shape: func(testing.TB) func([]byte) [][]byte { return segments(100, 100) },
@@ -74,6 +79,7 @@ func TestHelloShapesReachTheBackendByteExact(t *testing.T) {
 		// The engine/hello cap is 256 records, so a whole 1.8 KB hello cannot go one byte per
 		// record; the first 200 handshake bytes do, header and SNI included.
 		{name: "one-byte records then the rest", shape: reframed(onesThenRest(200))},
+		{name: "250 records, near the record cap", shape: reframed(evenCut(250))},
 		{
 			name:     "ALPN makes it over 2 KB",
 			alpn:     func(testing.TB, *rig) []string { return protos(40, 60) },
@@ -99,9 +105,14 @@ func TestHelloShapesReachTheBackendByteExact(t *testing.T) {
 				cfg.NextProtos = sh.alpn(t, r)
 			}
 			if sh.minHello > 0 {
-				if n := handshakeLen(captureHello(t, cfg)); n < sh.minHello {
+				n := handshakeLen(captureHello(t, cfg))
+				if n < sh.minHello {
 					t.Fatalf("the client's hello is %d bytes, the case needs at least %d", n, sh.minHello)
 				}
+				t.Logf("ClientHello of %d bytes", n)
+			}
+			if sh.mlkem && !bytes.Contains(captureHello(t, cfg), mlkemShare) {
+				t.Fatal("the client's hello carries no X25519MLKEM768 key share")
 			}
 			w := &wire{gap: sh.gap}
 			if sh.shape != nil {

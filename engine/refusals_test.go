@@ -63,7 +63,7 @@ func TestRefusalsCloseOnlyThatConnection(t *testing.T) {
 		}},
 		{name: "record carrying bytes past the hello", payload: func(t testing.TB, r *rig) []byte {
 			h := captureHello(t, r.clientTC)
-			n := int(h[3])<<8 | int(h[4]) + 1
+			n := (int(h[3])<<8 | int(h[4])) + 1
 			h[3], h[4] = byte(n>>8), byte(n)
 			return append(h, 0)
 		}},
@@ -96,12 +96,14 @@ func TestRefusalsCloseOnlyThatConnection(t *testing.T) {
 				want["NoRoute"] = 1
 			}
 			wantStats(t, r.eng, want)
+			wantIdle(t, r)
 		})
 	}
 }
 
 // helloFor is a crypto/tls ClientHello for name.
 func helloFor(t testing.TB, r *rig, name string) []byte {
+	t.Helper()
 	cfg := r.clientTC.Clone()
 	cfg.ServerName = name
 	h := captureHello(t, cfg)
@@ -172,9 +174,7 @@ func TestHelloDeadline(t *testing.T) {
 				t.Errorf("closed after %v, before the %v hello deadline", res.elapsed, helloTimeout)
 			}
 			wantStats(t, r.eng, map[string]int64{"Accepted": 2, "Matched": 1, "Paired": 1, "Refused": 1, "HelloTimeouts": 1})
-			if n := r.eng.HelloConns(); n != 0 {
-				t.Errorf("HelloConns = %d after the close, want 0", n)
-			}
+			wantIdle(t, r)
 		})
 	}
 }

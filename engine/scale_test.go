@@ -104,8 +104,8 @@ func TestMaxPendingClosesTheExtraMatchedClient(t *testing.T) {
 	for _, c := range waiting {
 		stillOpen(t, c, "client under the cap")
 	}
-	if p := r.eng.Pending(); p != limit {
-		t.Errorf("Pending = %d, want %d", p, limit)
+	if p, h := r.eng.Pending(), r.eng.HelloConns(); p != limit || h != 0 {
+		t.Errorf("Pending = %d, HelloConns = %d; want %d and 0", p, h, limit)
 	}
 	wantStats(t, r.eng, map[string]int64{"Accepted": limit + 1, "Matched": limit, "Refused": 1, "Overloaded": 1})
 }

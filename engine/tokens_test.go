@@ -16,7 +16,7 @@ import (
 // pair presents tok on a new internal connection and relays that connection to the backend.
 func pair(t testing.TB, r *rig, tok [engine.TokenSize]byte) {
 	t.Helper()
-	if _, err := r.dialBack(tok); err != nil {
+	if err := r.dialBack(tok); err != nil {
 		t.Fatalf("private side: %v", err)
 	}
 }

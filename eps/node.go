@@ -79,31 +79,37 @@ func certNames(leaf interface{ VerifyHostname(string) error }, name string) bool
 	return leaf.VerifyHostname(name) == nil
 }
 
-// Start opens the local and peer listeners and serves them until Shutdown.
+// Start opens the local and peer listeners and serves them until Shutdown. Both listeners are
+// open before anything is served or logged, so a taken port fails with one clear error.
 func (n *Node) Start() error {
 	local := http.NewServeMux()
 	local.HandleFunc(n.s.Local.Path, n.serveLocal)
 	peer := http.NewServeMux()
 	peer.HandleFunc(peerPath, n.servePeer)
 	n.start = time.Now()
-	for _, l := range []struct {
+	faces := []struct {
 		what, addr string
 		h          http.Handler
-	}{{"local API", n.s.Local.Bind, local}, {"peer link", n.s.Peer.Bind, peer}} {
-		ln, err := net.Listen("tcp", l.addr)
+	}{{"local API", n.s.Local.Bind, local}, {"peer link", n.s.Peer.Bind, peer}}
+	for _, f := range faces {
+		ln, err := net.Listen("tcp", f.addr)
 		if err != nil {
 			n.closeAll()
-			return fmt.Errorf("%s on %s: %w", l.what, l.addr, err)
+			key := map[string]string{"local API": "local.bind", "peer link": "peer.bind"}[f.what]
+			return fmt.Errorf("%s %s: %w", key, f.addr, err)
 		}
-		srv := jsonrpc.NewHTTPServer(l.h, n.id.ServerConfig(), n.s.CallTimeout.D()+5*time.Second, n.log)
 		n.lns = append(n.lns, ln)
+	}
+	for i, f := range faces {
+		srv := jsonrpc.NewHTTPServer(f.h, n.id.ServerConfig(), n.s.CallTimeout.D()+5*time.Second, n.log)
 		n.srvs = append(n.srvs, srv)
+		ln := n.lns[i]
 		go func(what string) {
 			if err := srv.Serve(tls.NewListener(ln, srv.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("server stopped", "what", what, "err", err)
 			}
-		}(l.what)
-		n.log.Info("listening", "what", l.what, "addr", ln.Addr().String())
+		}(f.what)
+		n.log.Info("listening", "what", f.what, "addr", ln.Addr().String())
 	}
 	return nil
 }

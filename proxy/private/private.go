@@ -111,10 +111,10 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return fmt.Errorf("announcements: %w", err)
 	}
-	p.log.Info("announcements restored", "file", p.store, "restored", restored, "total", total)
 	if err := p.server.Start(p.base.EPS.Listen, p.base.EPS.Path, p.base.Identity); err != nil {
-		return err
+		return fmt.Errorf("eps.listen: %w", err)
 	}
+	p.log.Info("announcements restored", "file", p.store, "restored", restored, "total", total)
 	p.wg.Add(p.s.Workers + 1)
 	for range p.s.Workers {
 		go p.dialWorker()

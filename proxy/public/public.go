@@ -94,22 +94,23 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return fmt.Errorf("announcements: %w", err)
 	}
-	for _, e := range rep.Errors {
-		p.log.Warn("stored announcement skipped", "file", p.store, "err", e)
-	}
-	p.log.Info("announcements restored", "file", p.store, "loaded", rep.Loaded, "expired", rep.Expired, "invalid", rep.Invalid)
 	if err := p.server.Start(p.base.EPS.Listen, p.base.EPS.Path, p.base.Identity); err != nil {
-		return err
+		return fmt.Errorf("eps.listen: %w", err)
 	}
 	go func() { p.runErr <- p.eng.Run() }()
 	select {
 	case <-p.eng.Ready():
 	case err := <-p.runErr:
 		_ = p.server.Shutdown(context.Background())
-		return err
+		return fmt.Errorf("public.tls_bind/internal_bind: %w", err)
 	case <-time.After(10 * time.Second):
 		return errors.New("the engine did not start within 10 s")
 	}
+	// Logged once everything listens, so a failed start is one line.
+	for _, e := range rep.Errors {
+		p.log.Warn("stored announcement skipped", "file", p.store, "err", e)
+	}
+	p.log.Info("announcements restored", "file", p.store, "loaded", rep.Loaded, "expired", rep.Expired, "invalid", rep.Invalid)
 	p.log.Info("listening", "tls", p.s.TLSBind, "internal", p.s.InternalBind, "endpoint", p.s.InternalEndpoint, "eps", p.server.Addr())
 	p.wg.Add(1)
 	go p.purge()

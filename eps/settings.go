@@ -54,6 +54,9 @@ func (s *Settings) Validate() error {
 	if s.Name == "" {
 		return config.Errorf("name", "missing: the operator name of this node")
 	}
+	if err := s.TLS.Check(); err != nil {
+		return config.Join("tls", err)
+	}
 	if err := checkBind(s.Peer.Bind); err != nil {
 		return config.Errorf("peer.bind", "%v", err)
 	}

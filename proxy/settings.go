@@ -38,6 +38,9 @@ func (s *Settings) Validate() error {
 	if _, err := config.ParseLevel(s.LogLevel, "log_level"); err != nil {
 		return err
 	}
+	if err := s.TLS.Check(); err != nil {
+		return config.Join("tls", err)
+	}
 	if err := s.EPS.Validate(); err != nil {
 		return config.Join("eps", err)
 	}

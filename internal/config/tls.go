@@ -22,6 +22,20 @@ type Identity struct {
 	Cert  tls.Certificate
 }
 
+// Check verifies that the three files are named and exist, without parsing them. Validate methods
+// call it so that a missing file is reported with the settings file that named it.
+func (t TLS) Check() error {
+	for key, p := range map[string]Path{"ca_file": t.CAFile, "cert_file": t.CertFile, "key_file": t.KeyFile} {
+		if p == "" {
+			return Errorf(key, "missing")
+		}
+		if _, err := os.Stat(string(p)); err != nil {
+			return Errorf(key, "%v (%s)", unwrapPathError(err), p)
+		}
+	}
+	return nil
+}
+
 // Load reads the files; errors name the key (relative to the block) and the problem.
 func (t TLS) Load() (*Identity, error) {
 	if t.CAFile == "" {

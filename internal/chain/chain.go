@@ -132,9 +132,11 @@ func New(root, dir, bin string, freeAddr func() (string, error)) (*Chain, error)
 func (c *Chain) writeOverlay() error {
 	p := c.Ports
 	files := map[string]string{
-		"directory":                 fmt.Sprintf("operators:\n  public-proxy-1.ga: {node: {address: %q}}\n  private-proxy-1.ga: {node: {address: %q}}\n", p.PublicNodePeer, p.PrivateNodePeer),
-		"roles/public-proxy-eps-1":  fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PublicNodePeer, p.PublicNodeLocal, "https://"+p.PublicEPS+"/jsonrpc"),
-		"roles/private-proxy-eps-1": fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PrivateNodePeer, p.PrivateNodeLocal, "https://"+p.PrivateEPS+"/jsonrpc"),
+		"directory": fmt.Sprintf("operators:\n  public-proxy-1.ga: {node: {address: %q}}\n  private-proxy-1.ga: {node: {address: %q}}\n  other-operator.ga: {node: {address: %q}}\n",
+			p.PublicNodePeer, p.PrivateNodePeer, p.OtherNodePeer),
+		"roles/other-operator-eps-1": fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\n", p.OtherNodePeer, p.OtherNodeLocal),
+		"roles/public-proxy-eps-1":   fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PublicNodePeer, p.PublicNodeLocal, "https://"+p.PublicEPS+"/jsonrpc"),
+		"roles/private-proxy-eps-1":  fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoint: %q}\n", p.PrivateNodePeer, p.PrivateNodeLocal, "https://"+p.PrivateEPS+"/jsonrpc"),
 		"roles/public-proxy-1": fmt.Sprintf("eps: {node: %q, listen: %q}\npublic: {tls_bind: %q, internal_bind: %q, internal_endpoint: %q}\n",
 			"https://"+p.PublicNodeLocal+"/jsonrpc", p.PublicEPS, p.PublicTLS, p.PublicInternal, p.PublicInternal),
 		"roles/private-proxy-1": fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q, endpoints: {public-proxy-1.ga: %q}}\n",
@@ -147,6 +149,25 @@ func (c *Chain) writeOverlay() error {
 		}
 	}
 	return nil
+}
+
+// WriteOverlay adds one settings file to the copy: sub is a directory under settings/dev (for
+// example "roles/private-proxy-1") and file a plain *.yml name. A directory loads its files in
+// name order, so a name sorting after 999_ports.yml overrides the dev settings and the ports
+// (mappings merge key by key; lists are replaced whole). Call it before starting the process
+// that reads the directory; not safe concurrently with Start of that process.
+func (c *Chain) WriteOverlay(sub, file, body string) error {
+	if file != filepath.Base(file) || !strings.HasSuffix(file, ".yml") || strings.HasPrefix(file, ".") {
+		return fmt.Errorf("overlay file %q: want a plain *.yml name", file)
+	}
+	if filepath.IsAbs(sub) || sub != filepath.Clean(sub) || sub == "." || strings.HasPrefix(sub, "..") {
+		return fmt.Errorf("overlay directory %q: want a directory under settings/dev", sub)
+	}
+	dir := filepath.Join(c.Dir, "settings", "dev", sub)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("overlay directory %q: not in the settings copy", sub)
+	}
+	return os.WriteFile(filepath.Join(dir, file), []byte("# written by internal/chain for a run\n"+body), 0o644)
 }
 
 // command returns the command line and environment of a process.

@@ -79,6 +79,10 @@ type Config struct {
 	// IdleTimeout/8 (at least every 10 ms, at most every second), so a pair is
 	// closed between IdleTimeout and IdleTimeout plus that interval.
 	IdleTimeout time.Duration
+	// FinTimeout is the idle timeout of a half-closed pair: once either side has finished
+	// sending, the pair is closed after FinTimeout without traffic (0 = IdleTimeout applies).
+	// It stops a peer that never closes from holding a pair whose other side has gone.
+	FinTimeout time.Duration
 
 	// MaxPairs caps the pairs held at once, queued Adds included; Add returns
 	// ErrFull beyond it. 0 means DefaultMaxPairs.
@@ -109,6 +113,7 @@ type Stats struct {
 const (
 	ReasonDone     = "done"
 	ReasonIdle     = "idle"
+	ReasonFinIdle  = "half-closed idle"
 	ReasonShutdown = "shutdown"
 )
 
@@ -118,6 +123,7 @@ type settings struct {
 	pipeSize    int
 	maxPipes    int // < 0: no pipes
 	idleTimeout time.Duration
+	finTimeout  time.Duration
 	maxPairs    int
 	onDone      func(Stats)
 }
@@ -128,6 +134,7 @@ func (c Config) settings() (settings, error) {
 		pipeSize:    c.PipeSize,
 		maxPipes:    c.MaxPipes,
 		idleTimeout: c.IdleTimeout,
+		finTimeout:  c.FinTimeout,
 		maxPairs:    c.MaxPairs,
 		onDone:      c.OnDone,
 	}
@@ -149,6 +156,9 @@ func (c Config) settings() (settings, error) {
 	if s.idleTimeout < 0 {
 		return s, fmt.Errorf("relay: negative IdleTimeout %v", s.idleTimeout)
 	}
+	if s.finTimeout < 0 {
+		return s, fmt.Errorf("relay: negative FinTimeout %v", s.finTimeout)
+	}
 	switch {
 	case s.maxPairs < 0 || s.maxPairs > MaxMaxPairs:
 		return s, fmt.Errorf("relay: MaxPairs %d out of range [0, %d]", s.maxPairs, MaxMaxPairs)
@@ -158,7 +168,14 @@ func (c Config) settings() (settings, error) {
 	return s, nil
 }
 
-// sweepInterval is how often a loop looks for idle pairs.
+// sweeps reports whether loops look for idle pairs at all.
+func (s *settings) sweeps() bool { return s.idleTimeout > 0 || s.finTimeout > 0 }
+
+// sweepInterval is how often a loop looks for idle pairs: an eighth of the shorter timeout.
 func (s *settings) sweepInterval() time.Duration {
-	return min(max(s.idleTimeout/8, 10*time.Millisecond), time.Second)
+	t := s.idleTimeout
+	if s.finTimeout > 0 && (t == 0 || s.finTimeout < t) {
+		t = s.finTimeout
+	}
+	return min(max(t/8, 10*time.Millisecond), time.Second)
 }

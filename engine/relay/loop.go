@@ -121,7 +121,7 @@ func (l *loop) wake() {
 
 func (l *loop) run() {
 	defer l.r.wg.Done()
-	if l.r.cfg.idleTimeout > 0 {
+	if l.r.cfg.sweeps() {
 		l.nextSweep = int64(l.r.cfg.sweepInterval())
 	}
 	for {
@@ -282,11 +282,20 @@ func (l *loop) runReady() {
 	l.readyNext = q[:0]
 }
 
-// sweep closes the pairs that moved no byte for IdleTimeout.
+// sweep closes the pairs that moved no byte for IdleTimeout, or for FinTimeout once either
+// side has finished sending.
 func (l *loop) sweep() {
-	limit := int64(l.r.cfg.idleTimeout)
+	idle, fin := int64(l.r.cfg.idleTimeout), int64(l.r.cfg.finTimeout)
 	for i := range l.slab.used {
-		if p := l.slab.at(i); p.live && l.now-p.last >= limit {
+		p := l.slab.at(i)
+		if !p.live {
+			continue
+		}
+		quiet := l.now - p.last
+		switch {
+		case fin > 0 && (p.dir[0].eof || p.dir[1].eof) && quiet >= fin:
+			l.finish(p, ReasonFinIdle, true)
+		case idle > 0 && quiet >= idle:
 			l.finish(p, ReasonIdle, true)
 		}
 	}

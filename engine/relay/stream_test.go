@@ -315,3 +315,33 @@ func setBuffer(t *testing.T, c *net.TCPConn, opt, size int) int {
 	}
 	return got
 }
+
+// TestFinTimeout: once one side has finished sending, a pair whose other side stays silent is
+// closed after FinTimeout even when there is no idle timeout; a quiet pair with both sides open
+// is left alone.
+func TestFinTimeout(t *testing.T) {
+	const fin = 300 * time.Millisecond
+	r, done := testRelay(t, Config{FinTimeout: fin})
+	g := newRig(t)
+	halfClient, halfServer := g.pipeline(t, r, nil, nil, "half")
+	openClient, _ := g.pipeline(t, r, nil, nil, "open")
+	if err := halfClient.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// The server sees the client's end of stream but never answers or closes.
+	if err := readEnd(halfServer); isTimeout(err) {
+		t.Fatal("the half-close did not reach the server")
+	}
+	s := waitStats(t, done, 1)[0]
+	if s.Tag != "half" || s.Reason != ReasonFinIdle {
+		t.Fatalf("first pair to end: %+v, want the half-closed pair with reason %q", s, ReasonFinIdle)
+	}
+	if err := readEnd(halfClient); isTimeout(err) {
+		t.Fatal("half-closed client still open after FinTimeout")
+	}
+	time.Sleep(2 * fin)
+	if n := r.Pairs(); n != 1 {
+		t.Fatalf("Pairs() = %d, want the open pair left: FinTimeout must not touch it", n)
+	}
+	_ = openClient
+}

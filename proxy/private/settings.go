@@ -25,7 +25,10 @@ type Settings struct {
 	ReannounceEvery config.Duration `yaml:"reannounce_every"`
 	DialTimeout     config.Duration `yaml:"dial_timeout"`
 	IdleTimeout     config.Duration `yaml:"idle_timeout"`
-	DrainTimeout    config.Duration `yaml:"drain_timeout"`
+	// FinTimeout closes a half-closed pair (one side finished sending) after this long without
+	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
+	FinTimeout   config.Duration `yaml:"fin_timeout"`
+	DrainTimeout config.Duration `yaml:"drain_timeout"`
 	// Workers and Queue size the dial-back pool.
 	Workers  int `yaml:"workers"`
 	Queue    int `yaml:"queue"`
@@ -53,6 +56,7 @@ const (
 	DefaultReannounceEvery = 10 * time.Minute
 	DefaultDialTimeout     = 5 * time.Second
 	DefaultIdleTimeout     = time.Hour
+	DefaultFinTimeout      = time.Minute
 	DefaultDrainTimeout    = 30 * time.Second
 	DefaultWorkers         = 64
 	DefaultQueue           = 4096
@@ -97,6 +101,7 @@ func (s *Settings) Validate() error {
 	def(&s.ReannounceEvery, DefaultReannounceEvery)
 	def(&s.DialTimeout, DefaultDialTimeout)
 	def(&s.IdleTimeout, DefaultIdleTimeout)
+	def(&s.FinTimeout, DefaultFinTimeout)
 	def(&s.DrainTimeout, DefaultDrainTimeout)
 	if s.Workers == 0 {
 		s.Workers = DefaultWorkers

@@ -21,6 +21,9 @@ type Settings struct {
 	AcceptTimeout config.Duration `yaml:"accept_timeout"`
 	// IdleTimeout closes a relayed pair with no traffic for this long (0 = never).
 	IdleTimeout config.Duration `yaml:"idle_timeout"`
+	// FinTimeout closes a half-closed pair (one side finished sending) after this long without
+	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
+	FinTimeout config.Duration `yaml:"fin_timeout"`
 	// DrainTimeout is how long Stop lets relayed pairs finish.
 	DrainTimeout config.Duration `yaml:"drain_timeout"`
 
@@ -44,6 +47,7 @@ type Rate struct {
 // Defaults of the optional settings.
 const (
 	DefaultIdleTimeout  = time.Hour
+	DefaultFinTimeout   = time.Minute
 	DefaultDrainTimeout = 30 * time.Second
 	DefaultMaxPairs     = 9000
 )
@@ -69,6 +73,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = config.Duration(DefaultIdleTimeout)
+	}
+	if s.FinTimeout == 0 {
+		s.FinTimeout = config.Duration(DefaultFinTimeout)
 	}
 	if s.DrainTimeout == 0 {
 		s.DrainTimeout = config.Duration(DefaultDrainTimeout)

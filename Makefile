@@ -5,6 +5,9 @@
 # make soak      200,000 connections through the real chain at concurrency 100 (make test runs 2,000)
 # make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
+# make bench     the full benchmark (about 15 minutes): the chain against direct and HAProxy,
+#                report in bench/out; `make bench PROFILE=cpu` also profiles the public proxy
+# make bench-quick  the same, shorter (under two minutes)
 
 GO      ?= go
 BIN     := bin
@@ -65,3 +68,13 @@ fmt:
 
 clean:
 	rm -rf $(BIN)
+
+# The harness builds and starts everything itself on loopback and stops it all; see BENCHMARKS.md.
+.PHONY: bench bench-quick
+BENCH_OUT ?= bench/out
+
+bench:
+	$(GO) run ./bench/cmd/bench -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE))
+
+bench-quick:
+	$(GO) run ./bench/cmd/bench -quick -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE))

@@ -1,0 +1,199 @@
+package harness
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPlanFor(t *testing.T) {
+	full, err := planFor(Options{Out: "x"})
+	if err != nil || full.Mode != "full" || full.Reps != 5 || full.IdleConns != 9000 || full.SeedRequests != 2000 {
+		t.Fatalf("full plan %+v, %v", full, err)
+	}
+	quick, err := planFor(Options{Out: "x", Quick: true})
+	if err != nil || quick.Mode != "quick" || quick.Reps != 2 || quick.SeedRequests != 200 || quick.Deadline >= full.Deadline {
+		t.Fatalf("quick plan %+v, %v", quick, err)
+	}
+	if p, err := planFor(Options{Out: "x", Reps: 3}); err != nil || p.Reps != 3 {
+		t.Fatalf("-reps 3: %+v, %v", p, err)
+	}
+	for name, o := range map[string]Options{
+		"unknown scenario": {Out: "x", Scenarios: []string{"conns", "latency"}},
+		"bad profile":      {Out: "x", Profile: "heap"},
+		"negative reps":    {Out: "x", Reps: -1},
+		"too many reps":    {Out: "x", Reps: 51},
+		"no out":           {},
+	} {
+		if _, err := planFor(o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	o := Options{Scenarios: []string{ScenarioBulk}}
+	if !o.wants(ScenarioBulk) || o.wants(ScenarioConns) || !(Options{}).wants(ScenarioSeed) {
+		t.Error("wants")
+	}
+}
+
+func TestFloatJSONHasNoNaN(t *testing.T) {
+	b, err := json.Marshal(map[string]Float{"nan": Float(math.NaN()), "inf": Float(math.Inf(1)), "x": 1.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"inf":null,"nan":null,"x":1.5}` {
+		t.Fatalf("got %s", b)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	s := []string{"a", "b", "c"}
+	if got := strings.Join(rotate(s, 4), ""); got != "bca" {
+		t.Fatalf("rotate by 4 = %s", got)
+	}
+	if strings.Join(s, "") != "abc" {
+		t.Fatal("rotate changed its input")
+	}
+	if len(rotate([]string(nil), 2)) != 0 {
+		t.Fatal("rotate of nothing")
+	}
+}
+
+// phases builds a connection scenario of three repetitions in which the chain does 80, 90
+// and 70 % of direct's rate, with its CPU spread over the four processes.
+func connsFixture() []ConnsPhase {
+	var out []ConnsPhase
+	chainRate := []float64{800, 900, 700}
+	for rep := 1; rep <= 3; rep++ {
+		direct := ConnsPhase{Rep: rep, Target: TargetDirect, Concurrency: 25, OK: 1000, ConnsPerSec: 1000, P50ms: 10, P99ms: 30,
+			CPUPerConnUs: map[string]Float{ProcInternal: 500}}
+		chain := ConnsPhase{Rep: rep, Target: TargetChain, Concurrency: 25, OK: 800, ConnsPerSec: chainRate[rep-1], P50ms: 10.5 + float64(rep)/10, P99ms: 40,
+			CPUPerConnUs: map[string]Float{ProcPublic: 100, ProcPrivate: 100, ProcPublicEPS: 50, ProcPublicEPS + "x": 999, ProcPrivateEPS: Float(40 + 10*rep), ProcInternal: 520}}
+		out = append(out, direct, chain)
+	}
+	return out
+}
+
+func TestSummarizeAndChecks(t *testing.T) {
+	res := &Results{Conns: connsFixture()}
+	res.Conns = append(res.Conns, ConnsPhase{Rep: 1, Target: TargetChain, Concurrency: 1, OK: 100, ConnsPerSec: 300, P50ms: 3})
+	res.Conns = append(res.Conns, ConnsPhase{Rep: 1, Target: TargetDirect, Concurrency: 1, OK: 100, ConnsPerSec: 400, P50ms: 2.5})
+	for rep := 1; rep <= 2; rep++ {
+		for _, dir := range []string{"up", "down"} {
+			res.Bulk = append(res.Bulk,
+				BulkPhase{Rep: rep, Target: TargetDirect, Transport: "raw", Direction: dir, Streams: 1, Bytes: 4e9, MBps: 4000},
+				BulkPhase{Rep: rep, Target: TargetChain, Transport: "raw", Direction: dir, Streams: 1, Bytes: 1e9, MBps: 1000 * float64(rep),
+					CPUPerGiB: map[string]Float{ProcPublic: 0.5, ProcPrivate: map[string]Float{"up": 0.6, "down": 0.8}[dir]}})
+		}
+	}
+	res.Idle = []IdlePhase{{Target: TargetChain, Held: 9000, Procs: map[string]IdleProc{
+		ProcPublic: {RSSPerConn: 900}, ProcPrivate: {RSSPerConn: 1500}}}}
+	res.Seed = []SeedPhase{
+		{Rep: 1, Target: TargetChain, Requests: 200, OK: 199, Failed: 1, ReqPerSec: 99},
+		{Rep: 1, Target: TargetDirect, Requests: 200, OK: 200, ReqPerSec: 100},
+	}
+	summarize(res)
+
+	var row *ConnsRow
+	for i := range res.Summary.Conns {
+		if r := &res.Summary.Conns[i]; r.Target == TargetChain && r.Concurrency == 25 {
+			row = r
+		}
+	}
+	if row == nil || row.Reps != 3 {
+		t.Fatalf("no chain row at c=25: %+v", res.Summary.Conns)
+	}
+	if row.ConnsPerSec != 800 || math.Abs(float64(row.VsDirect)-0.8) > 1e-9 {
+		t.Errorf("chain c=25: %v conns/s, %v× direct; want 800, 0.80", row.ConnsPerSec, row.VsDirect)
+	}
+	// Proxy CPU sums the four chain processes only (not the internal server, not unknown names).
+	if row.ProxyCPUPerConnUs != 310 {
+		t.Errorf("proxy CPU per conn %v, want 100+100+50+60 = 310", row.ProxyCPUPerConnUs)
+	}
+	if math.Abs(float64(row.AddedP50ms)-0.7) > 1e-9 {
+		t.Errorf("added p50 %v, want 0.7", row.AddedP50ms)
+	}
+	verdict := map[string]string{}
+	for _, c := range res.Targets {
+		verdict[c.Name] = c.Verdict + " " + c.Measured
+	}
+	want := map[string]string{
+		"new connections/s at c=25, chain vs direct":                              "met 0.80×",
+		"added p50 latency at c=1":                                                "met 0.50 ms",
+		"CPU per new connection, the four chain processes (c=25)":                 "met 310 µs",
+		"raw TCP bulk, one stream up, chain vs direct":                            "met 0.38×",
+		"relay CPU per GiB, private-proxy (raw TCP, one stream, worse direction)": "missed 0.800 s (down)",
+		"relay CPU per GiB, public-proxy (raw TCP, one stream, worse direction)":  "met 0.500 s (up)",
+		"RSS per idle relayed connection, public-proxy":                           "met 900 B",
+		"RSS per idle relayed connection, private-proxy":                          "missed 1500 B",
+		"seed parallel curl, chain vs direct, no failures":                        "missed 0.99×, 1 failed",
+	}
+	for name, w := range want {
+		if verdict[name] != w {
+			t.Errorf("%s: %q, want %q", name, verdict[name], w)
+		}
+	}
+	md := Markdown(res)
+	for _, s := range []string{"### 1. New connections", "### 2. Bulk", "### 3. Idle", "### 4. The seed", "| chain", "missed"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatalf("results do not encode: %v", err)
+	}
+}
+
+func TestChecksWithNothingMeasured(t *testing.T) {
+	res := &Results{}
+	summarize(res)
+	if len(res.Targets) == 0 {
+		t.Fatal("no targets listed")
+	}
+	for _, c := range res.Targets {
+		if c.Verdict != "not measured" || c.Measured != "–" {
+			t.Errorf("%s: %q %q with no data", c.Name, c.Verdict, c.Measured)
+		}
+	}
+}
+
+func TestSeedCommandIsTheSeeds(t *testing.T) {
+	got := seedCommand(2000, 25, "/tmp/x y/root.crt", "4433")
+	want := `seq 1 2000 | parallel -j 25 curl -s -o /dev/null -w '%{http_code}\\n' --cacert '/tmp/x y/root.crt' ` +
+		`--resolve test.internal-server.local:4433:127.0.0.1 https://test.internal-server.local:4433/jsonrpc --data '{}'`
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestRenderRoundTrip(t *testing.T) {
+	res := &Results{Mode: "quick", Conns: connsFixture()}
+	res.Idle = []IdlePhase{{Target: TargetChain, Held: 10, Procs: map[string]IdleProc{
+		ProcPublic: {RSSPerConn: 900, GoroutinesPerConn: Float(math.NaN())}}}}
+	summarize(res)
+	first := t.TempDir()
+	var out strings.Builder
+	if err := write(Options{Out: first, Stdout: &out}, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"results.json", "table.md", "chart.png"} {
+		if _, err := os.Stat(filepath.Join(first, f)); err != nil {
+			t.Fatalf("%s not written: %v", f, err)
+		}
+	}
+	second := t.TempDir()
+	var again strings.Builder
+	if err := Render(Options{Out: second, Stdout: &again}, filepath.Join(first, "results.json")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(first, "table.md"))
+	b, _ := os.ReadFile(filepath.Join(second, "table.md"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Fatalf("re-rendered report differs:\n%s\n---\n%s", a, b)
+	}
+	if err := Render(Options{Out: second}, filepath.Join(first, "missing.json")); err == nil {
+		t.Fatal("missing results file: no error")
+	}
+}

@@ -1,0 +1,259 @@
+package harness
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"epsproxy/bench/report"
+)
+
+func num(f Float, prec int) string { return report.Num(float64(f), prec) }
+func times(f Float) string         { return report.Times(float64(f)) }
+
+// Markdown renders the whole report: the run's header, one table per scenario and the targets.
+func Markdown(res *Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Benchmark: %s run, %d repetitions\n\n", res.Mode, res.Plan.Reps)
+	m := res.Machine
+	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, %d MiB, %s, %s, %s\n", m.CPUModel, m.CPUs, m.MemoryMiB, m.OS, m.Kernel, m.Go)
+	fmt.Fprintf(&b, "- HAProxy: %s\n", orDash(res.HAProxy))
+	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s at start, %s at the end\n", orDash(res.LoadAvgStart), orDash(res.LoadAvgEnd))
+	fmt.Fprintf(&b, "- Ran %s, %s\n", res.Started.UTC().Format("2006-01-02 15:04 MST"), res.Finished.Sub(res.Started).Round(time.Second))
+	for _, s := range res.Skipped {
+		fmt.Fprintf(&b, "- Skipped: %s\n", s)
+	}
+	b.WriteString("\nEvery figure is a median over the repetitions; within a repetition the targets run one after\n" +
+		"another (order rotated), and \"× direct\" is the median of each repetition's ratio against direct.\n\n")
+	if len(res.Summary.Conns) > 0 {
+		b.WriteString(connsTable(res).Markdown() + "\n")
+		b.WriteString(cpuTable(res).Markdown() + "\n")
+	}
+	if len(res.Summary.Bulk) > 0 {
+		b.WriteString(bulkTable(res).Markdown() + "\n")
+	}
+	if len(res.Idle) > 0 {
+		b.WriteString(idleTable(res).Markdown() + "\n")
+	}
+	if len(res.Summary.Seed) > 0 {
+		b.WriteString(seedTable(res).Markdown() + "\n")
+	}
+	b.WriteString(targetsTable(res).Markdown())
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func connsTable(res *Results) report.Table {
+	t := report.Table{
+		Title:  "1. New connections: TCP connect, full TLS handshake, one GET, close",
+		Header: []string{"target", "c", "conns/s", "× direct", "p50 ms", "p90 ms", "p99 ms", "+p50 ms vs direct", "proxy CPU µs/conn", "errors"},
+		Notes: []string{fmt.Sprintf("%.1f s per target and concurrency per repetition; latency from connect to the whole response. "+
+			"Proxy CPU: the chain's four processes, or the HAProxy process(es), from /proc/PID/stat.", res.Plan.ConnSeconds)},
+	}
+	for _, r := range res.Summary.Conns {
+		vs, added := times(r.VsDirect), num(r.AddedP50ms, 2)
+		if r.Target == TargetDirect {
+			vs, added = "", ""
+		}
+		t.Rows = append(t.Rows, []string{r.Target, strconv.Itoa(r.Concurrency), num(r.ConnsPerSec, 0), vs,
+			num(r.P50ms, 2), num(r.P90ms, 2), num(r.P99ms, 2), added, num(r.ProxyCPUPerConnUs, 0), strconv.Itoa(r.Errors)})
+	}
+	return t
+}
+
+func cpuTable(res *Results) report.Table {
+	cols := []string{ProcPublic, ProcPrivate, ProcPublicEPS, ProcPrivateEPS}
+	t := report.Table{
+		Title:  "CPU per new connection, µs (the chain's processes; the internal server for comparison)",
+		Header: []string{"c", "public proxy", "private proxy", "public EPS", "private EPS", "chain total", "internal server (chain)", "internal server (direct)"},
+	}
+	row := func(target string, c int) *ConnsRow {
+		for i := range res.Summary.Conns {
+			if r := &res.Summary.Conns[i]; r.Target == target && r.Concurrency == c {
+				return r
+			}
+		}
+		return nil
+	}
+	for _, r := range res.Summary.Conns {
+		if r.Target != TargetChain {
+			continue
+		}
+		line := []string{strconv.Itoa(r.Concurrency)}
+		for _, p := range cols {
+			line = append(line, num(lookup(r.CPUPerConnUs, p), 0))
+		}
+		line = append(line, num(r.ProxyCPUPerConnUs, 0), num(lookup(r.CPUPerConnUs, ProcInternal), 0))
+		if d := row(TargetDirect, r.Concurrency); d != nil {
+			line = append(line, num(lookup(d.CPUPerConnUs, ProcInternal), 0))
+		}
+		t.Rows = append(t.Rows, line)
+	}
+	t.Notes = []string{fmt.Sprintf("/proc/PID/stat counts in %v ticks; at c=1 a phase spans few of them.", 10*time.Millisecond)}
+	return t
+}
+
+func lookup(m map[string]Float, k string) Float {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	return Float(math.NaN())
+}
+
+func bulkTable(res *Results) report.Table {
+	var others []string
+	for _, r := range res.Summary.Bulk {
+		if r.Target != TargetChain && r.Target != TargetDirect && !slices.Contains(others, r.Target) {
+			others = append(others, r.Target)
+		}
+	}
+	header := []string{"transport", "dir", "streams", "direct MB/s", "chain MB/s", "chain × direct"}
+	for _, o := range others {
+		header = append(header, o+" MB/s", o+" × direct")
+	}
+	header = append(header, "public proxy s/GiB", "private proxy s/GiB")
+	for _, o := range others {
+		header = append(header, o+" s/GiB")
+	}
+	t := report.Table{
+		Title:  "2. Bulk: MB/s (10^6 bytes/s) at the receiver, and proxy CPU seconds per GiB relayed",
+		Header: header,
+		Notes: []string{fmt.Sprintf("%.2f s warm-up, then a %.2f s window per target. up = client to server. "+
+			"raw = one real ClientHello record, then plain TCP to a plain TCP backend.", res.Plan.BulkWarmupSeconds, res.Plan.BulkWindowSeconds)},
+	}
+	get := func(tr, dir string, n int, target string) *BulkRow {
+		for i := range res.Summary.Bulk {
+			if r := &res.Summary.Bulk[i]; r.Transport == tr && r.Direction == dir && r.Streams == n && r.Target == target {
+				return r
+			}
+		}
+		return nil
+	}
+	errs := 0
+	for _, r := range res.Summary.Bulk {
+		errs += r.Errors
+		if r.Target != TargetDirect {
+			continue
+		}
+		line := []string{r.Transport, r.Direction, strconv.Itoa(r.Streams), num(r.MBps, 0)}
+		ch := get(r.Transport, r.Direction, r.Streams, TargetChain)
+		if ch != nil {
+			line = append(line, num(ch.MBps, 0), times(ch.VsDirect))
+		} else {
+			line = append(line, "–", "–")
+		}
+		for _, o := range others {
+			if x := get(r.Transport, r.Direction, r.Streams, o); x != nil {
+				line = append(line, num(x.MBps, 0), times(x.VsDirect))
+			} else {
+				line = append(line, "–", "–")
+			}
+		}
+		for _, p := range []string{ProcPublic, ProcPrivate} {
+			if ch != nil {
+				line = append(line, num(lookup(ch.CPUPerGiB, p), 3))
+			} else {
+				line = append(line, "–")
+			}
+		}
+		for _, o := range others {
+			x := get(r.Transport, r.Direction, r.Streams, o)
+			if x == nil {
+				line = append(line, "–")
+				continue
+			}
+			sum := 0.0
+			for _, p := range proxyProcs(o) {
+				sum += float64(lookup(x.CPUPerGiB, p))
+			}
+			line = append(line, report.Num(sum, 3))
+		}
+		t.Rows = append(t.Rows, line)
+	}
+	if errs > 0 {
+		t.Notes = append(t.Notes, fmt.Sprintf("%d bulk phases reported a stream error: see results.json.", errs))
+	}
+	return t
+}
+
+func idleTable(res *Results) report.Table {
+	t := report.Table{
+		Title:  "3. Idle: connections held open through the proxy (handshake and one keep-alive GET, then nothing)",
+		Header: []string{"target", "process", "held", "failed", "RSS before MiB", "RSS after MiB", "RSS B/conn", "fds/conn", "goroutines/conn"},
+		Notes: []string{"One run per target, first of all scenarios, on freshly started processes; VmRSS from /proc/PID/status, goroutines from /debug/stats.",
+			"Per-connection figures include fixed costs spread over the connections held: with fewer connections (quick mode) they read higher."},
+	}
+	for _, ph := range res.Idle {
+		for _, p := range proxyProcs(ph.Target) {
+			ip, ok := ph.Procs[p]
+			if !ok {
+				continue
+			}
+			g := num(ip.GoroutinesPerConn, 3)
+			t.Rows = append(t.Rows, []string{ph.Target, p, strconv.Itoa(ph.Held), strconv.Itoa(ph.Failed),
+				report.Num(float64(ip.RSSBefore)/(1<<20), 1), report.Num(float64(ip.RSSAfter)/(1<<20), 1),
+				num(ip.RSSPerConn, 0), num(ip.FDsPerConn, 2), g})
+		}
+	}
+	return t
+}
+
+func seedTable(res *Results) report.Table {
+	t := report.Table{
+		Title:  "4. The seed's stress test: parallel -j 25 curl, one connection per request",
+		Header: []string{"target", "requests (all reps)", "req/s", "× direct", "failed"},
+	}
+	for _, r := range res.Summary.Seed {
+		vs := times(r.VsDirect)
+		if r.Target == TargetDirect {
+			vs = ""
+		}
+		t.Rows = append(t.Rows, []string{r.Target, strconv.Itoa(r.Requests), num(r.ReqPerSec, 0), vs, strconv.Itoa(r.Failed)})
+	}
+	if len(res.Seed) > 0 {
+		// The run's certificate path and ports are temporary; results.json has the exact lines.
+		cmd := strings.Replace(seedCommand(res.Plan.SeedRequests, res.Plan.SeedParallel, "ROOT", "PORT"), "'ROOT'", "ROOT", 1)
+		t.Notes = append(t.Notes, "Command: `"+cmd+"`, with ROOT the run's root.crt and PORT the public proxy's TLS port (or the internal server's, for direct).")
+	}
+	return t
+}
+
+func targetsTable(res *Results) report.Table {
+	t := report.Table{
+		Title:  "Targets of the benchmark issue (reported, never enforced)",
+		Header: []string{"target", "want", "measured", "verdict"},
+	}
+	for _, c := range res.Targets {
+		t.Rows = append(t.Rows, []string{c.Name, c.Want, c.Measured, c.Verdict})
+	}
+	return t
+}
+
+// chartSeries turns the connection summary into one series per target.
+func chartSeries(res *Results) []report.Series {
+	var out []report.Series
+	for _, target := range targetOrder {
+		s := report.Series{Name: target}
+		for _, r := range res.Summary.Conns {
+			if r.Target != target || math.IsNaN(float64(r.ConnsPerSec)) || math.IsNaN(float64(r.P99ms)) {
+				continue
+			}
+			s.Concurrency = append(s.Concurrency, r.Concurrency)
+			s.ConnsPerSec = append(s.ConnsPerSec, float64(r.ConnsPerSec))
+			s.P99Millis = append(s.P99Millis, float64(r.P99ms))
+		}
+		if len(s.Concurrency) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"epsproxy/internal/chain"
+)
+
+// runSeed is scenario 4: the seed's stress test, `seq 1 N | parallel -j 25 curl ...`, against
+// the chain and directly against the internal server, interleaved per repetition.
+func (e *env) runSeed(ctx context.Context) error {
+	if err := seedTools(); err != nil {
+		e.res.Skipped = append(e.res.Skipped, "seed stress test: "+err.Error())
+		e.logf("seed stress test skipped: %v", err)
+		return nil
+	}
+	var ts []target
+	for _, t := range e.targets {
+		if t.name == TargetChain || t.name == TargetDirect {
+			ts = append(ts, t)
+		}
+	}
+	root := filepath.Join(e.work, "settings", "dev", "certs", "root.crt")
+	for rep := range e.plan.Reps {
+		for _, t := range rotate(ts, rep) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			ph := e.seedPhase(ctx, rep+1, t, root)
+			e.res.Seed = append(e.res.Seed, ph)
+			e.logf("seed rep %d/%d %-13s %4d/%d OK in %.2f s (%.0f req/s) %s", rep+1, e.plan.Reps, t.name, ph.OK, ph.Requests, ph.Seconds, ph.ReqPerSec, ph.Error)
+		}
+	}
+	e.saveAdmin(ctx, "after-seed")
+	return nil
+}
+
+// seedTools checks for GNU parallel (moreutils has another `parallel`) and curl.
+func seedTools() error {
+	if _, err := exec.LookPath("curl"); err != nil {
+		return errors.New("curl is not installed (apt-get install -y curl)")
+	}
+	if _, err := exec.LookPath("parallel"); err != nil {
+		return errors.New("GNU parallel is not installed (apt-get install -y parallel)")
+	}
+	out, err := exec.Command("parallel", "--version").Output()
+	if err != nil || !bytes.Contains(out, []byte("GNU parallel")) {
+		return errors.New("`parallel` is not GNU parallel (apt-get install -y parallel)")
+	}
+	return nil
+}
+
+// seedCommand is the seed's command line for a TLS port. As in the seed, `{}` is GNU parallel's
+// replacement string: each request posts its sequence number, which is valid JSON.
+func seedCommand(n, jobs int, root, port string) string {
+	host := chain.Domain
+	return fmt.Sprintf("seq 1 %d | parallel -j %d curl -s -o /dev/null -w '%%{http_code}\\\\n' --cacert %s --resolve %s:%s:127.0.0.1 https://%s:%s/jsonrpc --data '{}'",
+		n, jobs, shellQuote(root), host, port, host, port)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func (e *env) seedPhase(ctx context.Context, rep int, t target, root string) SeedPhase {
+	_, port, _ := strings.Cut(t.tlsAddr, ":")
+	cmdline := seedCommand(e.plan.SeedRequests, e.plan.SeedParallel, root, port)
+	ph := SeedPhase{Rep: rep, Target: t.name, Requests: e.plan.SeedRequests, Codes: map[string]int{}, Command: cmdline}
+	// A generous bound: the seed needs about a millisecond of wall time per request here.
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(e.plan.SeedRequests)*50*time.Millisecond+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "bash", "-c", cmdline)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	ph.Seconds = time.Since(start).Seconds()
+	for _, line := range strings.Fields(stdout.String()) {
+		ph.Codes[line]++
+		if line == "200" {
+			ph.OK++
+		}
+	}
+	ph.Failed = ph.Requests - ph.OK
+	ph.ReqPerSec = float64(ph.OK) / ph.Seconds
+	if err != nil {
+		ph.Error = fmt.Sprintf("%v: %s", err, strings.TrimSpace(lastLine(stderr.String())))
+	}
+	return ph
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

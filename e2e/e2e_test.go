@@ -19,7 +19,6 @@ import (
 
 	"epsproxy/internal/chain"
 	"epsproxy/internal/demoserver"
-	"epsproxy/internal/testnet"
 )
 
 var (
@@ -28,7 +27,8 @@ var (
 	buildErr  error
 )
 
-// newChain builds the commands once per test binary and prepares a chain in a temp dir.
+// newChain builds the commands once per test binary and prepares a chain in a temp dir, on
+// ports from faultAddr's registry so that chains of parallel tests never collide.
 func newChain(t *testing.T) *chain.Chain {
 	t.Helper()
 	root, err := chain.RepoRoot()
@@ -44,7 +44,7 @@ func newChain(t *testing.T) *chain.Chain {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	c, err := chain.New(root, t.TempDir(), binDir, func() (string, error) { return testnet.FreeAddr(t), nil })
+	c, err := chain.New(root, t.TempDir(), binDir, faultAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

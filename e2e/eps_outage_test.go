@@ -16,7 +16,7 @@ import (
 // both proxies' EPS clients reconnect by themselves.
 func TestEPSNodeOutage(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	startAll(t, c)
 	if err := c.Start(chain.OtherEPS); err != nil {
 		t.Fatal(err)

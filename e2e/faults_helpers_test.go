@@ -73,41 +73,6 @@ func mustFaultAddr(t *testing.T) string {
 	return a
 }
 
-// newFaultChain is newChain with ports from faultAddr, for tests that run in parallel.
-func newFaultChain(t *testing.T) *chain.Chain {
-	t.Helper()
-	root, err := chain.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "e2e-bin-")
-		if buildErr == nil {
-			buildErr = chain.Build(root, binDir)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	c, err := chain.New(root, t.TempDir(), binDir, faultAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.StopAll(10 * time.Second); err != nil {
-			t.Errorf("stopping the chain: %v", err)
-		}
-		if t.Failed() {
-			for _, n := range append(chain.All, chain.OtherEPS) {
-				if log := c.Log(n); log != "" {
-					t.Logf("--- %s log (tail) ---\n%s", n, tail(log, 30))
-				}
-			}
-		}
-	})
-	return c
-}
-
 // withAdmin turns on the admin listener of each named process on a free port (before Start), so
 // the test can read /debug/stats.
 func withAdmin(t *testing.T, c *chain.Chain, names ...string) {

@@ -91,7 +91,7 @@ func (p *tokenTap) seen() [][]byte {
 // token nobody else uses; the engine's own tests cover it.)
 func TestBadInputOnTheInternalPort(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	withAdmin(t, c, chain.Public)
 	tapAddr := mustFaultAddr(t)
 	overlayRole(t, c, "public-proxy-1", fmt.Sprintf("public: {token_timeout: %s, internal_endpoint: %q}\n", tokenTimeout, tapAddr))

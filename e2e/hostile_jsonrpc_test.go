@@ -134,7 +134,7 @@ func forgedClient(name string, allowed ...string) obj {
 // calls tried changes the announcements.
 func TestHostileJSONRPC(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	startAll(t, c)
 	if err := c.Start(chain.OtherEPS); err != nil {
 		t.Fatal(err)

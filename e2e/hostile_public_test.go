@@ -92,7 +92,7 @@ func (j junkInput) send(conn net.Conn, done <-chan struct{}) {
 // proxy sends nothing back, and a good client is served meanwhile.
 func TestBadInputOnThePublicPort(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	withAdmin(t, c, chain.Public)
 	overlayRole(t, c, "public-proxy-1", fmt.Sprintf("public: {hello_timeout: %s}\n", helloTimeout))
 	startAll(t, c)
@@ -173,7 +173,7 @@ func TestJunkFloodOnThePublicPort(t *testing.T) {
 	t.Parallel()
 	const total = 2000
 	const sources = 4 // 500 each: under the dev per-source limit of 2,000 new connections per second
-	c := newFaultChain(t)
+	c := newChain(t)
 	withAdmin(t, c, chain.Public)
 	overlayRole(t, c, "public-proxy-1", fmt.Sprintf("public: {hello_timeout: %s}\n", helloTimeout))
 	startAll(t, c)

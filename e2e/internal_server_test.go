@@ -14,7 +14,7 @@ import (
 // rather than at the public proxy's accept_timeout.
 func TestInternalServerRefuses(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	startAll(t, c)
 	if err := c.Stop(chain.Internal, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestInternalServerStalls(t *testing.T) {
 	t.Parallel()
 	const clients = 20
 	const idle = 3 * time.Second
-	c := newFaultChain(t)
+	c := newChain(t)
 	withAdmin(t, c, chain.Public, chain.Private)
 	overlayRole(t, c, "private-proxy-1", "private: {idle_timeout: 3s}\n")
 	startAll(t, c)

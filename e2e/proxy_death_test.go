@@ -17,7 +17,7 @@ import (
 // at the private proxy).
 func TestProxyKilledMidTransfer(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	withAdmin(t, c, chain.Public, chain.Private)
 	startAll(t, c)
 	for _, round := range []struct{ victim, survivor string }{

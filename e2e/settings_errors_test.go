@@ -22,7 +22,7 @@ const badSettingsFile = "999_zz_bad.yml"
 // missing file (resolved against the settings file's directory); a port in use names the address.
 func TestBadSettingsFailInOneLine(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t) // a settings copy with a PKI; nothing runs
+	c := newChain(t) // a settings copy with a PKI; nothing runs
 	// A port held by someone else.
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

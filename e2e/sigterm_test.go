@@ -21,7 +21,7 @@ const drainTimeout = 4 * time.Second
 // is cut at drain_timeout.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	t.Parallel()
-	c := newFaultChain(t)
+	c := newChain(t)
 	for _, role := range []string{"public-proxy-1", "private-proxy-1"} {
 		overlayRole(t, c, role, fmt.Sprintf("%s: {drain_timeout: %s}\n", role[:strings.IndexByte(role, '-')], drainTimeout))
 	}

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -58,12 +57,8 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("eps server run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var pf daemon.ProfileFlags
-	pf.Register(fs)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, usage)
+	pf, ok := daemon.ParseProfileFlags("eps server run", args, stderr, usage)
+	if !ok {
 		return 2
 	}
 	var s eps.Settings

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -56,12 +55,8 @@ type service interface {
 }
 
 func serve(which string, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("proxy run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var pf daemon.ProfileFlags
-	pf.Register(fs)
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, usage)
+	pf, ok := daemon.ParseProfileFlags("proxy run", args, stderr, usage)
+	if !ok {
 		return 2
 	}
 	var s proxy.Settings

@@ -3,6 +3,7 @@ package daemon
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/pkg/profile"
@@ -51,4 +52,18 @@ func (p *ProfileFlags) Start() (stop func(), err error) {
 	}
 	prof := profile.Start(mode, profile.ProfilePath(p.Dir), profile.NoShutdownHook, profile.Quiet)
 	return prof.Stop, nil
+}
+
+// ParseProfileFlags parses a run command's arguments, which are only the profile flags. On a
+// bad argument it prints usage to stderr and returns false.
+func ParseProfileFlags(name string, args []string, stderr io.Writer, usage string) (*ProfileFlags, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var pf ProfileFlags
+	pf.Register(fs)
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, usage)
+		return nil, false
+	}
+	return &pf, true
 }

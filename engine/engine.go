@@ -52,7 +52,7 @@ type Engine struct {
 	fdBase       int64 // descriptors open before the engine accepted anything
 
 	mu       sync.Mutex
-	loops    map[gnet.EventLoop]*loop
+	loops    sync.Map // gnet.EventLoop -> *loop; written once per loop, read on every OnOpen
 	eng      gnet.Engine
 	booted   bool // OnBoot ran
 	stopping bool // Stop was called
@@ -99,7 +99,6 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		internalPort: ip,
 		fdLimit:      int64(limit),
 		fdBase:       int64(countFDs()),
-		loops:        map[gnet.EventLoop]*loop{},
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
 	}, nil
@@ -190,15 +189,14 @@ func (e *Engine) fdsInUse() int64 {
 	return e.fdBase + e.gnetConns.Load() + 2*int64(e.relay.Pairs()) + 2*int64(e.relay.PipesOpen())
 }
 
+// loopOf returns the loop's state, creating it on the loop's first connection. Lookups after
+// that take no lock, so loops never contend for it per connection.
 func (e *Engine) loopOf(el gnet.EventLoop) *loop {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	l := e.loops[el]
-	if l == nil {
-		l = &loop{el: el}
-		e.loops[el] = l
+	if l, ok := e.loops.Load(el); ok {
+		return l.(*loop)
 	}
-	return l
+	l, _ := e.loops.LoadOrStore(el, &loop{el: el})
+	return l.(*loop)
 }
 
 func countFDs() int {

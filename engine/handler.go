@@ -267,18 +267,14 @@ func (e *Engine) handoff(client *conn, private int) {
 // OnTick sweeps every loop's deadlines on that loop.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
-	e.mu.Lock()
-	loops := make([]*loop, 0, len(e.loops))
-	for _, l := range e.loops {
-		loops = append(loops, l)
-	}
-	e.mu.Unlock()
-	for _, l := range loops {
+	e.loops.Range(func(_, v any) bool {
+		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			e.sweep(l, time.Now())
 			return nil
 		}))
-	}
+		return true
+	})
 	return e.cfg.Tick, gnet.None
 }
 

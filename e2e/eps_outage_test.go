@@ -10,13 +10,15 @@ import (
 	"epsproxy/internal/chain"
 )
 
-// An EPS node goes down (first the private side's, then the public side's): new clients are
-// closed promptly, well inside accept_timeout (10 s), while a connection already relaying keeps
-// working; when the node comes back, new connections work again without restarting a proxy, so
-// both proxies' EPS clients reconnect by themselves.
+// An EPS node goes down (first the private side's, then the public side's) while the private proxy
+// uses dial-backs only (standby: -1): new clients are closed promptly, well inside accept_timeout
+// (10 s), while a connection already relaying keeps working; when the node comes back, new
+// connections work again without restarting a proxy, so both proxies' EPS clients reconnect by
+// themselves.
 func TestEPSNodeOutage(t *testing.T) {
 	t.Parallel()
 	c := newChain(t)
+	overlayRole(t, c, "private-proxy-1", "private: {standby: -1}\n")
 	startAll(t, c)
 	if err := c.Start(chain.OtherEPS); err != nil {
 		t.Fatal(err)
@@ -69,4 +71,55 @@ func TestEPSNodeOutage(t *testing.T) {
 		t.Fatalf("announceConnection after the outages: %v %s", err, out)
 	}
 	waitGet(t, c, api)
+}
+
+// With standby connections (the default) the private proxy holds sockets at the public proxy and
+// a stock of tokens, so new clients keep getting through while both EPS nodes are down, each
+// relayed to a standby socket, and the private proxy keeps replacing the sockets it used.
+func TestStandbyConnectionsCarryClientsThroughAnEPSOutage(t *testing.T) {
+	t.Parallel()
+	c := newChain(t)
+	withAdmin(t, c, chain.Public)
+	overlayRole(t, c, "private-proxy-1", "private: {standby: 4}\n")
+	startAll(t, c)
+	waitParked(t, c, 4)
+	before := adminStats(t, c, chain.Public)
+	for _, node := range []string{chain.PrivateEPS, chain.PublicEPS} {
+		if err := c.Stop(node, 10*time.Second); err != nil {
+			t.Fatalf("stopping %s: %v", node, err)
+		}
+	}
+	// More clients than standby sockets, one after another: each used socket is replaced with a
+	// token from the stock, without EPS.
+	cl := c.HTTPClient(c.Ports.PublicTLS, false)
+	for i := range 12 {
+		code, body, err := get(cl, chain.Domain)
+		if err != nil || code != 200 || !strings.Contains(body, "success") {
+			t.Fatalf("EPS down: client %d: %d %q %v", i, code, body, err)
+		}
+		waitParked(t, c, 1)
+	}
+	after := adminStats(t, c, chain.Public)
+	if got := after.Counters["StandbyPaired"] - before.Counters["StandbyPaired"]; got != 12 {
+		t.Errorf("clients relayed to standby sockets during the outage: %d, want 12", got)
+	}
+	if got := after.Counters["NotifyFailed"] - before.Counters["NotifyFailed"]; got != 0 {
+		t.Errorf("clients that needed an EPS call during the outage: %d, want 0", got)
+	}
+}
+
+// waitParked waits until the public proxy holds at least n parked standby sockets.
+func waitParked(t *testing.T, c *chain.Chain, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := adminStats(t, c, chain.Public)
+		if st.Counters["StandbyParked"] >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the public proxy parked %d standby sockets in 15 s, want %d", st.Counters["StandbyParked"], n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

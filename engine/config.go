@@ -19,6 +19,10 @@ const (
 	DefaultMaxHelloConns = 10000
 	DefaultMaxPending    = 10000
 	DefaultTick          = 100 * time.Millisecond
+	DefaultMaxStandby    = 1024
+	DefaultStandbyOps    = 1024
+	DefaultStandbyTTL    = time.Minute
+	DefaultStandbyTokens = 10 * time.Minute
 	// TokenSize is the size of the one-time token the private side sends on the internal port.
 	TokenSize = 32
 )
@@ -53,6 +57,15 @@ type Config struct {
 	FDReserve int
 	// Tick is how often deadlines are swept.
 	Tick time.Duration
+	// MaxStandby caps each operator's standby connections: tokens reserved and not yet presented
+	// plus sockets parked (default DefaultMaxStandby; negative disables standby connections, and
+	// Reserve returns ErrStandbyOff). MaxStandbyOperators caps the operators holding any.
+	MaxStandby          int
+	MaxStandbyOperators int
+	// StandbyTTL closes a parked socket no client took in this long; the private side replaces
+	// it. StandbyTokenTTL is how long a reserved token may wait to be presented.
+	StandbyTTL      time.Duration
+	StandbyTokenTTL time.Duration
 }
 
 // RateLimit allows Limit new connections per source IP in each Window.
@@ -82,6 +95,17 @@ func (c *Config) fill() error {
 	def(&c.TokenTimeout, DefaultTokenTimeout)
 	def(&c.AcceptTimeout, DefaultAcceptTimeout)
 	def(&c.Tick, DefaultTick)
+	def(&c.StandbyTTL, DefaultStandbyTTL)
+	def(&c.StandbyTokenTTL, DefaultStandbyTokens)
+	switch {
+	case c.MaxStandby == 0:
+		c.MaxStandby = DefaultMaxStandby
+	case c.MaxStandby < 0:
+		c.MaxStandby = 0
+	}
+	if c.MaxStandbyOperators <= 0 {
+		c.MaxStandbyOperators = DefaultStandbyOps
+	}
 	if c.MaxHello <= 0 {
 		c.MaxHello = DefaultMaxHello
 	}

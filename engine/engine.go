@@ -44,6 +44,7 @@ type Engine struct {
 	relay   *relay.Relay
 	log     *slog.Logger
 	pending *pending
+	standby *standby
 	pubRate *limiter
 	intRate *limiter
 
@@ -94,6 +95,7 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		relay:        rl,
 		log:          log,
 		pending:      newPending(cfg.MaxPending),
+		standby:      newStandby(cfg),
 		pubRate:      newLimiter(cfg.PublicRate),
 		intRate:      newLimiter(cfg.InternalRate),
 		internalPort: ip,
@@ -131,6 +133,8 @@ func (e *Engine) Run() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
+	// gnet has closed its connections; the parked sockets are the engine's own.
+	e.standby.closeAll()
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -175,6 +179,17 @@ func (e *Engine) Cancel(tok [TokenSize]byte, why string) {
 	}))
 }
 
+// Reserve makes n one-time standby tokens for operator, valid until the returned time. A private
+// side that presents one on the internal port is parked for operator's next client (see
+// standby.go). Past the operator's cap the oldest unpresented tokens are forgotten. Safe from any
+// goroutine.
+func (e *Engine) Reserve(operator string, n int) ([][TokenSize]byte, time.Time, error) {
+	return e.standby.reserve(operator, n, time.Now())
+}
+
+// Standby returns the parked standby sockets and the reserved tokens not presented yet.
+func (e *Engine) Standby() (parked, tokens int) { return e.standby.counts() }
+
 // Pending is the number of clients waiting for their private side.
 func (e *Engine) Pending() int { return e.pending.len() }
 
@@ -186,7 +201,7 @@ func (e *Engine) Stats() *Stats { return &e.stats }
 
 // fdsInUse estimates the process's open descriptors from what the engine and relay hold.
 func (e *Engine) fdsInUse() int64 {
-	return e.fdBase + e.gnetConns.Load() + 2*int64(e.relay.Pairs()) + 2*int64(e.relay.PipesOpen())
+	return e.fdBase + e.gnetConns.Load() + e.standby.parkedN.Load() + 2*int64(e.relay.Pairs()) + 2*int64(e.relay.PipesOpen())
 }
 
 // loopOf returns the loop's state, creating it on the loop's first connection. Lookups after
@@ -213,7 +228,9 @@ type Stats struct {
 	Refused       atomic.Int64 // public connections closed before a match (any reason)
 	NoRoute       atomic.Int64 // complete hellos for names nobody announced
 	Matched       atomic.Int64 // clients filed under a token
-	Paired        atomic.Int64 // clients handed to the relay with their private side
+	Paired        atomic.Int64 // clients handed to the relay with their private side (either way)
+	StandbyPaired atomic.Int64 // of those, clients relayed to a parked standby socket at once
+	Parked        atomic.Int64 // standby sockets parked
 	Expired       atomic.Int64 // clients whose private side did not come in time
 	NotifyFailed  atomic.Int64 // clients closed because the notice failed
 	BadTokens     atomic.Int64 // internal connections closed: short, unknown, late or trailing bytes

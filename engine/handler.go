@@ -139,10 +139,13 @@ func (h *handler) onHello(s *conn) gnet.Action {
 		e.stats.NoRoute.Add(1)
 		return h.reject(s, "no_route", nil, "sni", string(ch.ServerName))
 	}
+	s.domain, s.operator = ann.Domain, ann.Operator
+	if fd, ok := e.standby.take(ann.Operator, now); ok {
+		return h.toStandby(s, fd, buf)
+	}
 	if _, err := rand.Read(s.token[:]); err != nil {
 		return h.reject(s, "no_entropy", err)
 	}
-	s.domain, s.operator = ann.Domain, ann.Operator
 	s.hello = bytebufferpool.Get()
 	_, _ = s.hello.Write(buf)
 	_, _ = s.c.Discard(len(buf))
@@ -162,6 +165,30 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	e.stats.Matched.Add(1)
 	e.log.Debug("client waiting", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
 	return gnet.None
+}
+
+// toStandby relays a routed client to a parked standby socket of its announcer, on the client's
+// own loop: the private side gets the hello at once, no token and no EPS call involved.
+func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
+	e := h.e
+	fd, err := s.c.Dup()
+	if err != nil {
+		_ = unix.Close(private)
+		return h.reject(s, "dup_failed", err)
+	}
+	e.helloConns.Add(-1)
+	s.phase = phaseHandedOff
+	s.unlink()
+	// buf is everything the client sent so far; Add copies it before gnet reuses its buffer.
+	if err := e.relay.Add(fd, private, nil, buf, s.domain); err != nil {
+		e.log.Warn("relay refused a pair", "domain", s.domain, "err", err)
+		return gnet.Close
+	}
+	e.stats.Matched.Add(1)
+	e.stats.Paired.Add(1)
+	e.stats.StandbyPaired.Add(1)
+	e.log.Debug("client relayed to a standby connection", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+	return gnet.Close
 }
 
 func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.Action {
@@ -194,6 +221,9 @@ func (h *handler) onToken(s *conn) gnet.Action {
 	_, _ = s.c.Discard(TokenSize)
 	client := e.pending.take(tok)
 	if client == nil {
+		if operator, ok := e.standby.claim(tok, time.Now()); ok {
+			return h.park(s, operator)
+		}
 		// Unknown, used or expired: close without a word, so a token reveals nothing.
 		e.stats.BadTokens.Add(1)
 		e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
@@ -219,6 +249,26 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		_ = unix.Close(fd)
 		h.closeClient(client)
 	}
+	return gnet.Close
+}
+
+// park dups a private side that presented a standby token out of gnet and files it for the
+// operator's next client.
+func (h *handler) park(s *conn, operator string) gnet.Action {
+	e := h.e
+	fd, err := s.c.Dup()
+	if err != nil {
+		e.log.Warn("dup of a standby connection failed", "err", err)
+		return gnet.Close
+	}
+	s.phase = phaseHandedOff
+	s.unlink()
+	if !e.standby.park(operator, fd, time.Now()) {
+		_ = unix.Close(fd)
+		e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+		return gnet.Close
+	}
+	e.stats.Parked.Add(1)
 	return gnet.Close
 }
 
@@ -267,6 +317,7 @@ func (e *Engine) handoff(client *conn, private int) {
 // OnTick sweeps every loop's deadlines on that loop.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
+	e.standby.sweep(time.Now())
 	e.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {

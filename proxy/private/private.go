@@ -120,6 +120,10 @@ func (p *Proxy) Start() error {
 		go p.dialWorker()
 	}
 	go p.announcer()
+	if p.s.Standby > 0 {
+		p.wg.Add(1)
+		go p.standbyManager()
+	}
 	p.log.Info("serving", "eps", p.server.Addr(), "internal", p.s.InternalEndpoint)
 	return nil
 }

@@ -29,6 +29,13 @@ type Settings struct {
 	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
 	FinTimeout   config.Duration `yaml:"fin_timeout"`
 	DrainTimeout config.Duration `yaml:"drain_timeout"`
+	// Standby is how many sockets are kept dialed in, ahead of any client, at each public proxy
+	// this proxy announces to (reserveConnections; see standby.go): a client relayed to one
+	// costs no EPS round trip. Default 64; -1 turns them off (dial-backs only). StandbyWait
+	// closes and replaces a standby socket no client took in this long (default 2m; a public
+	// proxy closes its parked sockets after its own standby_ttl, 1m by default).
+	Standby     int             `yaml:"standby"`
+	StandbyWait config.Duration `yaml:"standby_wait"`
 	// Workers and Queue size the dial-back pool.
 	Workers  int `yaml:"workers"`
 	Queue    int `yaml:"queue"`
@@ -61,6 +68,8 @@ const (
 	DefaultWorkers         = 64
 	DefaultQueue           = 4096
 	DefaultMaxPairs        = 9000
+	DefaultStandby         = 64
+	DefaultStandbyWait     = 2 * time.Minute
 )
 
 // Validate checks the block and fills in defaults.
@@ -111,6 +120,18 @@ func (s *Settings) Validate() error {
 	}
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs
+	}
+	def(&s.StandbyWait, DefaultStandbyWait)
+	switch {
+	case s.Standby == 0:
+		s.Standby = DefaultStandby
+	case s.Standby == -1:
+		s.Standby = 0
+	case s.Standby < -1 || s.Standby > 4096:
+		return config.Errorf("standby", "want -1 (off) to 4096")
+	}
+	if s.StandbyWait < 0 {
+		return config.Errorf("standby_wait", "must not be negative")
 	}
 	if s.Workers < 1 || s.Workers > 4096 {
 		return config.Errorf("workers", "want 1 to 4096")

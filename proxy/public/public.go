@@ -82,6 +82,7 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 	p.server = epsclient.NewServer(base.Name, p.log)
 	p.server.Handle("announceConnections", p.announceConnections)
 	p.server.Handle("getAnnouncements", p.getAnnouncements)
+	p.server.Handle("reserveConnections", p.reserveConnections)
 	return p, nil
 }
 
@@ -185,14 +186,16 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 
 // Stats is the public proxy's section of the admin stats.
 type Stats struct {
-	Accepted, Refused, NoRoute, Matched, Paired, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded int64
-	HelloConns, Pending, Pairs, PipesInUse, Announcements, EPSQueued                                                      int
+	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded int64
+	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, Announcements, EPSQueued                                               int
 }
 
 // Stats returns the counters of the engine, the relay and the table. Safe from any goroutine.
 func (p *Proxy) Stats() Stats {
 	e := p.eng.Stats()
+	parked, tokens := p.eng.Standby()
 	return Stats{
+		StandbyPaired: e.StandbyPaired.Load(), Parked: e.Parked.Load(), StandbyParked: parked, StandbyTokens: tokens,
 		Accepted: e.Accepted.Load(), Refused: e.Refused.Load(), NoRoute: e.NoRoute.Load(), Matched: e.Matched.Load(),
 		Paired: e.Paired.Load(), Expired: e.Expired.Load(), NotifyFailed: e.NotifyFailed.Load(), BadTokens: e.BadTokens.Load(),
 		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(),

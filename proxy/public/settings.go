@@ -32,6 +32,14 @@ type Settings struct {
 	MaxPending    int `yaml:"max_pending"`
 	MaxPairs      int `yaml:"max_pairs"`
 
+	// Standby connections (sockets private proxies dial ahead of time, see reserveConnections):
+	// StandbyMax caps each operator's reserved tokens plus parked sockets (default 1024, -1
+	// disables them); StandbyTTL closes a parked socket unused this long (default 1m);
+	// StandbyTokenTTL is how long a reserved token stays valid (default 10m).
+	StandbyMax      int             `yaml:"standby_max"`
+	StandbyTTL      config.Duration `yaml:"standby_ttl"`
+	StandbyTokenTTL config.Duration `yaml:"standby_token_ttl"`
+
 	RateLimits struct {
 		Public   Rate `yaml:"public"`
 		Internal Rate `yaml:"internal"`
@@ -83,6 +91,15 @@ func (s *Settings) Validate() error {
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs
 	}
+	if s.StandbyMax < -1 || s.StandbyMax > 1<<20 {
+		return config.Errorf("standby_max", "want -1 (off) to %d", 1<<20)
+	}
+	if s.StandbyTTL < 0 {
+		return config.Errorf("standby_ttl", "must not be negative")
+	}
+	if s.StandbyTokenTTL < 0 {
+		return config.Errorf("standby_token_ttl", "must not be negative")
+	}
 	for key, r := range map[string]Rate{"rate_limits.public": s.RateLimits.Public, "rate_limits.internal": s.RateLimits.Internal} {
 		if r.Limit < 0 {
 			return config.Errorf(key+".limit", "must not be negative")
@@ -97,15 +114,18 @@ func (s *Settings) Validate() error {
 // engineConfig translates the block for the engine.
 func (s *Settings) engineConfig() engine.Config {
 	return engine.Config{
-		PublicAddr:    s.TLSBind,
-		InternalAddr:  s.InternalBind,
-		Loops:         s.Loops,
-		HelloTimeout:  s.HelloTimeout.D(),
-		TokenTimeout:  s.TokenTimeout.D(),
-		AcceptTimeout: s.AcceptTimeout.D(),
-		MaxHelloConns: s.MaxHelloConns,
-		MaxPending:    s.MaxPending,
-		PublicRate:    engine.RateLimit{Limit: s.RateLimits.Public.Limit, Window: s.RateLimits.Public.Window.D()},
-		InternalRate:  engine.RateLimit{Limit: s.RateLimits.Internal.Limit, Window: s.RateLimits.Internal.Window.D()},
+		PublicAddr:      s.TLSBind,
+		InternalAddr:    s.InternalBind,
+		Loops:           s.Loops,
+		HelloTimeout:    s.HelloTimeout.D(),
+		TokenTimeout:    s.TokenTimeout.D(),
+		AcceptTimeout:   s.AcceptTimeout.D(),
+		MaxHelloConns:   s.MaxHelloConns,
+		MaxPending:      s.MaxPending,
+		MaxStandby:      s.StandbyMax,
+		StandbyTTL:      s.StandbyTTL.D(),
+		StandbyTokenTTL: s.StandbyTokenTTL.D(),
+		PublicRate:      engine.RateLimit{Limit: s.RateLimits.Public.Limit, Window: s.RateLimits.Public.Window.D()},
+		InternalRate:    engine.RateLimit{Limit: s.RateLimits.Internal.Limit, Window: s.RateLimits.Internal.Window.D()},
 	}
 }

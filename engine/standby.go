@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"crypto/rand"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Standby connections take the EPS round trip off a client's path. A private proxy reserves
+// tokens ahead of time (Engine.Reserve, reached through the EPS method reserveConnections), dials
+// the internal port with one of them and then waits: the socket is parked under the operator that
+// reserved the token. A client whose name that operator announced is relayed to a parked socket at
+// once, on its own loop, with its buffered hello replayed first, exactly as on a dial-back; the
+// private proxy learns the name from the hello's SNI. With no parked socket the client takes the
+// signaled path (token, Notifier, dial-back).
+//
+// A parked socket lives outside gnet (dup'ed out like a handed-off one) so that any loop can take
+// it without waking another. Its liveness is checked when it is taken (a private side that closed
+// it has sent FIN), and it is closed after StandbyTTL unused, so a private side that vanished
+// without a FIN cannot hold a dead socket for long; the private side dials a fresh one.
+
+// ErrStandbyOff is returned by Reserve when standby connections are disabled.
+var ErrStandbyOff = errors.New("engine: standby connections are disabled")
+
+// parked is a standby socket waiting for a client.
+type parked struct {
+	fd    int
+	until time.Time
+}
+
+// reserved is a standby token not presented yet.
+type reserved struct {
+	tok   [TokenSize]byte
+	until time.Time
+}
+
+// operatorStandby is one operator's share: its outstanding tokens and parked sockets, both in
+// the order they were made, so the oldest is at the front for expiry and eviction.
+type operatorStandby struct {
+	tokens []reserved
+	parked []parked
+}
+
+// standby holds every operator's reserved tokens and parked sockets. Any loop and the EPS side
+// use it; one mutex guards it and nothing under it blocks (close(2) on an idle socket aside).
+type standby struct {
+	mu       sync.Mutex
+	tokens   map[[TokenSize]byte]string // token → operator that reserved it
+	ops      map[string]*operatorStandby
+	parkedN  atomic.Int64 // written under mu, read without it
+	maxPerOp int
+	maxOps   int
+	tokenTTL time.Duration
+	parkTTL  time.Duration
+}
+
+func newStandby(cfg Config) *standby {
+	return &standby{
+		tokens:   map[[TokenSize]byte]string{},
+		ops:      map[string]*operatorStandby{},
+		maxPerOp: cfg.MaxStandby,
+		maxOps:   cfg.MaxStandbyOperators,
+		tokenTTL: cfg.StandbyTokenTTL,
+		parkTTL:  cfg.StandbyTTL,
+	}
+}
+
+// reserve makes n tokens for operator. Past the operator's cap the oldest outstanding tokens are
+// forgotten (a private proxy that restarted lost them anyway); parked sockets count toward the cap
+// and are never evicted for tokens.
+func (sb *standby) reserve(operator string, n int, now time.Time) ([][TokenSize]byte, time.Time, error) {
+	if sb.maxPerOp <= 0 {
+		return nil, time.Time{}, ErrStandbyOff
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	op := sb.ops[operator]
+	if op == nil {
+		if len(sb.ops) >= sb.maxOps {
+			return nil, time.Time{}, errors.New("engine: too many operators hold standby connections")
+		}
+		op = &operatorStandby{}
+		sb.ops[operator] = op
+	}
+	n = min(n, sb.maxPerOp-len(op.parked))
+	if n <= 0 {
+		return nil, time.Time{}, errors.New("engine: the operator's standby connections are at their cap")
+	}
+	for len(op.tokens)+len(op.parked)+n > sb.maxPerOp {
+		delete(sb.tokens, op.tokens[0].tok)
+		op.tokens = op.tokens[1:]
+	}
+	until := now.Add(sb.tokenTTL)
+	out := make([][TokenSize]byte, 0, n)
+	for len(out) < n {
+		var r reserved
+		if _, err := rand.Read(r.tok[:]); err != nil {
+			return nil, time.Time{}, err
+		}
+		if _, dup := sb.tokens[r.tok]; dup {
+			continue
+		}
+		r.until = until
+		sb.tokens[r.tok] = operator
+		op.tokens = append(op.tokens, r)
+		out = append(out, r.tok)
+	}
+	return out, until, nil
+}
+
+// claim removes tok if it is an outstanding standby token and returns its operator.
+func (sb *standby) claim(tok [TokenSize]byte, now time.Time) (string, bool) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	operator, ok := sb.tokens[tok]
+	if !ok {
+		return "", false
+	}
+	delete(sb.tokens, tok)
+	op := sb.ops[operator]
+	for i := range op.tokens {
+		if op.tokens[i].tok == tok {
+			ok = now.Before(op.tokens[i].until)
+			op.tokens = append(op.tokens[:i], op.tokens[i+1:]...)
+			break
+		}
+	}
+	return operator, ok
+}
+
+// park files fd for operator; false (fd not taken) when the operator's cap is reached.
+func (sb *standby) park(operator string, fd int, now time.Time) bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	op := sb.ops[operator]
+	if op == nil {
+		// A sweep dropped the operator's empty entry between claim and now.
+		if len(sb.ops) >= sb.maxOps {
+			return false
+		}
+		op = &operatorStandby{}
+		sb.ops[operator] = op
+	}
+	if len(op.parked) >= sb.maxPerOp {
+		return false
+	}
+	op.parked = append(op.parked, parked{fd: fd, until: now.Add(sb.parkTTL)})
+	sb.parkedN.Add(1)
+	return true
+}
+
+// take returns a live parked socket of operator, closing the dead ones it meets; the oldest
+// first, so sockets do not sit until they expire while newer ones serve.
+func (sb *standby) take(operator string, now time.Time) (int, bool) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	op := sb.ops[operator]
+	if op == nil {
+		return -1, false
+	}
+	for len(op.parked) > 0 {
+		p := op.parked[0]
+		op.parked = op.parked[1:]
+		sb.parkedN.Add(-1)
+		if now.Before(p.until) && idle(p.fd) {
+			return p.fd, true
+		}
+		_ = unix.Close(p.fd)
+	}
+	return -1, false
+}
+
+// idle reports whether a parked socket is still open and silent: the private side sends nothing
+// until the client's hello arrives, so a byte or an end of stream both mean it is unusable.
+func idle(fd int) bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return n < 0 && errors.Is(err, unix.EAGAIN)
+}
+
+// sweep closes expired parked sockets and forgets expired tokens; it returns how many sockets it
+// closed.
+func (sb *standby) sweep(now time.Time) int {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	closed := 0
+	for name, op := range sb.ops {
+		for len(op.tokens) > 0 && !now.Before(op.tokens[0].until) {
+			delete(sb.tokens, op.tokens[0].tok)
+			op.tokens = op.tokens[1:]
+		}
+		for len(op.parked) > 0 && (!now.Before(op.parked[0].until) || !idle(op.parked[0].fd)) {
+			_ = unix.Close(op.parked[0].fd)
+			op.parked = op.parked[1:]
+			sb.parkedN.Add(-1)
+			closed++
+		}
+		if len(op.tokens) == 0 && len(op.parked) == 0 {
+			delete(sb.ops, name)
+		}
+	}
+	return closed
+}
+
+// closeAll closes every parked socket and forgets every token (engine stop).
+func (sb *standby) closeAll() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for _, op := range sb.ops {
+		for _, p := range op.parked {
+			_ = unix.Close(p.fd)
+		}
+	}
+	clear(sb.ops)
+	clear(sb.tokens)
+	sb.parkedN.Store(0)
+}
+
+// counts returns the parked sockets and outstanding tokens over all operators.
+func (sb *standby) counts() (parkedN, tokens int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return int(sb.parkedN.Load()), len(sb.tokens)
+}

@@ -113,13 +113,42 @@ func waitParked(t *testing.T, c *chain.Chain, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		st := adminStats(t, c, chain.Public)
-		if st.Counters["StandbyParked"] >= n {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.Stats(ctx, chain.Public) // fails while the proxy (re)starts
+		cancel()
+		if err == nil && st.Counters["StandbyParked"] >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the public proxy parked %d standby sockets in 15 s, want %d", st.Counters["StandbyParked"], n)
+			t.Fatalf("the public proxy parked %d standby sockets in 15 s, want %d (%v)", st.Counters["StandbyParked"], n, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A restarted public proxy has forgotten the tokens and parked sockets of the old one: the private
+// proxy notices (its sockets close, its stocked tokens are refused), reserves new tokens and parks
+// standby sockets again, so clients go back to the fast path by themselves.
+func TestStandbyConnectionsComeBackAfterAPublicProxyRestart(t *testing.T) {
+	t.Parallel()
+	c := newChain(t)
+	withAdmin(t, c, chain.Public)
+	overlayRole(t, c, "private-proxy-1", "private: {standby: 4}\n")
+	startAll(t, c)
+	waitParked(t, c, 4)
+	if err := c.Stop(chain.Public, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(chain.Public); err != nil {
+		t.Fatal(err)
+	}
+	waitParked(t, c, 4)
+	before := adminStats(t, c, chain.Public)
+	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
+		t.Fatalf("after the restart: %d %v", code, err)
+	}
+	after := adminStats(t, c, chain.Public)
+	if got := after.Counters["StandbyPaired"] - before.Counters["StandbyPaired"]; got != 1 {
+		t.Errorf("the client after the restart was not relayed to a standby socket (StandbyPaired +%d)", got)
 	}
 }

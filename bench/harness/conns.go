@@ -21,8 +21,8 @@ func (e *env) runConns(ctx context.Context) error {
 		dir := filepath.Join(e.out, "profile")
 		_ = os.MkdirAll(dir, 0o755)
 		_ = os.Remove(filepath.Join(dir, e.o.Profile+".pprof"))
-		e.logf("restarting the public proxy with PROFILE=%s for the connection scenario", e.o.Profile)
-		if err := e.restartPublic(ctx, "PROFILE="+e.o.Profile, "PROFILE_DIR="+dir); err != nil {
+		e.logf("restarting the %s with PROFILE=%s for the connection scenario", e.profileProc(), e.o.Profile)
+		if err := e.restartProxy(ctx, e.profileProc(), "PROFILE="+e.o.Profile, "PROFILE_DIR="+dir); err != nil {
 			return err
 		}
 		e.profiled = true
@@ -74,11 +74,19 @@ func (e *env) runConns(ctx context.Context) error {
 	return nil
 }
 
-// finishProfile restarts the public proxy without the profile switch; stopping it writes the
+// profileProc is the process the profile switch goes to.
+func (e *env) profileProc() string {
+	if e.o.ProfileProc == "" {
+		return chain.Public
+	}
+	return e.o.ProfileProc
+}
+
+// finishProfile restarts the profiled proxy without the profile switch; stopping it writes the
 // profile.
 func (e *env) finishProfile(ctx context.Context, dir string) {
-	if err := e.restartPublic(ctx); err != nil {
-		e.logf("restarting the public proxy after profiling: %v", err)
+	if err := e.restartProxy(ctx, e.profileProc()); err != nil {
+		e.logf("restarting the %s after profiling: %v", e.profileProc(), err)
 	}
 	file := filepath.Join(dir, e.o.Profile+".pprof")
 	if _, err := os.Stat(file); err != nil {
@@ -86,7 +94,7 @@ func (e *env) finishProfile(ctx context.Context, dir string) {
 		return
 	}
 	e.res.Profile = fmt.Sprintf("go tool pprof -top %s %s", filepath.Join(e.bin, "proxy"), file)
-	e.logf("public proxy %s profile of the connection scenario: %s", e.o.Profile, e.res.Profile)
+	e.logf("%s %s profile of the connection scenario: %s", e.profileProc(), e.o.Profile, e.res.Profile)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -308,14 +308,15 @@ func (e *env) startHAProxy(ctx context.Context) error {
 	return nil
 }
 
-// restartPublic restarts the public proxy with extra environment (the profile switch) and waits
-// for the chain to answer again. The announcements survive: the proxy restores them at start.
-func (e *env) restartPublic(ctx context.Context, extra ...string) error {
-	if err := e.ch.Stop(chain.Public, stopGrace); err != nil {
-		return fmt.Errorf("stopping the public proxy: %w", err)
+// restartProxy restarts a proxy of the chain with extra environment (the profile switch) and
+// waits for the chain to answer again. The announcements survive: the proxies restore them at
+// start.
+func (e *env) restartProxy(ctx context.Context, name string, extra ...string) error {
+	if err := e.ch.Stop(name, stopGrace); err != nil {
+		return fmt.Errorf("stopping the %s: %w", name, err)
 	}
-	e.ch.Env[chain.Public] = append(append([]string(nil), e.env[chain.Public]...), extra...)
-	if err := e.ch.Start(chain.Public); err != nil {
+	e.ch.Env[name] = append(append([]string(nil), e.env[name]...), extra...)
+	if err := e.ch.Start(name); err != nil {
 		return err
 	}
 	return e.waitChain(ctx)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"epsproxy/internal/chain"
 )
 
 // Scenario names, as given to Options.Scenarios.
@@ -28,9 +30,10 @@ type Options struct {
 	Scenarios []string // subset of AllScenarios; empty: all
 	Reps      int      // repetitions per scenario (0: 5 full, 2 quick); idle always runs once
 	Out       string   // output directory (created): results.json, chart.png, table.md, logs/
-	// Profile, when set, makes the public proxy write that profile of the connection scenario
-	// into Out/profile/.
-	Profile string
+	// Profile, when set, makes ProfileProc (the public proxy by default, or the private proxy)
+	// write that profile of the connection scenario into Out/profile/.
+	Profile     string
+	ProfileProc string
 	// NoHAProxy skips HAProxy even where it is installed; otherwise it is used, and installed
 	// with apt-get when missing and running as root.
 	NoHAProxy bool
@@ -90,6 +93,9 @@ func planFor(o Options) (Plan, error) {
 	}
 	if o.Profile != "" && !slices.Contains(ProfileKinds, o.Profile) {
 		return Plan{}, fmt.Errorf("-profile %q: want one of %s", o.Profile, strings.Join(ProfileKinds, ", "))
+	}
+	if o.ProfileProc != "" && o.ProfileProc != chain.Public && o.ProfileProc != chain.Private {
+		return Plan{}, fmt.Errorf("-profile-proc %q: want %s or %s", o.ProfileProc, chain.Public, chain.Private)
 	}
 	if o.Out == "" {
 		return Plan{}, fmt.Errorf("no output directory")

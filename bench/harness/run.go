@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"epsproxy/bench/proc"
 	"epsproxy/bench/report"
+	"epsproxy/internal/chain"
 )
 
 // Run runs the benchmark described by o and writes the report into o.Out. It returns the
@@ -33,7 +35,7 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	ctx, cancel := context.WithTimeout(ctx, plan.Deadline)
 	defer cancel()
 	// `make bench PROFILE=cpu` exports PROFILE to this process: left in the environment, every
-	// child would profile itself. Only the public proxy gets it, and only when asked.
+	// child would profile itself. Only the profiled proxy gets it, and only when asked.
 	os.Unsetenv("PROFILE")
 	os.Unsetenv("PROFILE_DIR")
 	res := &Results{Mode: plan.Mode, Plan: plan, Command: strings.Join(append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...), " "), Started: time.Now(),
@@ -113,7 +115,7 @@ func write(o Options, res *Results) error {
 	}
 	fmt.Fprintf(o.Stdout, "Wrote %s in %s.\n", strings.Join(files, ", "), o.Out)
 	if res.Profile != "" {
-		fmt.Fprintf(o.Stdout, "Profile of the public proxy during the connection scenario:\n  %s\n", res.Profile)
+		fmt.Fprintf(o.Stdout, "Profile of the %s during the connection scenario:\n  %s\n", cmp.Or(o.ProfileProc, chain.Public), res.Profile)
 	}
 	return errors.Join(errs...)
 }

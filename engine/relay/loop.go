@@ -201,14 +201,17 @@ func (l *loop) start(pd pending) {
 	p.slot = slot
 	p.fd = pd.fd
 	p.live = true
-	// Optimistic: trying costs one EAGAIN at most, and edge-triggered
-	// registration reports whatever is ready anyway.
-	p.readable = [2]bool{true, true}
+	// Registering an edge-triggered socket that already has bytes (or its
+	// peer's FIN) reports it in the next epoll_wait, so reading now would only
+	// cost an EAGAIN per side on the usual pair, whose sockets are quiet when
+	// added. Writing is optimistic: the prefix goes out at once.
+	p.readable = [2]bool{false, false}
 	p.writable = [2]bool{true, true}
 	p.dir[0].pipe, p.dir[1].pipe = noPipe, noPipe
 	p.last = l.now
 	p.pre = pd.pre
 	p.tag = pd.tag
+	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
 	for side := range 2 {
 		s, t := token(slot, p.gen, side)
 		ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}

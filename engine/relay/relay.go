@@ -30,9 +30,10 @@ type Relay struct {
 
 // pending is an Add on its way to a loop.
 type pending struct {
-	fd  [2]int32
-	pre *[2][]byte
-	tag any
+	fd   [2]int32
+	pre  *[2][]byte
+	sent [2]int32 // prefix bytes Add sent itself, per direction
+	tag  any
 }
 
 // New starts a relay with cfg.Loops epoll loops. It returns an error for an
@@ -110,7 +111,18 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 	if !r.reserve() {
 		return ErrFull
 	}
+	// Send the prefixes from here: a hello the peer waits for should not wait
+	// for the loop to wake up as well. What the socket does not take (or an
+	// error, which the loop meets again and reports) is left to the loop.
 	pd := pending{fd: [2]int32{int32(a), int32(b)}, tag: tag}
+	if n, err := send(int32(b), toB); err == nil {
+		toB = toB[n:]
+		pd.sent[0] = int32(n)
+	}
+	if n, err := send(int32(a), toA); err == nil {
+		toA = toA[n:]
+		pd.sent[1] = int32(n)
+	}
 	if len(toA)+len(toB) > 0 {
 		// One allocation for both: the rest of a prefix the socket did not take at
 		// once stays here until EPOLLOUT.

@@ -51,6 +51,7 @@ type standbyPool struct {
 
 	mu       sync.Mutex
 	stock    [][tokenSize]byte // reserved, not used yet, oldest first
+	gen      uint64            // bumped whenever the stock is replaced or dropped
 	until    time.Time         // the stock's expiry
 	endpoint string
 	waiting  map[net.Conn]struct{} // dialed in, waiting for a client
@@ -101,34 +102,34 @@ func (sp *standbyPool) fill() {
 		if short <= 0 || paused {
 			return
 		}
-		tok, endpoint, ok := sp.token()
+		tok, endpoint, gen, ok := sp.token()
 		if !ok {
 			return
 		}
-		if !sp.dial(tok, endpoint) {
+		if !sp.dial(tok, endpoint, gen) {
 			return
 		}
 	}
 }
 
 // token takes a token from the stock, reserving a new batch when the stock is used up.
-func (sp *standbyPool) token() ([tokenSize]byte, string, bool) {
+func (sp *standbyPool) token() ([tokenSize]byte, string, uint64, bool) {
 	sp.mu.Lock()
 	if len(sp.stock) == 0 || time.Until(sp.until) < standbyTokenMargin {
 		sp.stock = nil
 		sp.mu.Unlock()
 		if !sp.reserve() {
-			return [tokenSize]byte{}, "", false
+			return [tokenSize]byte{}, "", 0, false
 		}
 		sp.mu.Lock()
 	}
 	defer sp.mu.Unlock()
 	if len(sp.stock) == 0 {
-		return [tokenSize]byte{}, "", false
+		return [tokenSize]byte{}, "", 0, false
 	}
 	tok := sp.stock[0]
 	sp.stock = sp.stock[1:]
-	return tok, sp.endpoint, true
+	return tok, sp.endpoint, sp.gen, true
 }
 
 // reserve asks the public proxy for a batch of tokens.
@@ -174,6 +175,7 @@ func (sp *standbyPool) accept(res reserveResult) error {
 	}
 	sp.mu.Lock()
 	sp.stock, sp.until, sp.endpoint = stock, res.ExpiresAt, res.Endpoint
+	sp.gen++
 	sp.mu.Unlock()
 	return nil
 }
@@ -188,7 +190,7 @@ func (sp *standbyPool) failed() time.Duration {
 }
 
 // dial connects to the public proxy's endpoint, presents tok and leaves the socket waiting.
-func (sp *standbyPool) dial(tok [tokenSize]byte, endpoint string) bool {
+func (sp *standbyPool) dial(tok [tokenSize]byte, endpoint string, gen uint64) bool {
 	d := net.Dialer{Timeout: sp.p.s.DialTimeout.D()}
 	c, err := d.DialContext(sp.ctx, "tcp", endpoint)
 	if err == nil {
@@ -213,32 +215,39 @@ func (sp *standbyPool) dial(tok [tokenSize]byte, endpoint string) bool {
 	}
 	sp.waiting[c] = struct{}{}
 	sp.mu.Unlock()
-	go sp.wait(c.(*net.TCPConn), time.Now())
+	go sp.wait(c.(*net.TCPConn), time.Now(), gen)
 	return true
 }
 
 // wait reads the first client's hello on a standby socket and serves it, or notices that the
 // public proxy closed the socket (unused past its standby_ttl, refused, shut down).
-func (sp *standbyPool) wait(c *net.TCPConn, dialed time.Time) {
+func (sp *standbyPool) wait(c *net.TCPConn, dialed time.Time, gen uint64) {
 	_ = c.SetReadDeadline(dialed.Add(sp.p.s.StandbyWait.D()))
-	var first [4096]byte
-	n, err := c.Read(first[:])
+	// On the heap: a 4 KiB array would grow every waiting goroutine's stack.
+	first := make([]byte, 4096)
+	n, err := c.Read(first)
 	if !sp.release(c) {
 		// Stopped: Stop closed c.
 		return
 	}
+	quick := time.Since(dialed) < standbyQuickClose
 	if n == 0 {
 		c.Close()
-		if err != nil && time.Since(dialed) < standbyQuickClose && !errors.Is(err, net.ErrClosed) {
-			sp.refused()
+		if quick && !errors.Is(err, net.ErrClosed) {
+			sp.refused(gen)
+			return
 		}
+	}
+	if !quick || n > 0 {
+		// The public proxy took the token: whatever failed before is over.
+		sp.mu.Lock()
+		sp.backoff = 0
+		sp.mu.Unlock()
+	}
+	if n == 0 {
 		return
 	}
-	sp.mu.Lock()
-	sp.backoff = 0
-	sp.mu.Unlock()
-	buf := append(make([]byte, 0, n), first[:n]...)
-	sp.p.serveStandby(c, sp.proxy, buf)
+	sp.p.serveStandby(c, sp.proxy, first[:n])
 }
 
 // release takes c off the waiting set and asks for a replacement; false if the pool stopped.
@@ -254,12 +263,19 @@ func (sp *standbyPool) release(c net.Conn) bool {
 	return ok
 }
 
-// refused drops the stock: a token was not accepted, so the others likely are not either.
-func (sp *standbyPool) refused() {
-	wait := sp.failed()
+// refused drops the stock a refused token came from: the others likely are not accepted either
+// (a restarted public proxy knows none of them). Sockets of the same stock refused later change
+// nothing.
+func (sp *standbyPool) refused(gen uint64) {
 	sp.mu.Lock()
+	if gen != sp.gen {
+		sp.mu.Unlock()
+		return
+	}
 	sp.stock = nil
+	sp.gen++
 	sp.mu.Unlock()
+	wait := sp.failed()
 	sp.p.log.Info("standby connection refused by the public proxy; reserving new tokens", "proxy", sp.proxy, "retry_in", wait.String())
 }
 

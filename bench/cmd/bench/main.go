@@ -34,7 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	scenarios := fs.String("scenarios", strings.Join(harness.AllScenarios, ","), "comma-separated scenarios to run")
 	reps := fs.Int("reps", 0, "repetitions per scenario (default 5, or 2 with -quick)")
 	out := fs.String("out", "bench/out", "output directory")
-	profile := fs.String("profile", "", "write this profile of the public proxy during the connection scenario: "+strings.Join(harness.ProfileKinds, ", "))
+	profile := fs.String("profile", "", "write this profile of a proxy during the connection scenario: "+strings.Join(harness.ProfileKinds, ", "))
+	profileProc := fs.String("profile-proc", "public-proxy", "the proxy -profile applies to: public-proxy or private-proxy")
 	haproxy := fs.Bool("haproxy", true, "compare with HAProxy (installed with apt-get when missing and running as root)")
 	render := fs.String("render", "", "measure nothing: re-render the report of this results.json into -out")
 	if err := fs.Parse(args); err != nil {
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err := harness.Run(ctx, harness.Options{
-		Quick: *quick, Scenarios: list, Reps: *reps, Out: *out, Profile: *profile, NoHAProxy: !*haproxy,
+		Quick: *quick, Scenarios: list, Reps: *reps, Out: *out, Profile: *profile, ProfileProc: *profileProc, NoHAProxy: !*haproxy,
 		Stdout: stdout, Log: stderr,
 	})
 	if err != nil {

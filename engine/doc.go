@@ -18,6 +18,12 @@
 // dup'ed out of gnet and given to the relay with the buffered hello to replay first). On the
 // internal listener a connection must send exactly the 32 token bytes within the token deadline.
 //
+// Standby connections shortcut this (standby.go): a token made by Reserve parks the internal
+// connection that presents it (dup'ed out of gnet) under the operator that reserved it, and a
+// routed client whose announcer has a parked socket is handed to the relay with it at once, on the
+// client's loop, without a token of its own or a Notice. The pending table's rule applies: the
+// parked list is shared, and whoever takes a socket from it owns it.
+//
 // Concurrency: gnet callbacks run on their event loop; per-loop state (the hello parser, the
 // deadline lists) is only touched there. The pending table is the one structure shared between
 // loops, and whoever removes a token from it owns the transition (pairing, expiry, cancellation),

@@ -197,6 +197,19 @@ func (r *Relay) AddConns(a, b *net.TCPConn, toA, toB []byte, tag any) error {
 	return r.Add(fa, fb, toA, toB, tag)
 }
 
+// AddConnFD is Add for a *net.TCPConn (handled as in AddConns) and a descriptor b
+// the caller owns, such as a socket whose non-blocking connect is under way: the
+// loop delivers toB once it completes and reports a failed connect as the pair's
+// error. Both are closed on error. Safe from any goroutine.
+func (r *Relay) AddConnFD(a *net.TCPConn, b int, toA, toB []byte, tag any) error {
+	fa, err := dupConn(a)
+	if err != nil {
+		closeFD(b)
+		return err
+	}
+	return r.Add(fa, b, toA, toB, tag)
+}
+
 func dupConn(c *net.TCPConn) (int, error) {
 	if c == nil {
 		return -1, fmt.Errorf("%w: nil conn", ErrBadFD)

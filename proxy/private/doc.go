@@ -4,6 +4,11 @@
 // public proxy's endpoint, sends the 32 token bytes and splices the two sockets together. TLS stays
 // end to end between the client and the internal server.
 //
+// Ahead of any client it also keeps Settings.Standby sockets dialed in at every public proxy it
+// announces to, each with a token reserved in batches through reserveConnections (standby.go): a
+// client relayed to one costs no EPS round trip, and its name comes from the replayed hello's SNI,
+// checked against the announcements made to that public proxy.
+//
 // Typical usage (what `proxy run private` does):
 //
 //	p, err := private.New(base, *settings.Private)

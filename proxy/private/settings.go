@@ -122,11 +122,10 @@ func (s *Settings) Validate() error {
 		s.MaxPairs = DefaultMaxPairs
 	}
 	def(&s.StandbyWait, DefaultStandbyWait)
+	// -1 stays -1 (off), so that validating twice changes nothing.
 	switch {
 	case s.Standby == 0:
 		s.Standby = DefaultStandby
-	case s.Standby == -1:
-		s.Standby = 0
 	case s.Standby < -1 || s.Standby > 4096:
 		return config.Errorf("standby", "want -1 (off) to 4096")
 	}

@@ -346,6 +346,17 @@ func (p *Proxy) serveStandby(c *net.TCPConn, proxy string, buf []byte) {
 		}
 		return
 	}
+	if fd, raw, err := connectRaw(target, p.s.DialTimeout.D()); raw {
+		if err != nil {
+			c.Close()
+			p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
+			return
+		}
+		if err := p.relay.AddConnFD(c, fd, nil, buf, a.Domain); err != nil {
+			p.log.Warn("relay refused a pair", "domain", sni, "err", err)
+		}
+		return
+	}
 	internal, err := net.DialTimeout("tcp", target, p.s.DialTimeout.D())
 	if err != nil {
 		c.Close()

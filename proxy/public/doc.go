@@ -9,9 +9,11 @@
 //	defer p.Stop(ctx) // stops accepting, drains relayed pairs, saves announcements
 //
 // It wires engine (the reactor), matcher (the announcement table and its file), engine/relay and
-// epsclient together and serves two EPS methods to private proxies: announceConnections and
-// getAnnouncements. For every matched client it calls incomingConnection at the announcing
-// operator through the EPS pool; when that call fails the client is closed at once.
+// epsclient together and serves three EPS methods to private proxies: announceConnections,
+// getAnnouncements and reserveConnections (one-time tokens for standby connections, which the
+// engine parks and relays a client to at once, see engine/standby.go). For every matched client
+// with no standby connection it calls incomingConnection at the announcing operator through the
+// EPS pool; when that call fails the client is closed at once.
 //
 // Announcements are accepted only for names under the caller's allowed_domains, which the
 // directory grants the caller for this operator's "proxy" service and which this package reads

@@ -76,6 +76,9 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([][TokenSize]
 	if sb.maxPerOp <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
+	if n <= 0 {
+		return nil, time.Time{}, errors.New("engine: reserve at least one token")
+	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	op := sb.ops[operator]

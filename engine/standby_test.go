@@ -58,7 +58,7 @@ func park(t testing.TB, r *rig, tok [engine.TokenSize]byte) net.Conn {
 // wantCounter waits until a counter the rig's stats map leaves out reaches want.
 func wantCounter(t testing.TB, name string, load func() int64, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(patience)
 	for load() != want && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -67,6 +67,7 @@ func wantCounter(t testing.TB, name string, load func() int64, want int64) {
 	}
 }
 
+// wantStandbyStats checks the standby counters the rig's stats map leaves out.
 func wantStandbyStats(t testing.TB, r *rig, parked, standbyPaired int64) {
 	t.Helper()
 	s := r.eng.Stats()
@@ -131,11 +132,12 @@ func TestStandbyServesTheNextClient(t *testing.T) {
 		t.Fatal("client handshake: no result in time")
 	}
 	defer client.Close()
+	// The private side got exactly what the client sent, the ClientHello first (checked before
+	// the echo, which would add to what the client put on the wire).
+	checkReplay(t, r, w)
 	if err := echo(client, []byte("through a standby connection")); err != nil {
 		t.Errorf("echo through a standby connection: %v", err)
 	}
-	// The private side got exactly what the client sent, the ClientHello first.
-	checkReplay(t, r, w)
 	noNotice(t, r)
 	if p, tok := r.eng.Standby(); p != 0 || tok != 0 {
 		t.Errorf("Standby() = %d parked, %d tokens after the client took the socket, want 0 and 0", p, tok)
@@ -263,6 +265,35 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 			wantStandbyStats(t, r, 1, 0)
 		})
 	}
+	// A closed socket ahead of a live one is passed over: the live one serves the client.
+	t.Run("a live one behind it serves", func(t *testing.T) {
+		t.Parallel()
+		r := standbyRig(t, nil)
+		dead := park(t, r, reserveOne(t, r, operator))
+		live := park(t, r, reserveOne(t, r, operator))
+		dead.Close()
+		if err := r.relayToBackend(live); err != nil {
+			t.Fatal(err)
+		}
+		client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
+		select {
+		case err := <-client.done:
+			if err != nil {
+				t.Fatalf("client handshake: %v", err)
+			}
+		case n := <-r.noticeCh:
+			t.Fatalf("the client took the notice path (notice for %q by %q) with a live socket parked", n.Domain, n.Operator)
+		case <-time.After(2 * patience):
+			t.Fatal("client handshake: no result in time")
+		}
+		if err := echo(client.c, []byte("the live standby socket")); err != nil {
+			t.Errorf("client: %v", err)
+		}
+		noNotice(t, r)
+		wantParked(t, r, 0)
+		wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
+		wantStandbyStats(t, r, 2, 1)
+	})
 }
 
 func TestStandbyTTLClosesAnUnusedSocket(t *testing.T) {

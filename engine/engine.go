@@ -196,6 +196,9 @@ func (e *Engine) Pending() int { return e.pending.len() }
 // HelloConns is the number of clients still sending their ClientHello.
 func (e *Engine) HelloConns() int { return int(e.helloConns.Load()) }
 
+// Loops returns the number of event loops Run starts.
+func (e *Engine) Loops() int { return e.cfg.Loops }
+
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 

@@ -77,6 +77,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 	var (
 		svc   service
 		grace time.Duration
+		loops int // goroutines blocking in their own epoll_wait
 	)
 	switch which {
 	case "public":
@@ -88,6 +89,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
 		svc, grace = p, s.Public.DrainTimeout.D()+5*time.Second
+		loops = p.Loops()
 		adm.Register("public", func() any { return p.Stats() })
 	case "private":
 		if s.Private == nil {
@@ -98,8 +100,10 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
 		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
+		loops = p.Relay().Loops()
 		adm.Register("private", func() any { return p.Stats() })
 	}
+	daemon.SpareProcs(loops)
 	stopProfile, err := pf.Start()
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)

@@ -232,6 +232,9 @@ func dupConn(c *net.TCPConn) (int, error) {
 	return fd, nil
 }
 
+// Loops returns the number of epoll loops (goroutines) the relay runs.
+func (r *Relay) Loops() int { return len(r.loops) }
+
 // Pairs returns the number of pairs added and not yet finished; a pair stops
 // counting after its OnDone has returned. Safe from any goroutine.
 func (r *Relay) Pairs() int {

@@ -178,6 +178,10 @@ func (p *Proxy) purge() {
 	}
 }
 
+// Loops is the number of goroutines that block in their own epoll_wait: the engine's event loops
+// and the relay's.
+func (p *Proxy) Loops() int { return p.eng.Loops() + p.relay.Loops() }
+
 // Engine exposes the engine's counters (for tests and metrics).
 func (p *Proxy) Engine() *engine.Engine { return p.eng }
 

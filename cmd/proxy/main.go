@@ -100,7 +100,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
 		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
-		loops = p.Relay().Loops()
+		// Nothing blocks in its own epoll_wait: the relay's loops park in the runtime poller.
 		adm.Register("private", func() any { return p.Stats() })
 	}
 	daemon.SpareProcs(loops)

@@ -88,7 +88,7 @@ func (l *loop) pump(p *pair, d int) bool {
 			if dr.shut {
 				return true
 			}
-			if err := unix.Shutdown(int(dst), unix.SHUT_WR); err != nil {
+			if err := shutdownWrite(dst); err != nil {
 				return l.fail(p, "shutdown", 1-d, err)
 			}
 			dr.shut = true

@@ -6,7 +6,7 @@ import (
 )
 
 // SpareProcs raises GOMAXPROCS by loops, the number of goroutines that block in their own
-// epoll_wait (gnet's event loops, the relay's loops), unless GOMAXPROCS is set in the
+// epoll_wait (gnet's event loops), unless GOMAXPROCS is set in the
 // environment. Call it after those loops were sized (from GOMAXPROCS) and before they start.
 //
 // Why: a goroutine blocked in a system call keeps its P in the syscall state. When no P is idle,

@@ -178,9 +178,9 @@ func (p *Proxy) purge() {
 	}
 }
 
-// Loops is the number of goroutines that block in their own epoll_wait: the engine's event loops
-// and the relay's.
-func (p *Proxy) Loops() int { return p.eng.Loops() + p.relay.Loops() }
+// Loops is the number of goroutines that block in their own epoll_wait: the engine's event loops.
+// (The relay's loops park in the runtime poller instead.)
+func (p *Proxy) Loops() int { return p.eng.Loops() }
 
 // Engine exposes the engine's counters (for tests and metrics).
 func (p *Proxy) Engine() *engine.Engine { return p.eng }

@@ -14,6 +14,10 @@
 //	err = r.Add(clientFD, privateFD, nil, hello, sessionInfo)
 //	// The private proxy has two *net.TCPConn:
 //	err = r.AddConns(publicConn, serverConn, nil, nil, nil)
+//	// Or it hands over a standby socket that is still connecting, to be greeted with
+//	// a token and paired, on the loop, with whatever standby.First picks once the
+//	// client's hello arrives:
+//	err = r.Await(standbyFD, token, 2*time.Minute, standby)
 //	...
 //	err = r.Drain(ctx) // on shutdown: finish what is running, then Close
 //
@@ -22,14 +26,18 @@
 // Once Add (or AddConns) is called, the relay owns both file descriptors, even when
 // it returns an error: it closes them exactly once, after the pair has finished
 // (both directions saw end of stream and drained, an error, the idle timeout, or
-// Close). It also owns its epoll and eventfd descriptors and a bounded pool of pipes
-// per loop. It must not touch anything else: it never dials, accepts, reads a TLS
-// record, or looks at the bytes it moves, and it never blocks a loop on anything
-// but epoll_wait.
+// Close); a socket given to Await likewise, from the call on. It also owns its epoll
+// and eventfd descriptors and a bounded pool of pipes per loop. It must not touch
+// anything else: it never dials, accepts, reads a TLS record, or looks at the bytes
+// it moves (an awaited socket's first bytes go to its Awaiter, which decides), and
+// no loop ever waits for anything but its next events.
 //
 // # How it works
 //
-// Each loop is one goroutine blocked in epoll_wait on its own epoll instance.
+// Each loop is one goroutine with its own epoll instance. The goroutine parks in Go's
+// runtime poller, where the epoll descriptor is registered like a socket, and takes
+// the events with non-blocking epoll_wait calls; the system calls on its path are
+// raw calls (see loop and sys.go for why both matter to the scheduler).
 // Both sockets of a pair are registered once, edge-triggered, for input, output and
 // peer half-close; the loop keeps "readable" and "writable" flags per socket and a
 // small fixed-size record per pair in a slab, found through the epoll data (slot and
@@ -56,10 +64,10 @@
 //
 // # Concurrency
 //
-// Every exported method is safe from any goroutine. Add never waits for a loop: it
-// queues the pair under a mutex and wakes the loop through an eventfd. OnDone runs
-// on the loop that served the pair, so it must not block and must not call Close
-// or Drain, which wait for the loops.
+// Every exported method is safe from any goroutine. Add and Await never wait for a
+// loop: they queue the pair under a mutex and wake the loop through an eventfd.
+// OnDone and an Awaiter's methods run on the loop, so they must not block and must
+// not call Close or Drain, which wait for the loops.
 //
 // Linux only; a and b may be TCP or Unix stream sockets.
 package relay

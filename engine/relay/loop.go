@@ -46,11 +46,13 @@ type loop struct {
 	ep     *os.File        // owns epfd; its poll descriptor parks the loop goroutine
 	rc     syscall.RawConn // ep's, for the non-blocking epoll_wait calls
 	exited bool            // set by exit: the loop must return
+	armed  int64           // the nextSweep the poller's read deadline is set for
 
-	mu     sync.Mutex // guards queue, closed and evfd
-	queue  []pending
-	closed bool
-	evfd   int // written under mu only, so it is never written after it is closed
+	mu       sync.Mutex // guards queue, closed, dropWait and evfd
+	queue    []pending
+	closed   bool
+	dropWait bool // Drain: close the awaited sockets
+	evfd     int  // written under mu only, so it is never written after it is closed
 
 	// Published for PipesInUse/PipesOpen.
 	pipesInUse atomic.Int64
@@ -66,7 +68,8 @@ type loop struct {
 	events    []unix.EpollEvent
 	epoch     time.Time
 	now       int64 // nanoseconds since epoch, read once per wait
-	nextSweep int64
+	nextSweep int64 // 0: no sweep due (no timeouts, no awaited sockets)
+	awaitN    int   // awaited sockets held
 }
 
 // readyEntry is a direction that stopped only because it used up its turn.
@@ -137,6 +140,16 @@ func (l *loop) enqueue(pd pending) bool {
 	return true
 }
 
+// dropAwaited asks the loop to close its awaited sockets (Drain). Any goroutine.
+func (l *loop) dropAwaited() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed && !l.dropWait {
+		l.dropWait = true
+		l.wake()
+	}
+}
+
 // stop asks the loop to close everything and return. Any goroutine.
 func (l *loop) stop() {
 	l.mu.Lock()
@@ -160,9 +173,14 @@ func (l *loop) run() {
 		l.nextSweep = int64(l.r.cfg.sweepInterval())
 	}
 	for !l.exited {
-		// The next idle sweep is the read deadline: the poller wakes the loop for it.
-		if l.nextSweep > 0 {
-			_ = l.ep.SetReadDeadline(l.epoch.Add(time.Duration(l.nextSweep)))
+		// The next sweep is the read deadline: the poller wakes the loop for it.
+		if l.armed != l.nextSweep {
+			l.armed = l.nextSweep
+			var at time.Time
+			if l.armed > 0 {
+				at = l.epoch.Add(time.Duration(l.armed))
+			}
+			_ = l.ep.SetReadDeadline(at)
 		}
 		err := l.rc.Read(l.poll)
 		switch {
@@ -177,10 +195,10 @@ func (l *loop) run() {
 	}
 }
 
-// poll serves every event the epoll set holds and reports whether the loop must
-// stop; false parks the goroutine until the set reports new events. It drains
-// the set before it returns false: the runtime poller sees the set
-// edge-triggered, and every new event in it counts as an edge.
+// poll serves every event the epoll set holds; false parks the goroutine until
+// the set reports new events, true returns to run, which stops or moves the read
+// deadline. It drains the set before it returns false: the runtime poller sees
+// the set edge-triggered, and every new event in it counts as an edge.
 func (l *loop) poll(uintptr) bool {
 	for {
 		n, err := epollWait(l.epfd, l.events)
@@ -208,7 +226,7 @@ func (l *loop) poll(uintptr) bool {
 		}
 		if n < len(l.events) && len(l.ready) == 0 {
 			l.publish()
-			return false
+			return l.armed != l.nextSweep
 		}
 	}
 }
@@ -224,17 +242,23 @@ func (l *loop) takeQueue() bool {
 	l.mu.Lock()
 	q := l.queue
 	l.queue = l.spare[:0]
-	closed := l.closed
+	closed, drop := l.closed, l.dropWait
 	l.mu.Unlock()
 	for i := range q {
-		if closed {
+		switch {
+		case closed || drop && q[i].await != nil:
 			l.reject(q[i], ReasonShutdown)
-		} else {
+		case q[i].await != nil:
+			l.startAwait(q[i])
+		default:
 			l.start(q[i])
 		}
 		q[i] = pending{}
 	}
 	l.spare = q[:0]
+	if drop && l.awaitN > 0 {
+		l.dropAllAwait()
+	}
 	return closed
 }
 
@@ -268,11 +292,18 @@ func (l *loop) start(pd pending) {
 	}
 }
 
-// reject ends a pair that never started.
+// reject ends a pair or an awaited socket that never started.
 func (l *loop) reject(pd pending, reason string) {
+	if pd.await != nil {
+		closeRaw(pd.fd[0])
+		l.r.awaited.Add(-1)
+		l.r.release()
+		pd.await.a.Gone(ErrClosed)
+		return
+	}
 	for _, fd := range pd.fd {
 		abort(fd)
-		_ = unix.Close(int(fd))
+		closeRaw(fd)
 	}
 	l.r.finished(Stats{Reason: reason, Tag: pd.tag})
 }
@@ -283,6 +314,10 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	p := l.slab.lookup(ev.Fd, ev.Pad)
 	if p == nil {
 		return // the pair ended earlier in this batch
+	}
+	if p.await != nil {
+		l.awaitEvent(p, ev.Events)
+		return
 	}
 	side := int(ev.Pad & 1)
 	if ev.Events&unix.EPOLLERR != 0 {
@@ -339,13 +374,24 @@ func (l *loop) sweep() {
 		}
 		quiet := l.now - p.last
 		switch {
+		case p.await != nil:
+			if l.now >= p.await.until {
+				l.dropAwait(p, ErrAwaitTimeout)
+			}
 		case fin > 0 && (p.dir[0].eof || p.dir[1].eof) && quiet >= fin:
 			l.finish(p, ReasonFinIdle, true)
 		case idle > 0 && quiet >= idle:
 			l.finish(p, ReasonIdle, true)
 		}
 	}
-	l.nextSweep = l.now + int64(l.r.cfg.sweepInterval())
+	switch {
+	case l.r.cfg.sweeps():
+		l.nextSweep = l.now + int64(l.r.cfg.sweepInterval())
+	case l.awaitN > 0:
+		l.nextSweep = l.now + int64(awaitSweep)
+	default:
+		l.nextSweep = 0
+	}
 }
 
 // fail ends a pair on an error and returns false, for pump's "still alive".
@@ -388,7 +434,11 @@ func (l *loop) exit(reason string) {
 		l.reject(pd, reason)
 	}
 	for i := range l.slab.used {
-		if p := l.slab.at(i); p.live {
+		switch p := l.slab.at(i); {
+		case !p.live:
+		case p.await != nil:
+			l.dropAwait(p, ErrClosed)
+		default:
 			l.finish(p, reason, true)
 		}
 	}

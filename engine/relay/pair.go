@@ -23,6 +23,7 @@ type pair struct {
 	last     int64      // loop clock when a byte last moved
 	pre      *[2][]byte // unwritten prefixes: pre[0] goes to b, pre[1] to a
 	tag      any
+	await    *awaiting // not nil while fd[0] is an awaited socket and fd[1] is not there yet
 }
 
 // genMask keeps the generation to 30 bits so that gen<<1|side fits a

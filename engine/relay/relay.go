@@ -18,7 +18,8 @@ type Relay struct {
 	loops []*loop
 	next  atomic.Uint32 // round-robin loop choice
 
-	pairs    atomic.Int64 // added (queued included) and not yet reported to OnDone
+	pairs    atomic.Int64 // added (queued included) and not yet reported to OnDone, awaited sockets included
+	awaited  atomic.Int64 // sockets given to Await and not paired or closed yet
 	closed   atomic.Bool
 	draining atomic.Bool
 
@@ -34,6 +35,8 @@ type pending struct {
 	pre  *[2][]byte
 	sent [2]int32 // prefix bytes Add sent itself, per direction
 	tag  any
+	// await is set for a socket from Await: fd[0] is the socket, fd[1] is -1.
+	await *awaiting
 }
 
 // New starts a relay with cfg.Loops epoll loops. It returns an error for an
@@ -236,9 +239,10 @@ func dupConn(c *net.TCPConn) (int, error) {
 func (r *Relay) Loops() int { return len(r.loops) }
 
 // Pairs returns the number of pairs added and not yet finished; a pair stops
-// counting after its OnDone has returned. Safe from any goroutine.
+// counting after its OnDone has returned. Awaited sockets are not pairs until
+// their Awaiter pairs them (see Awaiting). Safe from any goroutine.
 func (r *Relay) Pairs() int {
-	return int(r.pairs.Load())
+	return int(r.pairs.Load() - r.awaited.Load())
 }
 
 // PipesInUse returns the pipes holding bytes for a direction, summed over the
@@ -278,12 +282,16 @@ func (r *Relay) Close() error {
 	return nil
 }
 
-// Drain stops taking pairs (Add returns ErrClosed), waits until every pair has
-// finished on its own or ctx is done, then calls Close. It returns ctx.Err() if ctx
-// ended first (the remaining pairs are then closed with Reason "shutdown"), else
-// Close's result. Safe from any goroutine except OnDone.
+// Drain stops taking pairs (Add and Await return ErrClosed), closes the awaited
+// sockets, waits until every pair has finished on its own or ctx is done, then
+// calls Close. It returns ctx.Err() if ctx ended first (the remaining pairs are
+// then closed with Reason "shutdown"), else Close's result. Safe from any
+// goroutine except OnDone.
 func (r *Relay) Drain(ctx context.Context) error {
 	r.draining.Store(true)
+	for _, l := range r.loops {
+		l.dropAwaited()
+	}
 	if r.pairs.Load() == 0 {
 		r.signalDrained()
 	}

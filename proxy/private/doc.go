@@ -7,7 +7,9 @@
 // Ahead of any client it also keeps Settings.Standby sockets dialed in at every public proxy it
 // announces to, each with a token reserved in batches through reserveConnections (standby.go): a
 // client relayed to one costs no EPS round trip, and its name comes from the replayed hello's SNI,
-// checked against the announcements made to that public proxy.
+// checked against the announcements made to that public proxy. The standby sockets wait in the
+// relay (relay.Await), not in goroutines: the hello is read, routed, and paired with a
+// non-blocking connect to the internal server on the relay loop that saw it arrive.
 //
 // Typical usage (what `proxy run private` does):
 //

@@ -4,44 +4,58 @@ import (
 	"net"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// connectRaw starts a non-blocking TCP connect to addr, an IP literal and port, and returns the
-// socket at once, for the relay to own: it writes the hello as soon as the connect completes and
-// reports a refused or failed connect as the pair's error. Compared with net.Dial and handing the
-// conn to the relay (which dups it), this saves the runtime poller's registration, the wait for
-// the connect in a goroutine, and a dup and close per connection. ok is false when addr is not
-// an IP literal: the caller dials by name then.
+// connectAddr starts a non-blocking TCP connect to ap and returns the socket at once, for the
+// relay to own: it writes to it as soon as the connect completes and reports a refused or failed
+// connect as the socket's error. Unlike net.Dial it needs no goroutine to wait for the connect,
+// no registration with the runtime poller and no dup to hand the socket over, and it can run on
+// a relay loop: every call here returns at once, so they are raw system calls (see the relay's
+// sys.go for why that matters).
 //
 // The connect is bounded by SYN retries instead of a timer: synRetries(timeout) gives up after
 // about timeout (1 s, then doubling, per retry) without touching the established connection.
-func connectRaw(addr string, timeout time.Duration) (fd int, ok bool, err error) {
-	ap, perr := netip.ParseAddrPort(addr)
-	if perr != nil {
-		return -1, false, nil
-	}
+func connectAddr(ap netip.AddrPort, timeout time.Duration) (int, error) {
 	ip := ap.Addr().Unmap()
-	var sa unix.Sockaddr
-	family := unix.AF_INET
+	var (
+		sa4    unix.RawSockaddrInet4
+		sa6    unix.RawSockaddrInet6
+		sa     unsafe.Pointer
+		salen  uintptr
+		family = unix.AF_INET
+	)
+	port := (*[2]byte)(unsafe.Pointer(&sa4.Port))
 	if ip.Is4() {
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+		sa4.Family, sa4.Addr = unix.AF_INET, ip.As4()
+		sa, salen = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
 	} else {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16(), ZoneId: zoneID(ip.Zone())}
+		sa6.Family, sa6.Addr, sa6.Scope_id = unix.AF_INET6, ip.As16(), zoneID(ip.Zone())
+		port = (*[2]byte)(unsafe.Pointer(&sa6.Port))
+		sa, salen = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
 	}
-	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return -1, true, err
+	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port()) // network byte order
+	r, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if e != 0 {
+		return -1, e
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_SYNCNT, synRetries(timeout))
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
-		_ = unix.Close(fd)
-		return -1, true, err
+	fd := int(r)
+	setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_SYNCNT, synRetries(timeout))
+	if _, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), salen); e != 0 && e != unix.EINPROGRESS && e != unix.EINTR {
+		_, _, _ = unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+		return -1, e
 	}
-	return fd, true, nil
+	return fd, nil
+}
+
+// setsockoptInt sets an int option; failures leave the default, which still works.
+func setsockoptInt(fd, level, opt, v int) {
+	x := int32(v)
+	_, _, _ = unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&x)), 4, 0)
 }
 
 // synRetries is the fewest SYN retransmissions whose total wait (1 s + 2 s + 4 s ... before

@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"epsproxy/engine/hello"
+	"epsproxy/engine/relay"
 	"epsproxy/internal/jsonrpc"
 )
 
@@ -21,6 +27,12 @@ import (
 // hello first. The private proxy learns the name from its SNI, checks that it announced that name
 // to that public proxy, dials the internal server and relays. A public proxy that does not offer
 // reserveConnections (or any failure to get tokens) leaves this proxy on the dial-back path alone.
+//
+// No goroutine waits on a standby socket: each is dialed without blocking and handed to the relay
+// (relay.Await), which sends the token once the connect completes and, when the client's hello
+// arrives, calls standbySocket.First on its loop. First routes the hello and starts the internal
+// connect, and the relay pairs the two sockets right there, so a client costs this process no
+// goroutine wake-up. The pool's goroutine only wakes to dial replacements, a few at a time.
 
 const (
 	// standbyRetryOff is how long a public proxy that refuses reserveConnections is left alone.
@@ -30,8 +42,15 @@ const (
 	standbyQuickClose = time.Second
 	// standbyTokenMargin: tokens this close to their expiry are not used.
 	standbyTokenMargin = 10 * time.Second
-	standbyHelloWait   = 5 * time.Second
+	// standbyKickShare: the pool's goroutine is woken to dial replacements once this share of
+	// its sockets is used (at least one), so it dials a few at a time rather than one per client;
+	// fewer are replaced standbyRefillDelay after the first was used.
+	standbyKickShare   = 8
+	standbyRefillDelay = 20 * time.Millisecond
 )
+
+// errHandedOff: First passed the connection to a goroutine (a dup of the socket).
+var errHandedOff = errors.New("private: connection handed to a goroutine")
 
 // parsers are shared by the standby sockets, which only need one while a hello arrives.
 var parsers = sync.Pool{New: func() any { return new(hello.Parser) }}
@@ -44,36 +63,49 @@ type reserveResult struct {
 
 // standbyPool keeps one public proxy supplied with standby sockets.
 type standbyPool struct {
-	p     *Proxy
-	proxy string // the public proxy's operator name
-	want  int
-	batch int
+	p      *Proxy
+	proxy  string // the public proxy's operator name
+	want   int
+	batch  int
+	kickAt int // replacements wanted before the goroutine is woken
 
 	mu       sync.Mutex
 	stock    [][tokenSize]byte // reserved, not used yet, oldest first
 	gen      uint64            // bumped whenever the stock is replaced or dropped
 	until    time.Time         // the stock's expiry
 	endpoint string
-	waiting  map[net.Conn]struct{} // dialed in, waiting for a client
-	pause    time.Time             // no dialing before this
+	waiting  int       // handed to the relay and not taken by a client or gone yet
+	pause    time.Time // no dialing before this
 	backoff  time.Duration
 	stopped  bool
 
 	ctx    context.Context // ends when the pool stops: cancels a reserve call or a dial
 	cancel context.CancelFunc
 	kick   chan struct{}
+	refill *time.Timer // kicks standbyRefillDelay after the first socket of a batch was used
 	done   chan struct{}
 }
 
 func newStandbyPool(p *Proxy, proxy string) *standbyPool {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &standbyPool{
+	sp := &standbyPool{
 		p: p, proxy: proxy, want: p.s.Standby, batch: min(max(4*p.s.Standby, 16), 1024),
-		waiting: map[net.Conn]struct{}{},
-		ctx:     ctx,
-		cancel:  cancel,
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		kickAt: max(p.s.Standby/standbyKickShare, 1),
+		ctx:    ctx,
+		cancel: cancel,
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	sp.refill = time.AfterFunc(time.Hour, sp.wake)
+	sp.refill.Stop()
+	return sp
+}
+
+// wake asks the pool's goroutine to dial replacements. Any goroutine.
+func (sp *standbyPool) wake() {
+	select {
+	case sp.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -96,7 +128,7 @@ func (sp *standbyPool) run() {
 func (sp *standbyPool) fill() {
 	for {
 		sp.mu.Lock()
-		short := sp.want - len(sp.waiting)
+		short := sp.want - sp.waiting
 		paused := time.Now().Before(sp.pause)
 		sp.mu.Unlock()
 		if short <= 0 || paused {
@@ -189,18 +221,10 @@ func (sp *standbyPool) failed() time.Duration {
 	return sp.backoff
 }
 
-// dial connects to the public proxy's endpoint, presents tok and leaves the socket waiting.
+// dial starts a connect to the public proxy's endpoint and hands the socket to the relay, which
+// presents tok once it is connected and then waits for a client.
 func (sp *standbyPool) dial(tok [tokenSize]byte, endpoint string, gen uint64) bool {
-	// No TCP keep-alive: a standby socket lives at most standby_wait, and the four setsockopt
-	// calls it takes are a tenth of the socket's setup.
-	d := net.Dialer{Timeout: sp.p.s.DialTimeout.D(), KeepAlive: -1}
-	c, err := d.DialContext(sp.ctx, "tcp", endpoint)
-	if err == nil {
-		_ = c.SetWriteDeadline(time.Now().Add(sp.p.s.DialTimeout.D()))
-		if _, err = c.Write(tok[:]); err != nil {
-			c.Close()
-		}
-	}
+	fd, err := sp.connect(endpoint)
 	if err != nil {
 		if sp.ctx.Err() != nil {
 			return false
@@ -212,57 +236,145 @@ func (sp *standbyPool) dial(tok [tokenSize]byte, endpoint string, gen uint64) bo
 	sp.mu.Lock()
 	if sp.stopped {
 		sp.mu.Unlock()
-		c.Close()
+		_ = unix.Close(fd)
 		return false
 	}
-	sp.waiting[c] = struct{}{}
+	sp.waiting++
 	sp.mu.Unlock()
-	go sp.wait(c.(*net.TCPConn), time.Now(), gen)
+	s := &standbySocket{sp: sp, dialed: time.Now(), gen: gen}
+	if err := sp.p.relay.Await(fd, tok[:], sp.p.s.StandbyWait.D(), s); err != nil {
+		s.settle()
+		if !errors.Is(err, relay.ErrClosed) {
+			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)
+		}
+		return false
+	}
 	return true
 }
 
-// wait reads the first client's hello on a standby socket and serves it, or notices that the
-// public proxy closed the socket (unused past its standby_ttl, refused, shut down).
-func (sp *standbyPool) wait(c *net.TCPConn, dialed time.Time, gen uint64) {
-	_ = c.SetReadDeadline(dialed.Add(sp.p.s.StandbyWait.D()))
-	// On the heap: a 4 KiB array would grow every waiting goroutine's stack.
-	first := make([]byte, 4096)
-	n, err := c.Read(first)
-	if !sp.release(c) {
-		// Stopped: Stop closed c.
-		return
-	}
-	quick := time.Since(dialed) < standbyQuickClose
-	if n == 0 {
-		c.Close()
-		if quick && !errors.Is(err, net.ErrClosed) {
-			sp.refused(gen)
-			return
+// connect starts a non-blocking connect to endpoint, resolving a name first.
+func (sp *standbyPool) connect(endpoint string) (int, error) {
+	ap, err := netip.ParseAddrPort(endpoint)
+	if err != nil {
+		host, port, err := net.SplitHostPort(endpoint)
+		if err != nil {
+			return -1, err
+		}
+		ctx, cancel := context.WithTimeout(sp.ctx, sp.p.s.DialTimeout.D())
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		cancel()
+		if err != nil {
+			return -1, err
+		}
+		if len(addrs) == 0 {
+			return -1, errors.New("no address for " + host)
+		}
+		ap, err = netip.ParseAddrPort(net.JoinHostPort(addrs[0].String(), port))
+		if err != nil {
+			return -1, err
 		}
 	}
-	if !quick || n > 0 {
-		// The public proxy took the token: whatever failed before is over.
-		sp.mu.Lock()
-		sp.backoff = 0
-		sp.mu.Unlock()
-	}
-	if n == 0 {
-		return
-	}
-	sp.p.serveStandby(c, sp.proxy, first[:n])
+	return connectAddr(ap, sp.p.s.DialTimeout.D())
 }
 
-// release takes c off the waiting set and asks for a replacement; false if the pool stopped.
-func (sp *standbyPool) release(c net.Conn) bool {
-	sp.mu.Lock()
-	_, ok := sp.waiting[c]
-	delete(sp.waiting, c)
-	sp.mu.Unlock()
-	select {
-	case sp.kick <- struct{}{}:
-	default:
+// standbySocket is one standby socket held by the relay. Its methods run on the relay's loop.
+type standbySocket struct {
+	sp      *standbyPool
+	dialed  time.Time
+	gen     uint64
+	settled bool // taken by a client or gone: no longer counted as waiting
+}
+
+// settle takes the socket off the pool's count and wakes the pool's goroutine once enough
+// sockets are to be replaced.
+func (s *standbySocket) settle() {
+	if s.settled {
+		return
 	}
-	return ok
+	s.settled = true
+	sp := s.sp
+	sp.mu.Lock()
+	sp.waiting--
+	short := sp.want - sp.waiting
+	sp.mu.Unlock()
+	switch {
+	case short >= sp.kickAt:
+		sp.wake()
+	case short == 1:
+		sp.refill.Reset(standbyRefillDelay)
+	}
+}
+
+// First routes the client's hello, which the public proxy replays first on a standby socket, and
+// returns the internal connection to pair it with.
+func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
+	sp := s.sp
+	p := sp.p
+	ps := parsers.Get().(*hello.Parser)
+	ch, err := ps.Parse(data)
+	sni := string(ch.ServerName)
+	limit := ps.MaxInput()
+	parsers.Put(ps)
+	if errors.Is(err, hello.ErrIncomplete) && len(data) < limit {
+		return -1, nil, relay.ErrMore
+	}
+	s.settle()
+	sp.tookToken()
+	if err != nil {
+		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
+		return -1, nil, err
+	}
+	a, ok := p.announced(sni, sp.proxy)
+	if !ok {
+		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
+		return -1, nil, errors.New("not announced")
+	}
+	target := a.Target
+	if target == "" {
+		target = p.s.InternalEndpoint
+	}
+	ap, perr := netip.ParseAddrPort(target)
+	if p.term != nil || perr != nil {
+		// TLS terminated here, or a target by name: the blocking path, on a goroutine.
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return -1, nil, err
+		}
+		go p.serveStandby(dup, sp.proxy, a, target, append([]byte(nil), data...))
+		return -1, nil, errHandedOff
+	}
+	ifd, err := connectAddr(ap, p.s.DialTimeout.D())
+	if err != nil {
+		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
+		return -1, nil, err
+	}
+	return ifd, a.Domain, nil
+}
+
+// Gone notes why a standby socket ended without a client.
+func (s *standbySocket) Gone(err error) {
+	s.settle()
+	sp := s.sp
+	quick := time.Since(s.dialed) < standbyQuickClose
+	switch {
+	case errors.Is(err, relay.ErrClosed) || errors.Is(err, relay.ErrAwaitTimeout):
+	case errors.Is(err, io.EOF) && quick:
+		// Closed right after the token: the public proxy did not take it.
+		sp.refused(s.gen)
+	case errors.Is(err, io.EOF):
+		// Parked, then closed unused (standby_ttl): the token was taken.
+		sp.tookToken()
+	default:
+		wait := sp.failed()
+		sp.p.log.Info("standby connection failed", "proxy", sp.proxy, "retry_in", wait.String(), "err", err)
+	}
+}
+
+// tookToken notes that the public proxy accepted a token: whatever failed before is over.
+func (sp *standbyPool) tookToken() {
+	sp.mu.Lock()
+	sp.backoff = 0
+	sp.mu.Unlock()
 }
 
 // refused drops the stock a refused token came from: the others likely are not accepted either
@@ -281,92 +393,43 @@ func (sp *standbyPool) refused(gen uint64) {
 	sp.p.log.Info("standby connection refused by the public proxy; reserving new tokens", "proxy", sp.proxy, "retry_in", wait.String())
 }
 
-// close stops the pool and closes its waiting sockets.
+// close stops the pool. Its sockets stay with the relay until a client takes one (it is served
+// if its name is still announced), they expire, or the relay drains.
 func (sp *standbyPool) close() {
 	sp.mu.Lock()
 	sp.stopped = true
-	for c := range sp.waiting {
-		c.Close()
-	}
-	clear(sp.waiting)
 	sp.mu.Unlock()
+	sp.refill.Stop()
 	sp.cancel()
 	<-sp.done
 }
 
-// serveStandby reads the rest of the hello on a standby socket of proxy, routes it by its SNI to
-// the announcement made to that proxy and relays it like a dial-back.
-func (p *Proxy) serveStandby(c *net.TCPConn, proxy string, buf []byte) {
-	_ = c.SetReadDeadline(time.Now().Add(standbyHelloWait))
-	ps := parsers.Get().(*hello.Parser)
-	var (
-		sni string
-		err error
-	)
-	for {
-		var ch hello.ClientHello
-		ch, err = ps.Parse(buf)
-		if err == nil {
-			sni = string(ch.ServerName)
-			break
-		}
-		if !errors.Is(err, hello.ErrIncomplete) {
-			break
-		}
-		if len(buf) >= ps.MaxInput() {
-			err = errors.New("hello too large")
-			break
-		}
-		var n int
-		buf = growTo(buf, len(buf)+4096)
-		n, err = c.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err != nil && n == 0 {
-			break
-		}
-	}
-	parsers.Put(ps)
+// serveStandby relays a standby connection the loop handed over (fd, a duplicate of the socket,
+// with the hello already read) when that needs blocking calls: TLS terminated here, or a target
+// given by name.
+func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string, hello []byte) {
+	f := os.NewFile(uintptr(fd), "standby")
+	nc, err := net.FileConn(f)
+	f.Close()
 	if err != nil {
-		c.Close()
-		p.log.Info("standby connection closed", "reason", "bad_hello", "from", proxy, "err", err)
+		p.log.Warn("standby connection lost", "domain", a.Domain, "from", proxy, "err", err)
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	a, ok := p.announced(sni, proxy)
-	if !ok {
-		c.Close()
-		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", proxy)
-		return
-	}
-	target := a.Target
-	if target == "" {
-		target = p.s.InternalEndpoint
-	}
+	c := nc.(*net.TCPConn)
 	if p.term != nil {
-		if err := p.term.serve(&replayConn{TCPConn: c, pre: buf}, target); err != nil {
+		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target); err != nil {
 			c.Close()
-		}
-		return
-	}
-	if fd, raw, err := connectRaw(target, p.s.DialTimeout.D()); raw {
-		if err != nil {
-			c.Close()
-			p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
-			return
-		}
-		if err := p.relay.AddConnFD(c, fd, nil, buf, a.Domain); err != nil {
-			p.log.Warn("relay refused a pair", "domain", sni, "err", err)
 		}
 		return
 	}
 	internal, err := net.DialTimeout("tcp", target, p.s.DialTimeout.D())
 	if err != nil {
 		c.Close()
-		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
+		p.log.Warn("internal server unreachable; client closed", "domain", a.Domain, "target", target, "err", err)
 		return
 	}
-	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, buf, a.Domain); err != nil {
-		p.log.Warn("relay refused a pair", "domain", sni, "err", err)
+	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, hello, a.Domain); err != nil {
+		p.log.Warn("relay refused a pair", "domain", a.Domain, "err", err)
 	}
 }
 
@@ -385,15 +448,6 @@ func (p *Proxy) announced(name, proxy string) (Announcement, bool) {
 		}
 	}
 	return Announcement{}, false
-}
-
-func growTo(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b
-	}
-	nb := make([]byte, len(b), n)
-	copy(nb, b)
-	return nb
 }
 
 // replayConn gives the bytes already read from a standby socket back to the TLS terminator.

@@ -1,0 +1,279 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Awaited sockets: a socket whose peer is to speak first, held by a loop until it does, and then
+// paired on that loop with a socket its Awaiter chooses. The private proxy keeps its standby
+// sockets this way: dialed in to the public proxy, greeted with a token, then waiting for a
+// client's hello; no goroutine waits on them, and the client's first bytes are read, routed and
+// relayed on the loop that saw them arrive.
+
+// ErrMore is what an Awaiter's First returns to wait for more bytes.
+var ErrMore = errors.New("relay: more bytes wanted")
+
+// ErrAwaitTimeout is given to Gone when an awaited socket was not paired within its wait.
+var ErrAwaitTimeout = errors.New("relay: nothing arrived in time")
+
+// awaitSweep is how often a loop that holds awaited sockets checks their deadlines when no idle
+// timeout makes it sweep anyway.
+const awaitSweep = time.Second
+
+// An Awaiter decides what becomes of a socket given to Relay.Await. Its methods run on the loop
+// that holds the socket, one call at a time: they must not block. They may call Add and Await.
+type Awaiter interface {
+	// First is called with everything the peer has sent so far, each time more arrives. To pair
+	// the socket it returns another socket, which the relay owns from then on (a connect may
+	// still be under way: data is delivered once it completes, and a failed connect ends the
+	// pair with an error), and the tag of the pair's Stats; the socket and peer are then relayed
+	// like a pair from Add(fd, peer, nil, data, tag). It returns ErrMore to wait for more bytes
+	// (at most MaxPrefix in all), or any other error to have the socket closed: an Awaiter that
+	// takes the connection elsewhere duplicates fd first, since the relay closes its own
+	// descriptor without a reset. data is only valid during the call.
+	First(fd int, data []byte) (peer int, tag any, err error)
+	// Gone reports an awaited socket closed before First paired it: io.EOF (the peer closed
+	// it), ErrAwaitTimeout, ErrClosed (Close or Drain), ErrPrefixTooLarge, or the socket's error
+	// (a failed connect among them). The descriptor is already closed.
+	Gone(err error)
+}
+
+// awaiting is the state of a slot that holds an awaited socket in fd[0] and no fd[1] yet.
+type awaiting struct {
+	a        Awaiter
+	greeting []byte // not sent yet
+	got      []byte // bytes First asked more after, kept between reads
+	until    int64  // loop clock deadline
+}
+
+// Await hands the relay a stream socket, connected or with a non-blocking connect under way,
+// whose peer speaks first. The relay sends greeting as soon as the socket is writable (Await
+// copies it; at most MaxPrefix bytes), then gives everything the peer sends to a.First until
+// First pairs the socket or has it closed, or the socket ends (a.Gone). A socket First has not
+// paired within wait of the Await call is closed with ErrAwaitTimeout. What is left of the
+// greeting when First pairs the socket still goes out before anything from the peer. Awaited sockets count toward MaxPairs while they
+// wait; Drain and Close close them at once.
+//
+// On error (ErrClosed, ErrFull, ErrBadFD, ErrPrefixTooLarge, a non-positive wait) Await closes
+// fd and calls nothing of a. Safe from any goroutine, an Awaiter's methods and OnDone included.
+func (r *Relay) Await(fd int, greeting []byte, wait time.Duration, a Awaiter) error {
+	err := r.await(fd, greeting, wait, a)
+	if err != nil {
+		closeFD(fd)
+	}
+	return err
+}
+
+func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter) error {
+	switch {
+	case r.closed.Load() || r.draining.Load():
+		return ErrClosed
+	case a == nil || wait <= 0:
+		return fmt.Errorf("%w: Await needs an Awaiter and a positive wait", ErrBadFD)
+	case fd > 1<<31-1:
+		return fmt.Errorf("%w: descriptor out of range", ErrBadFD)
+	case len(greeting) > MaxPrefix:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPrefixTooLarge, len(greeting), MaxPrefix)
+	}
+	if err := checkStreamSocket(fd); err != nil {
+		return err
+	}
+	if !r.reserve() {
+		return ErrFull
+	}
+	r.awaited.Add(1)
+	aw := &awaiting{a: a, until: int64(wait)} // made absolute by the loop
+	if len(greeting) > 0 {
+		aw.greeting = append([]byte(nil), greeting...)
+	}
+	l := r.loops[(r.next.Add(1)-1)%uint32(len(r.loops))]
+	if !l.enqueue(pending{fd: [2]int32{int32(fd), -1}, await: aw}) {
+		r.awaited.Add(-1)
+		r.release()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Awaiting returns the sockets given to Await that are still waiting for their peer. Safe from
+// any goroutine.
+func (r *Relay) Awaiting() int { return int(r.awaited.Load()) }
+
+// startAwait registers a queued awaited socket.
+func (l *loop) startAwait(pd pending) {
+	slot, p := l.slab.alloc()
+	p.slot = slot
+	p.fd = pd.fd
+	p.live = true
+	p.await = pd.await
+	p.await.until = l.now + min(p.await.until, math.MaxInt64-l.now)
+	p.last = l.now
+	p.dir[0].pipe, p.dir[1].pipe = noPipe, noPipe
+	l.awaitN++
+	if l.nextSweep == 0 {
+		l.nextSweep = l.now + int64(awaitSweep)
+	}
+	s, t := token(slot, p.gen, 0)
+	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+	if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[0], &ev); err != nil {
+		l.dropAwait(p, err)
+		return
+	}
+	// A connected socket takes the greeting now; a connecting one reports EPOLLOUT later.
+	p.writable[0] = true
+	l.greet(p)
+}
+
+// awaitEvent serves an event on an awaited socket.
+func (l *loop) awaitEvent(p *pair, events uint32) {
+	if events&unix.EPOLLERR != 0 {
+		if err := socketError(p.fd[0]); err != nil {
+			l.dropAwait(p, err)
+			return
+		}
+	}
+	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.writable[0] = true
+		if !l.greet(p) {
+			return
+		}
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.hear(p, events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0)
+	}
+}
+
+// greet sends what is left of the greeting; false if the socket was dropped.
+func (l *loop) greet(p *pair) bool {
+	aw := p.await
+	for len(aw.greeting) > 0 && p.writable[0] {
+		n, err := send(p.fd[0], aw.greeting)
+		switch {
+		case err == unix.EAGAIN:
+			p.writable[0] = false
+		case err == unix.EINTR:
+		case err != nil:
+			l.dropAwait(p, err)
+			return false
+		default:
+			aw.greeting = aw.greeting[n:]
+		}
+	}
+	if len(aw.greeting) == 0 {
+		aw.greeting = nil
+	}
+	return true
+}
+
+// hear reads what the peer sent and asks the Awaiter what to do with it. fin says the event
+// also reported the peer's end of stream, which a short read leaves unread.
+func (l *loop) hear(p *pair, fin bool) {
+	aw := p.await
+	if l.buf == nil {
+		l.buf = make([]byte, l.pipes.size)
+	}
+	room := min(len(l.buf), MaxPrefix+1-len(aw.got))
+	n, err := recv(p.fd[0], l.buf[:room], 0)
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return
+	case err != nil:
+		l.dropAwait(p, err)
+		return
+	case n == 0:
+		l.dropAwait(p, io.EOF)
+		return
+	}
+	p.last = l.now
+	data := l.buf[:n]
+	if aw.got != nil {
+		aw.got = append(aw.got, data...)
+		data = aw.got
+	}
+	if len(data) > MaxPrefix {
+		l.dropAwait(p, ErrPrefixTooLarge)
+		return
+	}
+	peer, tag, err := aw.a.First(int(p.fd[0]), data)
+	switch {
+	case errors.Is(err, ErrMore):
+		if aw.got == nil {
+			aw.got = append(make([]byte, 0, 2*len(data)), data...)
+		}
+		// Bytes (or the end of stream) may still be queued; the edge that told of them is spent.
+		if n == room || fin {
+			l.hear(p, fin)
+		}
+		return
+	case err != nil:
+		// Closed without a reset: the Awaiter may hold a duplicate that carries it on.
+		l.releaseAwait(p)
+		return
+	}
+	l.pairAwait(p, peer, tag, data, n < room && !fin)
+}
+
+// pairAwait turns an awaited socket into side a of a pair with peer as side b; data goes to b
+// first, and what is left of the greeting to a. drained says the last read emptied a's receive
+// queue, end of stream included.
+func (l *loop) pairAwait(p *pair, peer int, tag any, data []byte, drained bool) {
+	l.awaitN--
+	l.r.awaited.Add(-1)
+	rest := p.await.greeting
+	p.await = nil
+	p.tag = tag
+	if peer > 1<<31-1 {
+		closeFD(peer)
+		l.fail(p, "peer", 1, ErrBadFD)
+		return
+	}
+	if err := checkStreamSocket(peer); err != nil {
+		closeFD(peer)
+		l.fail(p, "peer", 1, err)
+		return
+	}
+	p.fd[1] = int32(peer)
+	p.pre = &[2][]byte{append([]byte(nil), data...), rest}
+	p.readable = [2]bool{!drained, false}
+	p.writable[1] = true // optimistic: a connecting socket answers EAGAIN
+	s, t := token(p.slot, p.gen, 1)
+	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+	if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[1], &ev); err != nil {
+		l.fail(p, "epoll_ctl", 1, err)
+		return
+	}
+	if l.pump(p, 0) {
+		l.pump(p, 1)
+	}
+}
+
+// dropAwait closes an awaited socket that ended before First paired it and tells its Awaiter.
+func (l *loop) dropAwait(p *pair, err error) {
+	a := p.await.a
+	l.releaseAwait(p)
+	a.Gone(err)
+}
+
+func (l *loop) releaseAwait(p *pair) {
+	_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.fd[0], nil)
+	closeRaw(p.fd[0])
+	l.awaitN--
+	l.r.awaited.Add(-1)
+	l.slab.release(p.slot)
+	l.r.release()
+}
+
+// dropAllAwait closes every awaited socket of the loop (Drain).
+func (l *loop) dropAllAwait() {
+	for i := int32(0); i < l.slab.used && l.awaitN > 0; i++ {
+		if p := l.slab.at(i); p.live && p.await != nil {
+			l.dropAwait(p, ErrClosed)
+		}
+	}
+}

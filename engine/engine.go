@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"epsproxy/engine/hello"
 	"epsproxy/engine/relay"
@@ -139,6 +140,28 @@ func (e *Engine) Run() error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
+}
+
+// deferAcceptSecs is TCP_DEFER_ACCEPT on the internal listener: how long the kernel holds a
+// connection that has sent nothing before it is accepted anyway (and meets the token deadline).
+const deferAcceptSecs = 1
+
+// deferAccept asks the kernel to report a new connection on the internal listener only once its
+// first bytes are there (TCP_DEFER_ACCEPT). A private proxy sends its token right after the
+// handshake, so the loop accepts and reads it in one wake-up instead of two, once per standby
+// socket. Not on the public listener: a client that connects and says nothing would stay in the
+// kernel's queue, unseen by the hello deadline and the caps, and at Stop it would be dropped
+// without a close. It is an optimisation only: gnet gives access to the first loop's listener
+// alone (with ReusePort every loop has its own), so with more loops the others accept as before.
+func (e *Engine) deferAccept(eng gnet.Engine) {
+	fd, err := eng.DupListener("tcp", e.cfg.InternalAddr)
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSecs)
+		_ = unix.Close(fd)
+	}
+	if err != nil {
+		e.log.Debug("TCP_DEFER_ACCEPT not set", "listener", e.cfg.InternalAddr, "err", err)
+	}
 }
 
 // Ready is closed once both listeners accept connections.

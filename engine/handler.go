@@ -27,6 +27,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.e.booted = true
 	stopping := h.e.stopping
 	h.e.mu.Unlock()
+	h.e.deferAccept(eng)
 	close(h.e.ready)
 	if stopping {
 		return gnet.Shutdown

@@ -119,9 +119,7 @@ func (l *loop) startAwait(pd pending) {
 	if l.nextSweep == 0 {
 		l.nextSweep = l.now + int64(awaitSweep)
 	}
-	s, t := token(slot, p.gen, 0)
-	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
-	if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[0], &ev); err != nil {
+	if err := l.register(p, 0); err != nil {
 		l.dropAwait(p, err)
 		return
 	}

@@ -65,7 +65,9 @@
 // # Concurrency
 //
 // Every exported method is safe from any goroutine. Add and Await never wait for a
-// loop: they queue the pair under a mutex and wake the loop through an eventfd.
+// loop: they queue the pair under a mutex and register its sockets with the loop's
+// epoll set, so the loop takes it up on its sockets' first event rather than on a
+// wake-up of its own (an eventfd wakes it for Close, Drain, or a failed registration).
 // OnDone and an Awaiter's methods run on the loop, so they must not block and must
 // not call Close or Drain, which wait for the loops.
 //

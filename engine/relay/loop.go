@@ -18,6 +18,12 @@ const (
 	maxEvents = 256
 	// wakeSlot marks the eventfd's epoll registration (pair slots are >= 0).
 	wakeSlot = -1
+	// queuedSlot marks a socket registered by Add or Await for an entry still in the
+	// queue (see enqueue).
+	queuedSlot = -2
+	// queuedEvents is what a queued socket is registered for: its peer's bytes or
+	// end of stream, and room to write only when something is left to write.
+	queuedEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 	// registerEvents: every socket is registered once, edge-triggered, so the
 	// loop never calls epoll_ctl per chunk; RDHUP reports a peer's FIN early.
 	registerEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
@@ -124,17 +130,36 @@ func (l *loop) closeFDs() {
 	_ = l.ep.Close()
 }
 
-// enqueue hands a pair to the loop; false once the loop is closed. Any goroutine.
+// enqueue hands a pair or an awaited socket to the loop; false once the loop is
+// closed. Any goroutine.
+//
+// The sockets are registered here, marked as queued, rather than by the loop: the
+// loop takes the queue on their first event, which for the public proxy's pair is
+// the private side's answer to the hello Add has just sent, instead of on a
+// wake-up of its own a millisecond earlier; start then points the registrations
+// at the pair's slot. Room to write is only asked for when Add left something
+// unsent (or Await has a greeting to send), since a writable socket reports it at
+// once. Registering under mu keeps the loop from starting an entry whose sockets
+// are not registered yet. If a registration fails the entry is started on an
+// eventfd wake-up, and start registers what is missing.
 func (l *loop) enqueue(pd pending) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return false
 	}
+	ev := unix.EpollEvent{Events: queuedEvents, Fd: queuedSlot}
+	if pd.pre != nil || pd.await != nil && len(pd.await.greeting) > 0 {
+		ev.Events |= unix.EPOLLOUT
+	}
+	marked := true
+	for _, fd := range pd.fd {
+		if fd >= 0 && epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
+			marked = false
+		}
+	}
 	l.queue = append(l.queue, pd)
-	if len(l.queue) == 1 {
-		// Only the first entry needs a wake-up: the loop reads the eventfd before
-		// it takes the queue, so later entries ride on the same wake-up.
+	if !marked {
 		l.wake()
 	}
 	return true
@@ -187,6 +212,11 @@ func (l *loop) run() {
 		case l.exited:
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			l.now = int64(time.Since(l.epoch))
+			// A queued pair whose sockets stayed silent has had no event to start it.
+			if _, closed := l.takeQueue(); closed {
+				l.exit(ReasonShutdown)
+				continue
+			}
 			l.sweep()
 			l.publish()
 		case err != nil:
@@ -207,18 +237,30 @@ func (l *loop) poll(uintptr) bool {
 			return true
 		}
 		l.now = int64(time.Since(l.epoch))
-		woken := false
+		woken, queued := false, false
 		for i := range n {
-			ev := &l.events[i]
-			if ev.Fd == wakeSlot {
+			switch ev := &l.events[i]; ev.Fd {
+			case wakeSlot:
 				woken = true
+			case queuedSlot:
+				queued = true
+			default:
+				l.event(ev)
+			}
+		}
+		if woken {
+			eventfdRead(l.evfd) // reset before taking the queue: see wake
+		}
+		if woken || queued {
+			started, closed := l.takeQueue()
+			if closed {
+				l.exit(ReasonShutdown)
+				return true
+			}
+			if started {
+				// Their sockets report their state again now that they point at a slot.
 				continue
 			}
-			l.event(ev)
-		}
-		if woken && l.takeQueue() {
-			l.exit(ReasonShutdown)
-			return true
 		}
 		l.runReady()
 		if l.nextSweep > 0 && l.now >= l.nextSweep {
@@ -236,14 +278,15 @@ func (l *loop) publish() {
 	l.pipesOpen.Store(int64(l.pipes.open))
 }
 
-// takeQueue starts the queued pairs and reports whether the loop must stop.
-func (l *loop) takeQueue() bool {
-	eventfdRead(l.evfd) // reset before taking the queue: see enqueue
+// takeQueue starts the queued pairs and awaited sockets and reports whether it
+// started any and whether the loop must stop.
+func (l *loop) takeQueue() (started, closed bool) {
 	l.mu.Lock()
 	q := l.queue
 	l.queue = l.spare[:0]
 	closed, drop := l.closed, l.dropWait
 	l.mu.Unlock()
+	started = len(q) > 0
 	for i := range q {
 		switch {
 		case closed || drop && q[i].await != nil:
@@ -259,7 +302,7 @@ func (l *loop) takeQueue() bool {
 	if drop && l.awaitN > 0 {
 		l.dropAllAwait()
 	}
-	return closed
+	return started, closed
 }
 
 // start registers a queued pair and moves whatever is already there.
@@ -280,9 +323,7 @@ func (l *loop) start(pd pending) {
 	p.tag = pd.tag
 	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
 	for side := range 2 {
-		s, t := token(slot, p.gen, side)
-		ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
-		if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[side], &ev); err != nil {
+		if err := l.register(p, side); err != nil {
 			l.fail(p, "epoll_ctl", side, err)
 			return
 		}
@@ -290,6 +331,18 @@ func (l *loop) start(pd pending) {
 	if l.pump(p, 0) {
 		l.pump(p, 1)
 	}
+}
+
+// register points side's registration, made by enqueue, at p's slot, or makes it
+// if enqueue could not.
+func (l *loop) register(p *pair, side int) error {
+	s, t := token(p.slot, p.gen, side)
+	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+	err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev)
+	if err == unix.ENOENT {
+		err = epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[side], &ev)
+	}
+	return err
 }
 
 // reject ends a pair or an awaited socket that never started.

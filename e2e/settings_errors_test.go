@@ -42,6 +42,7 @@ func TestBadSettingsFailInOneLine(t *testing.T) {
 		{chain.Public, "public-proxy-1", "proxy:", []tc{
 			{"unknown key", "public: {tls_bnid: x}\n", []string{badSettingsFile, `"public.tls_bnid"`, "unknown key"}},
 			{"wrong type", "public: {max_pairs: many}\n", []string{badSettingsFile, `"public.max_pairs"`, "whole number"}},
+			{"out of range", "public: {relay_loops: -3}\n", []string{badSettingsFile, `"public.relay_loops"`, "out of range"}},
 			{"missing certificate file", "tls: {cert_file: nosuch.crt}\n", []string{`"tls.cert_file"`, "roles/public-proxy-1/nosuch.crt", "no such file"}},
 			{"TLS port in use", fmt.Sprintf("public: {tls_bind: %q}\n", inUse), []string{inUse, "address already in use"}},
 			{"internal port in use", fmt.Sprintf("public: {internal_bind: %q}\n", inUse), []string{inUse, "address already in use"}},

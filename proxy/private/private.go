@@ -64,7 +64,7 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 		a.Domain = d
 		p.anns[key{a.Domain, a.Proxy}] = a
 	}
-	rl, err := relay.New(relay.Config{IdleTimeout: s.IdleTimeout.D(), FinTimeout: s.FinTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
+	rl, err := relay.New(relay.Config{Loops: s.RelayLoops, IdleTimeout: s.IdleTimeout.D(), FinTimeout: s.FinTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"epsproxy/engine/relay"
 	"epsproxy/internal/config"
 )
 
@@ -40,6 +41,8 @@ type Settings struct {
 	Workers  int `yaml:"workers"`
 	Queue    int `yaml:"queue"`
 	MaxPairs int `yaml:"max_pairs"`
+	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS).
+	RelayLoops int `yaml:"relay_loops"`
 }
 
 // Terminate is the certificate the private proxy presents when it terminates TLS.
@@ -117,6 +120,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.Queue == 0 {
 		s.Queue = DefaultQueue
+	}
+	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
+		return config.Errorf("relay_loops", "%d is out of range: 0 (one per P) to %d", s.RelayLoops, relay.MaxLoops)
 	}
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs

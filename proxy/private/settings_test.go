@@ -28,6 +28,8 @@ func TestStandbySettings(t *testing.T) {
 		{InternalEndpoint: "127.0.0.1:8888", Standby: -2},
 		{InternalEndpoint: "127.0.0.1:8888", Standby: 5000},
 		{InternalEndpoint: "127.0.0.1:8888", StandbyWait: -1},
+		{InternalEndpoint: "127.0.0.1:8888", RelayLoops: -1},
+		{InternalEndpoint: "127.0.0.1:8888", RelayLoops: 100000},
 	} {
 		err := bad.Validate()
 		var ke *config.KeyError

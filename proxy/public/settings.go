@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"epsproxy/engine"
+	"epsproxy/engine/relay"
 	"epsproxy/internal/config"
 )
 
@@ -27,7 +28,10 @@ type Settings struct {
 	// DrainTimeout is how long Stop lets relayed pairs finish.
 	DrainTimeout config.Duration `yaml:"drain_timeout"`
 
+	// Loops is the number of event loops reading hellos and tokens (default GOMAXPROCS/4, at
+	// least 1); RelayLoops the number of relay loops moving the bytes (default GOMAXPROCS).
 	Loops         int `yaml:"loops"`
+	RelayLoops    int `yaml:"relay_loops"`
 	MaxHelloConns int `yaml:"max_hello_conns"`
 	MaxPending    int `yaml:"max_pending"`
 	MaxPairs      int `yaml:"max_pairs"`
@@ -87,6 +91,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.DrainTimeout == 0 {
 		s.DrainTimeout = config.Duration(DefaultDrainTimeout)
+	}
+	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
+		return config.Errorf("relay_loops", "%d is out of range: 0 (one per P) to %d", s.RelayLoops, relay.MaxLoops)
 	}
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs

@@ -19,6 +19,7 @@ import (
 
 	"epsproxy/internal/chain"
 	"epsproxy/internal/demoserver"
+	"epsproxy/internal/testnet"
 )
 
 var (
@@ -28,7 +29,7 @@ var (
 )
 
 // newChain builds the commands once per test binary and prepares a chain in a temp dir, on
-// ports from faultAddr's registry so that chains of parallel tests never collide.
+// ports from testnet.Addr's registry so that chains of parallel tests never collide.
 func newChain(t *testing.T) *chain.Chain {
 	t.Helper()
 	root, err := chain.RepoRoot()
@@ -44,7 +45,7 @@ func newChain(t *testing.T) *chain.Chain {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	c, err := chain.New(root, t.TempDir(), binDir, faultAddr)
+	c, err := chain.New(root, t.TempDir(), binDir, testnet.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,70 +8,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"epsproxy/internal/chain"
+	"epsproxy/internal/testnet"
+	"epsproxy/proxy/private"
 )
 
 // Helpers shared by the fault, hostile-input and limits tests.
 
-// Ports for the parallel chains of these tests come from below the kernel's ephemeral range
-// (32768 and up by default): a port picked there with listen(":0") and released until the
-// process binds it can meanwhile become the source port of one of the thousands of outgoing
-// connections these tests make, or another parallel chain's pick. Here no outgoing connection
-// takes it, and the registry makes sure no two chains of this test binary share one.
-const (
-	faultPortLow  = 20000
-	faultPortHigh = 32000
-)
-
-var faultPorts struct {
-	sync.Mutex
-	used map[int]bool
-}
-
-// faultAddr returns a loopback address whose port is free now and was never handed out before
-// by this test binary.
-func faultAddr() (string, error) {
-	faultPorts.Lock()
-	defer faultPorts.Unlock()
-	if faultPorts.used == nil {
-		faultPorts.used = map[int]bool{}
-	}
-	for range 1000 {
-		port := faultPortLow + rand.IntN(faultPortHigh-faultPortLow)
-		if faultPorts.used[port] {
-			continue
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue // taken by someone else
-		}
-		ln.Close()
-		faultPorts.used[port] = true
-		return addr, nil
-	}
-	return "", fmt.Errorf("no free port in %d-%d", faultPortLow, faultPortHigh)
-}
-
-func mustFaultAddr(t *testing.T) string {
-	t.Helper()
-	a, err := faultAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
+// mustFaultAddr is a free loopback address for a test's own listener (see testnet.Addr).
+func mustFaultAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 // withAdmin turns on the admin listener of each named process on a free port (before Start), so
 // the test can read /debug/stats.
@@ -105,10 +58,23 @@ func adminStats(t *testing.T, c *chain.Chain, name string) chain.Stats {
 	return st
 }
 
-// settledStats is the baseline of a process: the first of two reads half a second apart that
-// agree on goroutines and fds (connections from the warm-up finish their teardown meanwhile).
+// settledStats is the baseline of a proxy with the default standby settings: once its standby
+// sockets are all there (parked at the public proxy, waiting at the private one; the private
+// proxy starts them after its first announcement went through, retrying with backoff), the
+// first of two reads half a second apart that agree on goroutines and fds (connections from the
+// warm-up finish their teardown meanwhile).
 func settledStats(t *testing.T, c *chain.Chain, name string) chain.Stats {
 	t.Helper()
+	standby := map[string]string{chain.Public: "StandbyParked", chain.Private: "StandbyWaiting"}[name]
+	for deadline := time.Now().Add(30 * time.Second); standby != ""; time.Sleep(50 * time.Millisecond) {
+		st := adminStats(t, c, name)
+		if st.Counters[standby] >= private.DefaultStandby {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s %d after 30 s, want %d", name, standby, st.Counters[standby], private.DefaultStandby)
+		}
+	}
 	prev := adminStats(t, c, name)
 	for range 20 {
 		time.Sleep(500 * time.Millisecond)
@@ -124,14 +90,15 @@ func settledStats(t *testing.T, c *chain.Chain, name string) chain.Stats {
 
 // waitBaseline polls a process's stats until its goroutines and fds are back at (or below) the
 // baseline and the named counters are zero, for up to d. It fails the test otherwise, naming what
-// stayed up.
+// stayed up. The relay's pooled pipes (two fds each, bounded, kept for reuse) are not counted.
 func waitBaseline(t *testing.T, c *chain.Chain, name string, base chain.Stats, d time.Duration, zero ...string) {
 	t.Helper()
 	start := time.Now()
 	var st chain.Stats
 	for {
 		st = adminStats(t, c, name)
-		ok := st.Process.Goroutines <= base.Process.Goroutines && st.Process.FDs <= base.Process.FDs
+		ok := st.Process.Goroutines <= base.Process.Goroutines &&
+			st.Process.FDs-2*int(st.Counters["PipesOpen"]) <= base.Process.FDs-2*int(base.Counters["PipesOpen"])
 		for _, k := range zero {
 			ok = ok && st.Counters[k] == 0
 		}
@@ -151,8 +118,9 @@ func waitBaseline(t *testing.T, c *chain.Chain, name string, base chain.Stats, d
 			held = append(held, fmt.Sprintf("%s=%d", k, st.Counters[k]))
 		}
 	}
-	t.Errorf("%s did not return to its baseline within %v: goroutines %d (baseline %d), fds %d (baseline %d), %v",
-		name, d, st.Process.Goroutines, base.Process.Goroutines, st.Process.FDs, base.Process.FDs, held)
+	t.Errorf("%s did not return to its baseline within %v: goroutines %d (baseline %d), fds %d with %d pipes (baseline %d with %d), %v",
+		name, d, st.Process.Goroutines, base.Process.Goroutines, st.Process.FDs, st.Counters["PipesOpen"],
+		base.Process.FDs, base.Counters["PipesOpen"], held)
 }
 
 // clientTLS is the TLS configuration of a client of the announced name.

@@ -4,9 +4,13 @@
 package testnet
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,14 +75,53 @@ func (p *PKI) Identity(t testing.TB, file string) *config.Identity {
 	return id
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago. Tests use it where
-// an address must be known before the listener opens (a directory naming peers).
+// Ports for tests come from below the kernel's ephemeral range (32768 and up by default): a port
+// picked there with listen(":0") and released until the test binds it can meanwhile become the
+// source port of one of the many outgoing connections tests make. Here no outgoing connection
+// takes it, and the registry makes sure this process never hands out one port twice.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
+var ports struct {
+	sync.Mutex
+	used map[int]bool
+}
+
+// Addr returns a loopback address whose port is free now and was never handed out before by this
+// process. Safe from any goroutine.
+func Addr() (string, error) {
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.used == nil {
+		ports.used = map[int]bool{}
+	}
+	for range 1000 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if ports.used[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken by someone else
+		}
+		ln.Close()
+		ports.used[port] = true
+		return addr, nil
+	}
+	return "", fmt.Errorf("testnet: no free port in %d-%d", portLow, portHigh)
+}
+
+// FreeAddr is Addr for a test: it fails t when there is no free port. Tests use it where an
+// address must be known before the listener opens (a directory naming peers, an engine's
+// listeners).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return a
 }

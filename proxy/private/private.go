@@ -165,9 +165,10 @@ func (p *Proxy) pairDone(st relay.Stats) {
 // Relay exposes the relay (for tests and metrics).
 func (p *Proxy) Relay() *relay.Relay { return p.relay }
 
-// Stats is the private proxy's section of the admin stats.
+// Stats is the private proxy's section of the admin stats. StandbyWaiting counts the standby
+// sockets waiting for a client, over every public proxy.
 type Stats struct {
-	Pairs, PipesInUse, DialsQueued, Announcements int
+	Pairs, PipesInUse, PipesOpen, DialsQueued, Announcements, StandbyWaiting int
 }
 
 // Stats returns the relay's and the dial pool's state. Safe from any goroutine.
@@ -175,5 +176,6 @@ func (p *Proxy) Stats() Stats {
 	p.mu.Lock()
 	n := len(p.anns)
 	p.mu.Unlock()
-	return Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), DialsQueued: len(p.dials), Announcements: n}
+	return Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), PipesOpen: p.relay.PipesOpen(),
+		DialsQueued: len(p.dials), Announcements: n, StandbyWaiting: p.relay.Awaiting()}
 }

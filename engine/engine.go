@@ -142,25 +142,29 @@ func (e *Engine) Run() error {
 	return nil
 }
 
-// deferAcceptSecs is TCP_DEFER_ACCEPT on the internal listener: how long the kernel holds a
-// connection that has sent nothing before it is accepted anyway (and meets the token deadline).
+// deferAcceptSecs is TCP_DEFER_ACCEPT on the listeners: how long the kernel holds a connection
+// that has sent nothing before it is accepted anyway (and meets the hello or token deadline).
 const deferAcceptSecs = 1
 
-// deferAccept asks the kernel to report a new connection on the internal listener only once its
-// first bytes are there (TCP_DEFER_ACCEPT). A private proxy sends its token right after the
-// handshake, so the loop accepts and reads it in one wake-up instead of two, once per standby
-// socket. Not on the public listener: a client that connects and says nothing would stay in the
-// kernel's queue, unseen by the hello deadline and the caps, and at Stop it would be dropped
-// without a close. It is an optimisation only: gnet gives access to the first loop's listener
-// alone (with ReusePort every loop has its own), so with more loops the others accept as before.
+// deferAccept asks the kernel to report a new connection only once its first bytes are there
+// (TCP_DEFER_ACCEPT, nginx's "deferred", HAProxy's "defer-accept"). A TLS client sends its hello
+// and a private proxy its token right after the handshake, so the loop accepts and reads in one
+// wake-up instead of two. A client that connects and says nothing waits in the kernel's queue
+// (bounded by the listen backlog) instead of in the engine, which meets it after deferAcceptSecs
+// and a SYN-ACK retransmit; if the engine stops first, such a client was never accepted and
+// learns it when it sends. It is an optimisation only: gnet gives access to the first loop's
+// listeners alone (with ReusePort every loop has its own), so with more loops the others accept
+// as before.
 func (e *Engine) deferAccept(eng gnet.Engine) {
-	fd, err := eng.DupListener("tcp", e.cfg.InternalAddr)
-	if err == nil {
-		err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSecs)
-		_ = unix.Close(fd)
-	}
-	if err != nil {
-		e.log.Debug("TCP_DEFER_ACCEPT not set", "listener", e.cfg.InternalAddr, "err", err)
+	for _, addr := range []string{e.cfg.PublicAddr, e.cfg.InternalAddr} {
+		fd, err := eng.DupListener("tcp", addr)
+		if err == nil {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, deferAcceptSecs)
+			_ = unix.Close(fd)
+		}
+		if err != nil {
+			e.log.Debug("TCP_DEFER_ACCEPT not set", "listener", addr, "err", err)
+		}
 	}
 }
 

@@ -5,18 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"epsproxy/bench/apt"
 	"epsproxy/internal/chain"
 )
 
 // runSeed is scenario 4: the seed's stress test, `seq 1 N | parallel -j 25 curl ...`, against
 // the chain and directly against the internal server, interleaved per repetition.
 func (e *env) runSeed(ctx context.Context) error {
-	if err := seedTools(); err != nil {
+	if err := seedTools(ctx, e.log); err != nil {
 		e.res.Skipped = append(e.res.Skipped, "seed stress test: "+err.Error())
 		e.logf("seed stress test skipped: %v", err)
 		return nil
@@ -42,15 +44,17 @@ func (e *env) runSeed(ctx context.Context) error {
 	return nil
 }
 
-// seedTools checks for GNU parallel (moreutils has another `parallel`) and curl.
-func seedTools() error {
-	if _, err := exec.LookPath("curl"); err != nil {
-		return errors.New("curl is not installed (apt-get install -y curl)")
+// seedTools finds GNU parallel (moreutils has another `parallel`) and curl, installing their
+// Debian packages when they are missing and the harness runs as root.
+func seedTools(ctx context.Context, w io.Writer) error {
+	if _, err := apt.Ensure(ctx, w, "curl", "curl"); err != nil {
+		return err
 	}
-	if _, err := exec.LookPath("parallel"); err != nil {
-		return errors.New("GNU parallel is not installed (apt-get install -y parallel)")
+	bin, err := apt.Ensure(ctx, w, "parallel", "parallel")
+	if err != nil {
+		return err
 	}
-	out, err := exec.Command("parallel", "--version").Output()
+	out, err := exec.Command(bin, "--version").Output()
 	if err != nil || !bytes.Contains(out, []byte("GNU parallel")) {
 		return errors.New("`parallel` is not GNU parallel (apt-get install -y parallel)")
 	}

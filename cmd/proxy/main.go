@@ -77,7 +77,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 	var (
 		svc   service
 		grace time.Duration
-		loops int // goroutines blocking in their own epoll_wait
+		procs func() // sizes GOMAXPROCS once the loops are sized
 	)
 	switch which {
 	case "public":
@@ -89,7 +89,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
 		svc, grace = p, s.Public.DrainTimeout.D()+5*time.Second
-		loops = p.Loops()
+		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
 	case "private":
 		if s.Private == nil {
@@ -100,10 +100,15 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
 		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
-		// Nothing blocks in its own epoll_wait: the relay's loops park in the runtime poller.
+		// Its Go code is the relay's loops, unless it terminates TLS itself.
+		procs = func() {
+			if s.Private.TerminateTLS == nil {
+				daemon.SetProcs(p.Relay().Loops())
+			}
+		}
 		adm.Register("private", func() any { return p.Stats() })
 	}
-	daemon.SpareProcs(loops)
+	procs()
 	stopProfile, err := pf.Start()
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)

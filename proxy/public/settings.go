@@ -29,7 +29,8 @@ type Settings struct {
 	DrainTimeout config.Duration `yaml:"drain_timeout"`
 
 	// Loops is the number of event loops reading hellos and tokens (default GOMAXPROCS/4, at
-	// least 1); RelayLoops the number of relay loops moving the bytes (default GOMAXPROCS).
+	// least 1); RelayLoops the number of relay loops moving the bytes (default GOMAXPROCS/2, at
+	// least 1).
 	Loops         int `yaml:"loops"`
 	RelayLoops    int `yaml:"relay_loops"`
 	MaxHelloConns int `yaml:"max_hello_conns"`
@@ -93,7 +94,7 @@ func (s *Settings) Validate() error {
 		s.DrainTimeout = config.Duration(DefaultDrainTimeout)
 	}
 	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
-		return config.Errorf("relay_loops", "%d is out of range: 0 (one per P) to %d", s.RelayLoops, relay.MaxLoops)
+		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", s.RelayLoops, relay.MaxLoops)
 	}
 	if s.MaxPairs == 0 {
 		s.MaxPairs = DefaultMaxPairs

@@ -23,15 +23,12 @@ import (
 
 // Helpers shared by the fault, hostile-input and limits tests.
 
-// mustFaultAddr is a free loopback address for a test's own listener (see testnet.Addr).
-func mustFaultAddr(t *testing.T) string { return testnet.FreeAddr(t) }
-
 // withAdmin turns on the admin listener of each named process on a free port (before Start), so
 // the test can read /debug/stats.
 func withAdmin(t *testing.T, c *chain.Chain, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if err := c.EnableAdmin(n, mustFaultAddr(t)); err != nil {
+		if err := c.EnableAdmin(n, testnet.FreeAddr(t)); err != nil {
 			t.Fatal(err)
 		}
 	}

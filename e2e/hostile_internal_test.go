@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"epsproxy/internal/chain"
+	"epsproxy/internal/testnet"
 )
 
 // tokenTimeout is the public proxy's token_timeout in this test (5 s in the dev settings).
@@ -93,7 +94,7 @@ func TestBadInputOnTheInternalPort(t *testing.T) {
 	t.Parallel()
 	c := newChain(t)
 	withAdmin(t, c, chain.Public)
-	tapAddr := mustFaultAddr(t)
+	tapAddr := testnet.FreeAddr(t)
 	overlayRole(t, c, "public-proxy-1", fmt.Sprintf("public: {token_timeout: %s, internal_endpoint: %q}\n", tokenTimeout, tapAddr))
 	overlayRole(t, c, "private-proxy-1", fmt.Sprintf("private: {endpoints: {public-proxy-1.ga: %q}}\n", tapAddr))
 	tp := newTap(t, tapAddr, c.Ports.PublicInternal)

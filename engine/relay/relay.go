@@ -88,7 +88,7 @@ func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
 
 func closeFD(fd int) {
 	if fd >= 0 {
-		_ = unix.Close(fd)
+		closeRaw(int32(fd))
 	}
 }
 

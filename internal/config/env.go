@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -18,12 +17,15 @@ func applyEnv(v reflect.Value, key, prefix string, origins map[string]string) er
 		if !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" {
-			name = strings.ToLower(f.Name)
+		name, inline := yamlKey(f)
+		fv := v.Field(i)
+		if inline {
+			if err := applyEnv(fv, key, prefix, origins); err != nil {
+				return err
+			}
+			continue
 		}
 		sub := join(key, name)
-		fv := v.Field(i)
 		if env := f.Tag.Get("env"); env != "" {
 			variable := prefix + env
 			if val, ok := os.LookupEnv(variable); ok {

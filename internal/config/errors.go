@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -37,7 +38,8 @@ func Join(parent string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ke, ok := err.(*KeyError); ok {
+	var ke *KeyError
+	if errors.As(err, &ke) {
 		k := *ke
 		if k.Key == "" {
 			k.Key = parent

@@ -156,3 +156,40 @@ func TestEnvironmentOverrides(t *testing.T) {
 		t.Errorf("override not applied: %q", s.Inner.Bind)
 	}
 }
+
+// shared is a block two settings types inline, as the proxies share their relay settings.
+type Shared struct {
+	Idle Duration `yaml:"idle"`
+	Bind string   `yaml:"shared_bind" env:"SHARED_BIND"`
+}
+
+type withInline struct {
+	Name   string `yaml:"name"`
+	Shared `yaml:",inline"`
+	Block  struct {
+		Shared `yaml:",inline"`
+		Own    int `yaml:"own"`
+	} `yaml:"block"`
+}
+
+func TestInlineKeysBelongToTheEnclosingMapping(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "a.yml", "name: n\nidle: 2s\nblock: {idle: 3s, own: 1}\n")
+	t.Setenv("T_SHARED_BIND", "127.0.0.1:9")
+	var s withInline
+	if err := LoadPaths([]string{f}, "T_", &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Idle.D() != 2*time.Second || s.Block.Idle.D() != 3*time.Second || s.Block.Own != 1 {
+		t.Errorf("inline fields: top idle %v, block idle %v, own %d", s.Idle.D(), s.Block.Idle.D(), s.Block.Own)
+	}
+	if s.Bind != "127.0.0.1:9" || s.Block.Bind != "127.0.0.1:9" {
+		t.Errorf("environment override of an inline field: %q, %q", s.Bind, s.Block.Bind)
+	}
+	// An unknown key next to inline ones is still named, with the keys it could have been.
+	bad := write(t, dir, "b.yml", "block: {idel: 3s}\n")
+	err := LoadPaths([]string{bad}, "", &s)
+	if err == nil || !strings.Contains(err.Error(), `"block.idel"`) || !strings.Contains(err.Error(), "idle") {
+		t.Errorf("misspelt inline key: %v", err)
+	}
+}

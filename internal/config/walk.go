@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -122,7 +123,7 @@ func (w *walker) decodeLeaf(n *yaml.Node, t reflect.Type, key string) error {
 	if err := n.Decode(v.Interface()); err != nil {
 		msg := err.Error()
 		var te *yaml.TypeError
-		if asTypeError(err, &te) && len(te.Errors) > 0 {
+		if errors.As(err, &te) && len(te.Errors) > 0 {
 			msg = te.Errors[0]
 			if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "line ") {
 				msg = msg[i+2:]
@@ -133,14 +134,8 @@ func (w *walker) decodeLeaf(n *yaml.Node, t reflect.Type, key string) error {
 	return nil
 }
 
-func asTypeError(err error, te **yaml.TypeError) bool {
-	e, ok := err.(*yaml.TypeError)
-	if ok {
-		*te = e
-	}
-	return ok
-}
-
+// yamlFields maps the keys of a struct's mapping to its fields. The keys of a field tagged
+// `yaml:",inline"` (a struct) belong to the enclosing mapping, as yaml decodes them.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
@@ -148,17 +143,30 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		if !f.IsExported() {
 			continue
 		}
-		tag := f.Tag.Get("yaml")
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
+		name, inline := yamlKey(f)
+		switch {
+		case name == "-":
+		case inline:
+			for k, sub := range yamlFields(f.Type) {
+				out[k] = sub
+			}
+		default:
+			out[name] = f
 		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f
 	}
 	return out
+}
+
+// yamlKey is a field's key in its mapping, and whether its own fields are inlined there.
+func yamlKey(f reflect.StructField) (name string, inline bool) {
+	name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if f.Type.Kind() == reflect.Struct && (opts == "inline" || strings.Contains(opts, "inline,") || strings.HasSuffix(opts, ",inline")) {
+		return "", true
+	}
+	if name == "" {
+		name = strings.ToLower(f.Name)
+	}
+	return name, false
 }
 
 func knownKeys(fields map[string]reflect.StructField) string {

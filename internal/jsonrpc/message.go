@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -67,10 +68,12 @@ func AsError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	if e, ok := err.(*Error); ok {
+	var e *Error
+	if errors.As(err, &e) {
 		return e
 	}
-	if c, ok := err.(interface{ Code() int }); ok {
+	var c interface{ Code() int }
+	if errors.As(err, &c) {
 		return &Error{Code: c.Code(), Message: err.Error()}
 	}
 	return &Error{Code: CodeInternal, Message: err.Error()}

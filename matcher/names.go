@@ -65,6 +65,42 @@ func AppendNormalized(dst, name []byte) (out []byte, ok bool) {
 	return dst, true
 }
 
+// Match applies the table's rule for which announcement serves a host name: the name itself,
+// else the one-label wildcard of its parent ("*." + parent). find reports whether a name or
+// pattern is announced (and live, as the caller counts it). host must be in Normalize's form; a
+// host that is itself a pattern ("*.x") matches nothing, so a client cannot reach whoever
+// announced the pattern by asking for it literally. Table.Lookup follows the same rule
+// without allocating; use Match wherever else names are matched, so that the two cannot
+// disagree.
+func Match[V any](host string, find func(name string) (V, bool)) (V, bool) {
+	var none V
+	if host == "" || host[0] == '*' {
+		return none, false
+	}
+	if v, ok := find(host); ok {
+		return v, true
+	}
+	parent, ok := wildcardParent(host)
+	if !ok {
+		return none, false
+	}
+	return find(wildPrefix + parent)
+}
+
+// wildcardParent returns what follows the first label of host: the parent that the only
+// wildcard able to match host names. ok is false for a single label.
+func wildcardParent[S string | []byte](host S) (parent S, ok bool) {
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' {
+			if i == 0 || i == len(host)-1 {
+				break
+			}
+			return host[i+1:], true
+		}
+	}
+	return host[:0], false
+}
+
 // isWildcard reports whether the normalised name is a wildcard pattern.
 func isWildcard(name string) bool { return strings.HasPrefix(name, wildPrefix) }
 

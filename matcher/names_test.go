@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalize(t *testing.T) {
@@ -159,4 +160,35 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("Normalize(%q) = %q but AppendNormalized = %q, %v", in, got, host, ok)
 		}
 	})
+}
+
+// Match is the rule other packages use; it must pick exactly what Table.Lookup picks.
+func TestMatchAgreesWithLookup(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tbl := New(Options{})
+	items := []Item{
+		{Domain: "exact.example"},
+		{Domain: "*.example"},
+		{Domain: "gone.example", ExpiresAt: now.Add(-time.Second)}, // withdrawn: the wildcard serves it
+		{Domain: "*.deep.example"},
+		{Domain: "host"},
+	}
+	if errs := tbl.Announce("op", []string{".example", "host"}, items, now.Add(-time.Minute)); errs[0] != nil {
+		t.Fatalf("announce: %v", errs)
+	}
+	announced := map[string]bool{}
+	for _, a := range tbl.List(now) {
+		announced[a.Domain] = true
+	}
+	find := func(name string) (string, bool) { return name, announced[name] }
+	for _, host := range []string{
+		"exact.example", "other.example", "gone.example", "a.deep.example", "a.b.deep.example",
+		"deep.example", "example", "host", "x.host", "*.example", "*.deep.example", "a.b.example", "",
+	} {
+		got, ok := Match(host, find)
+		a, lok := tbl.Lookup([]byte(host), now)
+		if ok != lok || (ok && got != a.Domain) {
+			t.Errorf("%q: Match gives %q %v, Lookup %q %v", host, got, ok, a.Domain, lok)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package matcher
 
 import (
-	"bytes"
 	"math"
 	"time"
 
@@ -67,11 +66,10 @@ func (s *snapshot) lookup(name []byte, now int64) (entry, bool) {
 			}
 		}
 	}
-	dot := bytes.IndexByte(name, '.')
-	if dot <= 0 || dot == len(name)-1 {
+	parent, ok := wildcardParent(name)
+	if !ok {
 		return entry{}, false
 	}
-	parent := name[dot+1:]
 	// Hash "*." + parent without building it: the streaming digest gives
 	// the same value as hashing the stored pattern in one piece.
 	var d xxhash.Digest

@@ -157,9 +157,9 @@ func onesThenRest(n int) func(int) []int {
 	}
 }
 
-// wire wraps a client's TCP connection: it records every byte put on the wire and lets a test
+// tap wraps a client's TCP connection: it records every byte put on the wire and lets a test
 // reshape the first write, which for a TLS client is its ClientHello.
-type wire struct {
+type tap struct {
 	net.Conn
 	// shape turns the first write into the pieces to send, one write each; nil sends it as is.
 	shape func(p []byte) [][]byte
@@ -171,7 +171,7 @@ type wire struct {
 	shaped bool
 }
 
-func (w *wire) Write(p []byte) (int, error) {
+func (w *tap) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	first := !w.shaped
 	w.shaped = true
@@ -198,7 +198,7 @@ func (w *wire) Write(p []byte) (int, error) {
 }
 
 // onWire is every byte written so far.
-func (w *wire) onWire() []byte {
+func (w *tap) onWire() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]byte(nil), w.sent...)
@@ -222,13 +222,13 @@ func segments(head, size int) func([]byte) [][]byte {
 }
 
 // dialTLS connects a TLS client through w (nil: a plain wrapper) and completes the handshake.
-func dialTLS(addr string, cfg *tls.Config, w *wire) (*tls.Conn, error) {
+func dialTLS(addr string, cfg *tls.Config, w *tap) (*tls.Conn, error) {
 	raw, err := net.DialTimeout("tcp", addr, patience)
 	if err != nil {
 		return nil, err
 	}
 	if w == nil {
-		w = &wire{}
+		w = &tap{}
 	}
 	w.Conn = raw
 	c := tls.Client(w, cfg)

@@ -23,8 +23,6 @@ const (
 	DefaultStandbyOps    = 1024
 	DefaultStandbyTTL    = time.Minute
 	DefaultStandbyTokens = 10 * time.Minute
-	// TokenSize is the size of the one-time token the private side sends on the internal port.
-	TokenSize = 32
 )
 
 // Config configures an Engine. Zero values take the defaults.

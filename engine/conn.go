@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"epsproxy/proxy/wire"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 )
@@ -34,7 +35,7 @@ type conn struct {
 	prev     *conn
 	next     *conn
 	src      netip.Addr
-	token    [TokenSize]byte
+	token    wire.Token
 	hello    *bytebufferpool.ByteBuffer // bytes to replay to the private side
 	domain   string
 	operator string

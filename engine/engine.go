@@ -18,6 +18,7 @@ import (
 	"epsproxy/engine/hello"
 	"epsproxy/engine/relay"
 	"epsproxy/matcher"
+	"epsproxy/proxy/wire"
 )
 
 // Routes finds the operator that announced a host name (*matcher.Table).
@@ -29,7 +30,7 @@ type Routes interface {
 type Notice struct {
 	Domain   string
 	Operator string
-	Token    [TokenSize]byte
+	Token    wire.Token
 }
 
 // Notifier hands a Notice to the signaling side. It is called on an event loop and must only
@@ -191,7 +192,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 
 // Cancel closes the client waiting under tok, if it still waits. The signaling side calls it when
 // the notice could not be delivered. Safe from any goroutine.
-func (e *Engine) Cancel(tok [TokenSize]byte, why string) {
+func (e *Engine) Cancel(tok wire.Token, why string) {
 	s := e.pending.take(tok)
 	if s == nil {
 		return
@@ -210,7 +211,7 @@ func (e *Engine) Cancel(tok [TokenSize]byte, why string) {
 // side that presents one on the internal port is parked for operator's next client (see
 // standby.go). Past the operator's cap the oldest unpresented tokens are forgotten. Safe from any
 // goroutine.
-func (e *Engine) Reserve(operator string, n int) ([][TokenSize]byte, time.Time, error) {
+func (e *Engine) Reserve(operator string, n int) ([]wire.Token, time.Time, error) {
 	return e.standby.reserve(operator, n, time.Now())
 }
 

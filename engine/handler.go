@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"epsproxy/engine/hello"
+	"epsproxy/proxy/wire"
 )
 
 // handler is the gnet event handler. Its methods run on the event loops (OnTick excepted).
@@ -206,20 +207,20 @@ func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.A
 func (h *handler) onToken(s *conn) gnet.Action {
 	e := h.e
 	n := s.c.InboundBuffered()
-	if n < TokenSize {
+	if n < wire.TokenSize {
 		return gnet.None
 	}
-	if n > TokenSize {
+	if n > wire.TokenSize {
 		// The private side must wait for the replayed hello before it says anything: bytes after
 		// the token are not a TLS server talking.
 		e.stats.BadTokens.Add(1)
 		e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
 		return gnet.Close
 	}
-	b, _ := s.c.Peek(TokenSize)
-	var tok [TokenSize]byte
+	b, _ := s.c.Peek(wire.TokenSize)
+	var tok wire.Token
 	copy(tok[:], b)
-	_, _ = s.c.Discard(TokenSize)
+	_, _ = s.c.Discard(wire.TokenSize)
 	client := e.pending.take(tok)
 	if client == nil {
 		if operator, ok := e.standby.claim(tok, time.Now()); ok {

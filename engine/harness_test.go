@@ -19,6 +19,7 @@ import (
 	"epsproxy/engine/relay"
 	"epsproxy/internal/testnet"
 	"epsproxy/matcher"
+	"epsproxy/proxy/wire"
 )
 
 const (
@@ -210,7 +211,7 @@ func (r *rig) nextNotice(t testing.TB) engine.Notice {
 
 // dialBack is the private side: present the token on the internal port, then relay it to the
 // backend.
-func (r *rig) dialBack(tok [engine.TokenSize]byte) error {
+func (r *rig) dialBack(tok wire.Token) error {
 	pub, err := net.DialTimeout("tcp", r.cfg.InternalAddr, patience)
 	if err != nil {
 		return err

@@ -114,7 +114,7 @@ func TestHelloShapesReachTheBackendByteExact(t *testing.T) {
 			if sh.mlkem && !bytes.Contains(captureHello(t, cfg), mlkemShare) {
 				t.Fatal("the client's hello carries no X25519MLKEM768 key share")
 			}
-			w := &wire{gap: sh.gap}
+			w := &tap{gap: sh.gap}
 			if sh.shape != nil {
 				w.shape = sh.shape(t)
 			}
@@ -134,7 +134,7 @@ func TestHelloShapesReachTheBackendByteExact(t *testing.T) {
 
 // checkReplay compares what the backend read during its handshake with what the client put on
 // the wire: the engine must have replayed the hello (and passed the rest) without a changed byte.
-func checkReplay(t testing.TB, r *rig, w *wire) {
+func checkReplay(t testing.TB, r *rig, w *tap) {
 	t.Helper()
 	select {
 	case got := <-r.received:
@@ -175,7 +175,7 @@ func TestSNICaseAndTrailingDotRoute(t *testing.T) {
 			r := newRig(t, nil)
 			cfg := r.clientTC.Clone()
 			cfg.ServerName = tc.serverName
-			w := &wire{}
+			w := &tap{}
 			if tc.dot {
 				cfg.InsecureSkipVerify = true // the name on the certificate is checked below
 				cfg.VerifyConnection = verifyAs(r.roots, domain)

@@ -1,18 +1,22 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+
+	"epsproxy/proxy/wire"
+)
 
 // pending maps tokens to clients waiting for their private side. It is the only structure the
 // loops share: removing a token is how a loop claims the client (for pairing, expiry or
 // cancellation), so exactly one of them acts on it.
 type pending struct {
 	mu  sync.Mutex
-	m   map[[TokenSize]byte]*conn
+	m   map[wire.Token]*conn
 	max int
 }
 
 func newPending(max int) *pending {
-	return &pending{m: make(map[[TokenSize]byte]*conn), max: max}
+	return &pending{m: make(map[wire.Token]*conn), max: max}
 }
 
 // put files s under its token; false when the table is full or the token is taken (a crypto/rand
@@ -31,7 +35,7 @@ func (p *pending) put(s *conn) bool {
 }
 
 // take removes and returns the client filed under tok, or nil.
-func (p *pending) take(tok [TokenSize]byte) *conn {
+func (p *pending) take(tok wire.Token) *conn {
 	p.mu.Lock()
 	s := p.m[tok]
 	if s != nil {

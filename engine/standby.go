@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"epsproxy/proxy/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,7 +35,7 @@ type parked struct {
 
 // reserved is a standby token not presented yet.
 type reserved struct {
-	tok   [TokenSize]byte
+	tok   wire.Token
 	until time.Time
 }
 
@@ -49,7 +50,7 @@ type operatorStandby struct {
 // use it; one mutex guards it and nothing under it blocks (close(2) on an idle socket aside).
 type standby struct {
 	mu       sync.Mutex
-	tokens   map[[TokenSize]byte]string // token → operator that reserved it
+	tokens   map[wire.Token]string // token → operator that reserved it
 	ops      map[string]*operatorStandby
 	parkedN  atomic.Int64 // written under mu, read without it
 	maxPerOp int
@@ -60,7 +61,7 @@ type standby struct {
 
 func newStandby(cfg Config) *standby {
 	return &standby{
-		tokens:   map[[TokenSize]byte]string{},
+		tokens:   map[wire.Token]string{},
 		ops:      map[string]*operatorStandby{},
 		maxPerOp: cfg.MaxStandby,
 		maxOps:   cfg.MaxStandbyOperators,
@@ -72,7 +73,7 @@ func newStandby(cfg Config) *standby {
 // reserve makes n tokens for operator. Past the operator's cap the oldest outstanding tokens are
 // forgotten (a private proxy that restarted lost them anyway); parked sockets count toward the cap
 // and are never evicted for tokens.
-func (sb *standby) reserve(operator string, n int, now time.Time) ([][TokenSize]byte, time.Time, error) {
+func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token, time.Time, error) {
 	if sb.maxPerOp <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
@@ -98,7 +99,7 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([][TokenSize]
 		op.tokens = op.tokens[1:]
 	}
 	until := now.Add(sb.tokenTTL)
-	out := make([][TokenSize]byte, 0, n)
+	out := make([]wire.Token, 0, n)
 	for len(out) < n {
 		var r reserved
 		if _, err := rand.Read(r.tok[:]); err != nil {
@@ -116,7 +117,7 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([][TokenSize]
 }
 
 // claim removes tok if it is an outstanding standby token and returns its operator.
-func (sb *standby) claim(tok [TokenSize]byte, now time.Time) (string, bool) {
+func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	operator, ok := sb.tokens[tok]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"epsproxy/engine"
+	"epsproxy/proxy/wire"
 )
 
 // Standby connections: a private side presents a token it reserved ahead of time (Engine.Reserve)
@@ -21,7 +22,7 @@ import (
 const otherOperator = "someone.else"
 
 // reserveOne reserves one standby token for op.
-func reserveOne(t testing.TB, r *rig, op string) [engine.TokenSize]byte {
+func reserveOne(t testing.TB, r *rig, op string) wire.Token {
 	t.Helper()
 	toks, _, err := r.eng.Reserve(op, 1)
 	if err != nil {
@@ -47,7 +48,7 @@ func wantParked(t testing.TB, r *rig, n int) {
 
 // park presents tok on a new internal connection and waits until the engine has parked it
 // (parked sockets grow by one); it returns the private side's end.
-func park(t testing.TB, r *rig, tok [engine.TokenSize]byte) net.Conn {
+func park(t testing.TB, r *rig, tok wire.Token) net.Conn {
 	t.Helper()
 	before := parkedNow(r)
 	c := presentToken(t, r, tok[:])
@@ -113,7 +114,7 @@ func TestStandbyServesTheNextClient(t *testing.T) {
 		c   *tls.Conn
 		err error
 	}
-	w := &wire{}
+	w := &tap{}
 	done := make(chan result, 1)
 	go func() {
 		c, err := dialTLS(r.cfg.PublicAddr, r.clientTC, w)
@@ -189,7 +190,7 @@ func TestStandbyTokenWorksOnce(t *testing.T) {
 	first := park(t, r, tok)
 
 	refusedAtOnce(t, presentToken(t, r, tok[:]), "second use of a standby token")
-	var unknown [engine.TokenSize]byte
+	var unknown wire.Token
 	_, _ = rand.Read(unknown[:])
 	refusedAtOnce(t, presentToken(t, r, unknown[:]), "unknown token")
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"epsproxy/engine"
+	"epsproxy/proxy/wire"
 )
 
 // The internal port: a private side presents the 32-byte token of a waiting client, exactly once,
@@ -14,7 +15,7 @@ import (
 // the private side.
 
 // pair presents tok on a new internal connection and relays that connection to the backend.
-func pair(t testing.TB, r *rig, tok [engine.TokenSize]byte) {
+func pair(t testing.TB, r *rig, tok wire.Token) {
 	t.Helper()
 	if err := r.dialBack(tok); err != nil {
 		t.Fatalf("private side: %v", err)
@@ -58,7 +59,7 @@ func TestUnknownTokenIsClosedSilently(t *testing.T) {
 	client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
 	n := r.nextNotice(t)
 
-	var tok [engine.TokenSize]byte
+	var tok wire.Token
 	_, _ = rand.Read(tok[:])
 	refusedAtOnce(t, presentToken(t, r, tok[:]), "unknown token")
 	if p := r.eng.Pending(); p != 1 {
@@ -79,7 +80,7 @@ func TestShortTokenClosedAtTokenTimeout(t *testing.T) {
 	r := newRig(t, func(c *engine.Config) { c.TokenTimeout = tokenTimeout })
 	r.holdNotices()
 	start := time.Now()
-	c := presentToken(t, r, make([]byte, engine.TokenSize-1))
+	c := presentToken(t, r, make([]byte, wire.TokenSize-1))
 	res := awaitClose(c, start, 5*time.Second)
 	if !res.closed || res.got != 0 {
 		t.Fatalf("want a close without a byte within 5 s, got %v", res)
@@ -169,7 +170,7 @@ func TestCancelClosesTheWaitingClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := r.nextNotice(t)
-	var other [engine.TokenSize]byte
+	var other wire.Token
 	other[0] = 1
 	r.eng.Cancel(other, "unknown token: nothing happens")
 	stillOpen(t, client, "client after cancelling another token")

@@ -1,0 +1,12 @@
+// Package wire is the contract between the two proxies: the EPS methods each one serves, their
+// params and results as they travel in JSON-RPC, and the one-time token a private proxy presents
+// first on a public proxy's internal port. It is written once, here; proxy/public, proxy/private
+// and the engine (which reads the token on the internal port) import it.
+//
+// The JSON forms are those of the original EPS proxy where it had the method
+// (announceConnections, getAnnouncements, incomingConnection); reserveConnections and
+// announceConnection are this project's.
+//
+// It holds types, names, limits and the token codec only: no behaviour, no I/O, and no imports
+// beyond the standard library, so that every layer may use it.
+package wire

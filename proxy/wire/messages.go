@@ -1,0 +1,80 @@
+package wire
+
+import "time"
+
+// Announcement is one name in an announceConnections call. No expiry means until withdrawn; an
+// expiry at most 7 days ahead is a timed announcement, one at or before now withdraws the name.
+type Announcement struct {
+	Domain    string     `json:"domain"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// AnnounceParams are announceConnections' params.
+type AnnounceParams struct {
+	Connections []Announcement `json:"connections"`
+}
+
+// AnnounceResult has one entry per name, in order: null when accepted, else the error object
+// (403 not allowed, 409 held by another operator, 400 invalid, 507 table full). Its element type
+// is *jsonrpc.Error; it is left to the caller so that this package imports nothing.
+
+// Listed is one entry of a public proxy's getAnnouncements: a name the caller announced.
+type Listed struct {
+	Domain    string     `json:"domain"`
+	Operator  string     `json:"operator"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// Served is one entry of a private proxy's getAnnouncements: a name, the public proxy it is
+// announced to, and where its clients go (empty: the private proxy's internal endpoint).
+type Served struct {
+	Domain    string     `json:"domain"`
+	Proxy     string     `json:"proxy"`
+	Target    string     `json:"target,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// IncomingParams are incomingConnection's params: a client for Domain waits at the public proxy
+// under Token; dial Endpoint (host:port) and present it.
+type IncomingParams struct {
+	Domain   string `json:"domain"`
+	Token    Token  `json:"token"`
+	Endpoint string `json:"endpoint"`
+}
+
+// Ack is the result of a call that only acknowledges ({"message": "ok"}).
+type Ack struct {
+	Message string `json:"message"`
+}
+
+// OK is the acknowledgement.
+var OK = Ack{Message: "ok"}
+
+// ReserveParams are reserveConnections' params: how many standby tokens the caller wants
+// (1 to MaxReserve).
+type ReserveParams struct {
+	Count int `json:"count"`
+}
+
+// ReserveResult tells the caller where to dial its standby connections and with which tokens;
+// each token is good for one connection until ExpiresAt.
+type ReserveResult struct {
+	Tokens    []Token   `json:"tokens"`
+	Endpoint  string    `json:"endpoint"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// AnnounceConnectionParams are announceConnection's params: an operator asks a private proxy to
+// serve Domain through the public proxy Proxy, relaying its clients to Target.
+type AnnounceConnectionParams struct {
+	Domain    string     `json:"domain"`
+	Proxy     string     `json:"proxy"`
+	Target    string     `json:"target,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Grant is what the directory grants an operator for a proxy's "proxy" service: the names (and,
+// with a leading dot, every name under a suffix) it may announce there.
+type Grant struct {
+	AllowedDomains []string `json:"allowed_domains"`
+}

@@ -38,6 +38,7 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s = s.WithDefaults()
 	paths := make([]string, len(s.Directory.Paths))
 	for i, p := range s.Directory.Paths {
 		paths[i] = string(p)

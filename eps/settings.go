@@ -1,6 +1,7 @@
 package eps
 
 import (
+	"cmp"
 	"net"
 	"net/url"
 	"strings"
@@ -49,8 +50,8 @@ type Settings struct {
 	Admin admin.Settings `yaml:"admin"`
 }
 
-// Validate checks the settings and fills in defaults.
-func (s *Settings) Validate() error {
+// Validate checks the settings. It changes nothing: a zero key means its default (WithDefaults).
+func (s Settings) Validate() error {
 	if s.Name == "" {
 		return config.Errorf("name", "missing: the operator name of this node")
 	}
@@ -63,10 +64,7 @@ func (s *Settings) Validate() error {
 	if err := checkBind(s.Local.Bind); err != nil {
 		return config.Errorf("local.bind", "%v", err)
 	}
-	if s.Local.Path == "" {
-		s.Local.Path = DefaultLocalPath
-	}
-	if !strings.HasPrefix(s.Local.Path, "/") {
+	if s.Local.Path != "" && !strings.HasPrefix(s.Local.Path, "/") {
 		return config.Errorf("local.path", "must start with '/'")
 	}
 	if s.Service.Endpoint != "" {
@@ -78,19 +76,24 @@ func (s *Settings) Validate() error {
 	if len(s.Directory.Paths) == 0 {
 		return config.Errorf("directory.paths", "missing: the directory files or folders")
 	}
-	if s.CallTimeout == 0 {
-		s.CallTimeout = config.Duration(DefaultCallTimeout)
-	}
-	if s.MaxInflight == 0 {
-		s.MaxInflight = DefaultMaxInflight
+	if s.CallTimeout < 0 {
+		return config.Errorf("call_timeout", "must not be negative")
 	}
 	if s.MaxInflight < 0 || s.MaxInflight > 1<<20 {
-		return config.Errorf("max_inflight", "want 1 to %d", 1<<20)
+		return config.Errorf("max_inflight", "want 1 to %d (0: the default, %d)", 1<<20, DefaultMaxInflight)
 	}
 	if _, err := config.ParseLevel(s.LogLevel, "log_level"); err != nil {
 		return err
 	}
 	return nil
+}
+
+// WithDefaults returns the settings with every zero key set to its default.
+func (s Settings) WithDefaults() Settings {
+	s.Local.Path = cmp.Or(s.Local.Path, DefaultLocalPath)
+	s.CallTimeout = cmp.Or(s.CallTimeout, config.Duration(DefaultCallTimeout))
+	s.MaxInflight = cmp.Or(s.MaxInflight, DefaultMaxInflight)
+	return s
 }
 
 func checkBind(addr string) error {

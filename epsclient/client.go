@@ -17,8 +17,10 @@ type Client struct {
 }
 
 // NewClient builds a client for the node at s.Node, presenting id (this operator's certificate,
-// whose name the node checks) and verifying the node as operator.
+// whose name the node checks) and verifying the node as operator. Zero settings take their
+// defaults.
 func NewClient(s Settings, id *config.Identity, operator string) *Client {
+	s = s.WithDefaults()
 	tr := jsonrpc.NewTransport(id.ClientConfig(operator), nil)
 	return &Client{rpc: &jsonrpc.Client{URL: s.Node, HTTP: &http.Client{Transport: tr}}, timeout: s.Timeout.D()}
 }

@@ -1,6 +1,7 @@
 package epsclient
 
 import (
+	"cmp"
 	"net"
 	"net/url"
 	"strings"
@@ -31,8 +32,9 @@ type Settings struct {
 	Timeout config.Duration `yaml:"timeout"`
 }
 
-// Validate checks the block and fills in defaults; keys are relative to the block.
-func (s *Settings) Validate() error {
+// Validate checks the block; keys are relative to it. It changes nothing: a zero key means its
+// default (WithDefaults).
+func (s Settings) Validate() error {
 	u, err := url.Parse(s.Node)
 	if s.Node == "" || err != nil || u.Scheme != "https" || u.Host == "" {
 		return config.Errorf("node", "want the https:// URL of the local EPS node's API, got %q", s.Node)
@@ -43,26 +45,26 @@ func (s *Settings) Validate() error {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		return config.Errorf("listen", "%v", err)
 	}
-	if s.Path == "" {
-		s.Path = DefaultPath
-	}
-	if !strings.HasPrefix(s.Path, "/") {
+	if s.Path != "" && !strings.HasPrefix(s.Path, "/") {
 		return config.Errorf("path", "must start with '/'")
 	}
-	if s.Workers == 0 {
-		s.Workers = DefaultWorkers
+	if s.Workers < 0 || s.Workers > 256 {
+		return config.Errorf("workers", "want 1 to 256 (0: the default, %d)", DefaultWorkers)
 	}
-	if s.Workers < 1 || s.Workers > 256 {
-		return config.Errorf("workers", "want 1 to 256")
+	if s.Queue < 0 || s.Queue > 1<<20 {
+		return config.Errorf("queue", "want 1 to %d (0: the default, %d)", 1<<20, DefaultQueue)
 	}
-	if s.Queue == 0 {
-		s.Queue = DefaultQueue
-	}
-	if s.Queue < 1 || s.Queue > 1<<20 {
-		return config.Errorf("queue", "want 1 to %d", 1<<20)
-	}
-	if s.Timeout == 0 {
-		s.Timeout = config.Duration(DefaultTimeout)
+	if s.Timeout < 0 {
+		return config.Errorf("timeout", "must not be negative")
 	}
 	return nil
+}
+
+// WithDefaults returns the settings with every zero key set to its default.
+func (s Settings) WithDefaults() Settings {
+	s.Path = cmp.Or(s.Path, DefaultPath)
+	s.Workers = cmp.Or(s.Workers, DefaultWorkers)
+	s.Queue = cmp.Or(s.Queue, DefaultQueue)
+	s.Timeout = cmp.Or(s.Timeout, config.Duration(DefaultTimeout))
+	return s
 }

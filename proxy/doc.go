@@ -1,12 +1,13 @@
-// Package proxy holds what the two proxies share: their settings file (one block per role) and
-// the pieces every role starts with (logger, TLS identity, EPS client). The roles themselves are
-// proxy/public and proxy/private; cmd/proxy picks one.
+// Package proxy holds what the two proxy roles are built from and share: Base (the operator's
+// name and TLS identity, the link to its EPS node, its data directory and logger) and
+// RelaySettings (the relay's caps and timeouts, with their defaults, the same keys in both
+// roles' settings blocks). The roles are proxy/public and proxy/private; the EPS contract between
+// them is proxy/wire; cmd/proxy reads the settings file and starts one role.
 //
-// Typical usage:
+// Typical usage (what cmd/proxy does):
 //
-//	var s proxy.Settings
-//	err := config.Load("PROXY_SETTINGS", "PROXY_", &s)
-//	p, err := public.New(s.Base(logger), *s.Public)
+//	base := proxy.Base{Name: name, Identity: id, EPS: eps.WithDefaults(), DataDir: dir, Log: log}
+//	p, err := public.New(base, settings.Public)
 //
-// It must not hold either role's behaviour.
+// It must not hold either role's behaviour, nor import them.
 package proxy

@@ -99,6 +99,7 @@ func call(method, params string, stdout, stderr io.Writer) int {
 	if !json.Valid([]byte(params)) {
 		return daemon.Fail(stderr, "eps call", fmt.Errorf("params %q are not JSON", params))
 	}
+	s = s.WithDefaults()
 	id, err := s.TLS.Load()
 	if err != nil {
 		return daemon.Fail(stderr, "eps call", config.Join("tls", err))

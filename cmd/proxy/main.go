@@ -21,7 +21,6 @@ import (
 	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
-	"epsproxy/proxy"
 	"epsproxy/proxy/private"
 	"epsproxy/proxy/public"
 )
@@ -49,23 +48,18 @@ func run(args []string, stderr io.Writer) int {
 	return 2
 }
 
-type service interface {
-	Start() error
-	Stop(ctx context.Context) error
-}
-
 func serve(which string, args []string, stderr io.Writer) int {
 	pf, ok := daemon.ParseProfileFlags("proxy run", args, stderr, usage)
 	if !ok {
 		return 2
 	}
-	var s proxy.Settings
+	var s settings
 	if err := config.Load("PROXY_SETTINGS", "PROXY_", &s); err != nil {
 		return daemon.Fail(stderr, "proxy", err)
 	}
 	level, _ := config.ParseLevel(s.LogLevel, "log_level") // checked by Load
 	log := config.Logger(stderr, level).With("operator", s.Name)
-	base, err := s.Base(log)
+	base, err := s.base(log)
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)
 	}
@@ -75,7 +69,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 	}
 	defer adm.Stop(context.Background())
 	var (
-		svc   service
+		svc   daemon.Service
 		grace time.Duration
 		procs func() // sizes GOMAXPROCS once the loops are sized
 	)
@@ -88,7 +82,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		if err != nil {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
-		svc, grace = p, s.Public.DrainTimeout.D()+5*time.Second
+		svc, grace = p, s.Public.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
 		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
 	case "private":
@@ -99,7 +93,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		if err != nil {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
-		svc, grace = p, s.Private.DrainTimeout.D()+5*time.Second
+		svc, grace = p, s.Private.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
 		// Its Go code is the relay's loops, unless it terminates TLS itself.
 		procs = func() {
 			if s.Private.TerminateTLS == nil {

@@ -2,52 +2,40 @@ package private
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"net"
 	"time"
 
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/matcher"
+	"epsproxy/proxy"
+	"epsproxy/proxy/wire"
 )
 
-// tokenSize is the size of the one-time token the public proxy expects first on its internal port.
-const tokenSize = 32
-
-type incomingParams struct {
-	Domain   string `json:"domain"`
-	Token    string `json:"token"`
-	Endpoint string `json:"endpoint"`
-}
+// A dial-back: a client waits at a public proxy that has no standby socket of this proxy, so it
+// tells this proxy through EPS (incomingConnection) where to dial and which token to present.
 
 type dialJob struct {
 	domain, endpoint, target string
-	token                    [tokenSize]byte
+	token                    wire.Token
 }
 
 // incomingConnection queues a dial-back for a client waiting at a public proxy. It answers at
 // once; the dial happens on the bounded dial pool.
 func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps incomingParams
+	var ps wire.IncomingParams
 	if err := c.Decode(&ps); err != nil {
 		return nil, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(ps.Token)
-	if err != nil || len(raw) != tokenSize {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "token must be the base64 of %d bytes", tokenSize)
-	}
-	if err := checkHostPort(ps.Endpoint); err != nil {
+	if err := proxy.CheckHostPort(ps.Endpoint); err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "endpoint: %v", err)
 	}
 	domain, err := matcher.Normalize(ps.Domain)
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "domain %q: %v", ps.Domain, err)
 	}
-	p.mu.Lock()
-	a, ok := p.anns[key{domain, c.Caller.Name}]
-	p.mu.Unlock()
-	if !ok || !live(a, time.Now()) {
+	a, ok := p.anns.get(domain, c.Caller.Name, time.Now())
+	if !ok {
 		p.log.Info("incoming connection refused", "reason", "not_announced", "domain", domain, "from", c.Caller.Name)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "no matching connection found: %s is not announced to %s", domain, c.Caller.Name)
 	}
@@ -55,17 +43,13 @@ func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call) (any,
 		p.log.Warn("incoming connection refused", "reason", "endpoint_not_pinned", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", ps.Endpoint, c.Caller.Name)
 	}
-	job := dialJob{domain: domain, endpoint: ps.Endpoint, target: a.Target}
-	if job.target == "" {
-		job.target = p.s.InternalEndpoint
-	}
-	copy(job.token[:], raw)
+	job := dialJob{domain: domain, endpoint: ps.Endpoint, target: p.target(a), token: ps.Token}
 	select {
 	case p.dials <- job:
 	default:
 		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%s has %d dial-backs queued", p.name, cap(p.dials))
 	}
-	return map[string]string{"message": "ok"}, nil
+	return wire.OK, nil
 }
 
 func (p *Proxy) dialWorker() {
@@ -84,7 +68,6 @@ func (p *Proxy) dialWorker() {
 // rather than the public side's accept timeout: the token is still presented, and closing right
 // after it closes the waiting client at once.
 func (p *Proxy) dialBack(j dialJob) {
-	d := net.Dialer{Timeout: p.s.DialTimeout.D()}
 	ctx, cancel := context.WithTimeout(context.Background(), p.s.DialTimeout.D())
 	defer cancel()
 	var (
@@ -92,31 +75,28 @@ func (p *Proxy) dialBack(j dialJob) {
 		ierr     error
 	)
 	if p.term == nil {
-		internal, ierr = d.DialContext(ctx, "tcp", j.target)
+		internal, ierr = p.dialer.DialContext(ctx, "tcp", j.target)
 	}
-	public, err := d.DialContext(ctx, "tcp", j.endpoint)
+	closeInternal := func() {
+		if internal != nil {
+			internal.Close()
+		}
+	}
+	public, err := p.dialer.DialContext(ctx, "tcp", j.endpoint)
+	if err == nil {
+		_ = public.SetWriteDeadline(time.Now().Add(p.s.DialTimeout.D()))
+		if _, err = public.Write(j.token[:]); err != nil {
+			public.Close()
+		}
+	}
 	if err != nil {
-		if internal != nil {
-			internal.Close()
-		}
-		p.log.Warn("dial-back failed", "domain", j.domain, "endpoint", j.endpoint, "err", err)
-		return
-	}
-	_ = public.SetWriteDeadline(time.Now().Add(p.s.DialTimeout.D()))
-	if _, err := public.Write(j.token[:]); err != nil {
-		public.Close()
-		if internal != nil {
-			internal.Close()
-		}
+		closeInternal()
 		p.log.Warn("dial-back failed", "domain", j.domain, "endpoint", j.endpoint, "err", err)
 		return
 	}
 	_ = public.SetWriteDeadline(time.Time{})
 	if p.term != nil {
 		// The internal address is reached per request by the HTTP forwarder.
-		if internal != nil {
-			internal.Close()
-		}
 		if err := p.term.serve(public, j.target); err != nil {
 			public.Close()
 		}
@@ -132,13 +112,10 @@ func (p *Proxy) dialBack(j dialJob) {
 	}
 }
 
-func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return err
+// target is where a's clients go.
+func (p *Proxy) target(a Announcement) string {
+	if a.Target != "" {
+		return a.Target
 	}
-	if host == "" || port == "" || port == "0" {
-		return fmt.Errorf("want host:port, got %q", s)
-	}
-	return nil
+	return p.s.InternalEndpoint
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,24 +17,23 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
 	"epsproxy/matcher"
-	"epsproxy/proxy/role"
+	"epsproxy/proxy"
+	"epsproxy/proxy/wire"
 )
 
 // Proxy is a running private proxy.
 type Proxy struct {
 	name   string
-	s      Settings
+	s      Settings // defaults applied
 	log    *slog.Logger
-	base   role.Base
-	store  string
+	base   proxy.Base
+	anns   *announcements
 	client *epsclient.Client
 	server *epsclient.Server
 	relay  *relay.Relay
+	dialer *net.Dialer // every blocking connect (see dialer.go)
 	term   *terminator // nil: TLS passes through
 	dials  chan dialJob
-
-	mu   sync.Mutex
-	anns map[key]Announcement
 
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}
@@ -41,30 +41,29 @@ type Proxy struct {
 }
 
 // New builds a private proxy from the common role parts and its settings block.
-func New(base role.Base, s Settings) (*Proxy, error) {
+func New(base proxy.Base, s Settings) (*Proxy, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s = s.WithDefaults()
 	p := &Proxy{
 		name:    base.Name,
 		s:       s,
 		log:     base.Log.With("role", "private"),
 		base:    base,
-		store:   filepath.Join(base.DataDir, StoreFile),
-		anns:    map[key]Announcement{},
+		anns:    newAnnouncements(filepath.Join(base.DataDir, StoreFile)),
+		dialer:  &net.Dialer{Timeout: s.DialTimeout.D()},
 		dials:   make(chan dialJob, s.Queue),
 		changed: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
-	for i, a := range s.Announce {
-		d, err := matcher.Normalize(a.Domain)
-		if err != nil {
-			return nil, fmt.Errorf("announce[%d].domain: %v", i, err)
-		}
-		a.Domain = d
-		p.anns[key{a.Domain, a.Proxy}] = a
+	configured := map[key]Announcement{}
+	for _, a := range s.Announce {
+		a.Domain, _ = matcher.Normalize(a.Domain) // checked by Validate
+		configured[key{a.Domain, a.Proxy}] = a
 	}
-	rl, err := relay.New(relay.Config{Loops: s.RelayLoops, IdleTimeout: s.IdleTimeout.D(), FinTimeout: s.FinTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
+	p.anns.cur.Store(&configured)
+	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
 		return nil, err
 	}
@@ -75,13 +74,13 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 			rl.Close()
 			return nil, config.Errorf("terminate_tls.cert_file", "%v", err)
 		}
-		p.term = newTerminator(cert, p.log)
+		p.term = newTerminator(cert, p.dialer, p.log)
 	}
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
 	p.server = epsclient.NewServer(base.Name, p.log)
-	p.server.Handle("incomingConnection", p.incomingConnection)
-	p.server.Handle("announceConnection", p.announceConnection)
-	p.server.Handle("getAnnouncements", p.getAnnouncements)
+	p.server.Handle(wire.IncomingConnection, p.incomingConnection)
+	p.server.Handle(wire.AnnounceConnection, p.announceConnection)
+	p.server.Handle(wire.GetAnnouncements, p.getAnnouncements)
 	return p, nil
 }
 
@@ -91,37 +90,35 @@ func (p *Proxy) Start() error {
 	if err := os.MkdirAll(p.base.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	stored, err := loadStore(p.store)
+	stored, err := loadStore(p.anns.path)
 	if err != nil {
 		return fmt.Errorf("announcements: %w", err)
 	}
 	now := time.Now()
-	p.mu.Lock()
 	restored := 0
-	for _, a := range stored {
-		k := key{a.Domain, a.Proxy}
-		if _, configured := p.anns[k]; configured || !live(a, now) {
-			continue
+	err = p.anns.update(func(m map[key]Announcement) {
+		for _, a := range stored {
+			k := key{a.Domain, a.Proxy}
+			if _, configured := m[k]; configured || !live(a, now) {
+				continue
+			}
+			m[k] = a
+			restored++
 		}
-		p.anns[k] = a
-		restored++
-	}
-	err = saveStore(p.store, p.anns)
-	total := len(p.anns)
-	p.mu.Unlock()
+	})
 	if err != nil {
 		return fmt.Errorf("announcements: %w", err)
 	}
 	if err := p.server.Start(p.base.EPS.Listen, p.base.EPS.Path, p.base.Identity); err != nil {
 		return fmt.Errorf("eps.listen: %w", err)
 	}
-	p.log.Info("announcements restored", "file", p.store, "restored", restored, "total", total)
+	p.log.Info("announcements restored", "file", p.anns.path, "restored", restored, "total", len(p.anns.snapshot()))
 	p.wg.Add(p.s.Workers + 1)
 	for range p.s.Workers {
 		go p.dialWorker()
 	}
 	go p.announcer()
-	if p.s.Standby > 0 {
+	if p.s.standbyOn() {
 		p.wg.Add(1)
 		go p.standbyManager()
 	}
@@ -135,7 +132,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	errs := []error{p.server.Shutdown(ctx)}
 	close(p.stop)
 	p.wg.Wait()
-	dctx, cancel := context.WithTimeout(ctx, p.s.DrainTimeout.D())
+	dctx, cancel := context.WithTimeout(ctx, p.s.Relay.DrainTimeout.D())
 	defer cancel()
 	if err := p.relay.Drain(dctx); err != nil {
 		p.log.Warn("relayed connections cut at shutdown", "err", err)
@@ -146,9 +143,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 		}
 	}
 	p.client.Close()
-	p.mu.Lock()
-	errs = append(errs, saveStore(p.store, p.anns))
-	p.mu.Unlock()
+	errs = append(errs, p.anns.persist())
 	return errors.Join(errs...)
 }
 
@@ -173,9 +168,6 @@ type Stats struct {
 
 // Stats returns the relay's and the dial pool's state. Safe from any goroutine.
 func (p *Proxy) Stats() Stats {
-	p.mu.Lock()
-	n := len(p.anns)
-	p.mu.Unlock()
 	return Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), PipesOpen: p.relay.PipesOpen(),
-		DialsQueued: len(p.dials), Announcements: n, StandbyWaiting: p.relay.Awaiting()}
+		DialsQueued: len(p.dials), Announcements: len(p.anns.snapshot()), StandbyWaiting: p.relay.Awaiting()}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,7 +16,7 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/internal/testnet"
-	"epsproxy/proxy/role"
+	"epsproxy/proxy"
 )
 
 const self = "priv.test"
@@ -23,11 +24,8 @@ const self = "priv.test"
 func newProxy(t *testing.T, s Settings, dataDir string) *Proxy {
 	t.Helper()
 	p := testnet.NewPKI(t, self)
-	base := role.Base{Name: self, Identity: p.Identity(t, self), DataDir: dataDir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	base.EPS = epsclient.Settings{Node: "https://127.0.0.1:1/jsonrpc", Listen: "127.0.0.1:0"}
-	if err := base.EPS.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	base := proxy.Base{Name: self, Identity: p.Identity(t, self), DataDir: dataDir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	base.EPS = epsclient.Settings{Node: "https://127.0.0.1:1/jsonrpc", Listen: "127.0.0.1:0"}.WithDefaults()
 	px, err := New(base, s)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +44,8 @@ func call(method, caller string, allowed []string, params any) *epsclient.Call {
 }
 
 func code(err error) int {
-	if e, ok := err.(*jsonrpc.Error); ok {
+	var e *jsonrpc.Error
+	if errors.As(err, &e) {
 		return e.Code
 	}
 	return 0
@@ -136,7 +135,7 @@ func TestAnnounceConnectionNeedsAGrantAndPersists(t *testing.T) {
 	}
 	// A fresh proxy on the same data directory restores it.
 	q := newProxy(t, Settings{InternalEndpoint: "127.0.0.1:8888"}, dir)
-	stored, err := loadStore(q.store)
+	stored, err := loadStore(q.anns.path)
 	if err != nil || len(stored) != 1 || stored[0].Domain != "api.a.example" || stored[0].Proxy != "pub.test" {
 		t.Fatalf("stored announcements: %v %+v", err, stored)
 	}

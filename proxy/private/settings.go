@@ -1,12 +1,13 @@
 package private
 
 import (
-	"net"
+	"cmp"
 	"strconv"
 	"time"
 
-	"epsproxy/engine/relay"
 	"epsproxy/internal/config"
+	"epsproxy/matcher"
+	"epsproxy/proxy"
 )
 
 // Settings is the `private` block of a private proxy's settings.
@@ -24,26 +25,21 @@ type Settings struct {
 	TerminateTLS *Terminate `yaml:"terminate_tls"`
 
 	ReannounceEvery config.Duration `yaml:"reannounce_every"`
-	DialTimeout     config.Duration `yaml:"dial_timeout"`
-	IdleTimeout     config.Duration `yaml:"idle_timeout"`
-	// FinTimeout closes a half-closed pair (one side finished sending) after this long without
-	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
-	FinTimeout   config.Duration `yaml:"fin_timeout"`
-	DrainTimeout config.Duration `yaml:"drain_timeout"`
+	// DialTimeout bounds a connect to the internal server or to a public proxy.
+	DialTimeout config.Duration `yaml:"dial_timeout"`
+	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs and relay_loops. Unless it
+	// terminates TLS, the proxy runs with as many Ps as relay loops.
+	Relay proxy.RelaySettings `yaml:",inline"`
 	// Standby is how many sockets are kept dialed in, ahead of any client, at each public proxy
-	// this proxy announces to (reserveConnections; see standby.go): a client relayed to one
+	// this proxy announces to (reserveConnections; see standby_pool.go): a client relayed to one
 	// costs no EPS round trip. Default 64; -1 turns them off (dial-backs only). StandbyWait
 	// closes and replaces a standby socket no client took in this long (default 2m; a public
 	// proxy closes its parked sockets after its own standby_ttl, 1m by default).
 	Standby     int             `yaml:"standby"`
 	StandbyWait config.Duration `yaml:"standby_wait"`
 	// Workers and Queue size the dial-back pool.
-	Workers  int `yaml:"workers"`
-	Queue    int `yaml:"queue"`
-	MaxPairs int `yaml:"max_pairs"`
-	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS/2, at least
-	// 1). Unless it terminates TLS, the proxy then runs with as many Ps as relay loops.
-	RelayLoops int `yaml:"relay_loops"`
+	Workers int `yaml:"workers"`
+	Queue   int `yaml:"queue"`
 }
 
 // Terminate is the certificate the private proxy presents when it terminates TLS.
@@ -62,26 +58,26 @@ type Announcement struct {
 	ExpiresAt *time.Time `yaml:"expires_at" json:"expires_at,omitempty"`
 }
 
-// Defaults of the optional settings.
+// Defaults of the optional settings (the relay's are proxy.RelaySettings').
 const (
 	DefaultReannounceEvery = 10 * time.Minute
 	DefaultDialTimeout     = 5 * time.Second
-	DefaultIdleTimeout     = time.Hour
-	DefaultFinTimeout      = time.Minute
-	DefaultDrainTimeout    = 30 * time.Second
 	DefaultWorkers         = 64
 	DefaultQueue           = 4096
-	DefaultMaxPairs        = 9000
 	DefaultStandby         = 64
 	DefaultStandbyWait     = 2 * time.Minute
+	// StandbyOff is the value of Standby that turns standby sockets off.
+	StandbyOff = -1
+	// MaxStandby caps Standby.
+	MaxStandby = 4096
 )
 
-// Validate checks the block and fills in defaults.
-func (s *Settings) Validate() error {
+// Validate checks the block. It changes nothing: a zero key means its default (WithDefaults).
+func (s Settings) Validate() error {
 	if s.InternalEndpoint == "" {
 		return config.Errorf("internal_endpoint", "missing: the host:port of the internal server")
 	}
-	if _, _, err := net.SplitHostPort(s.InternalEndpoint); err != nil {
+	if err := proxy.CheckHostPort(s.InternalEndpoint); err != nil {
 		return config.Errorf("internal_endpoint", "%v", err)
 	}
 	for i, a := range s.Announce {
@@ -89,61 +85,57 @@ func (s *Settings) Validate() error {
 		if a.Domain == "" {
 			return config.Errorf(key+".domain", "missing")
 		}
+		if _, err := matcher.Normalize(a.Domain); err != nil {
+			return config.Errorf(key+".domain", "%v", err)
+		}
 		if a.Proxy == "" {
 			return config.Errorf(key+".proxy", "missing: the public proxy's operator name")
 		}
 		if a.Target != "" {
-			if _, _, err := net.SplitHostPort(a.Target); err != nil {
+			if err := proxy.CheckHostPort(a.Target); err != nil {
 				return config.Errorf(key+".target", "%v", err)
 			}
 		}
 	}
 	for op, ep := range s.Endpoints {
-		if _, _, err := net.SplitHostPort(ep); err != nil {
+		if err := proxy.CheckHostPort(ep); err != nil {
 			return config.Errorf("endpoints."+op, "%v", err)
 		}
 	}
 	if t := s.TerminateTLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
 		return config.Errorf("terminate_tls", "cert_file and key_file are both required")
 	}
-	def := func(d *config.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = config.Duration(v)
+	if err := s.Relay.Validate(); err != nil {
+		return err
+	}
+	for key, d := range map[string]config.Duration{"reannounce_every": s.ReannounceEvery, "dial_timeout": s.DialTimeout, "standby_wait": s.StandbyWait} {
+		if d < 0 {
+			return config.Errorf(key, "must not be negative")
 		}
 	}
-	def(&s.ReannounceEvery, DefaultReannounceEvery)
-	def(&s.DialTimeout, DefaultDialTimeout)
-	def(&s.IdleTimeout, DefaultIdleTimeout)
-	def(&s.FinTimeout, DefaultFinTimeout)
-	def(&s.DrainTimeout, DefaultDrainTimeout)
-	if s.Workers == 0 {
-		s.Workers = DefaultWorkers
+	if s.Standby < StandbyOff || s.Standby > MaxStandby {
+		return config.Errorf("standby", "want %d (off) to %d (0: the default, %d)", StandbyOff, MaxStandby, DefaultStandby)
 	}
-	if s.Queue == 0 {
-		s.Queue = DefaultQueue
+	if s.Workers < 0 || s.Workers > 4096 {
+		return config.Errorf("workers", "want 1 to 4096 (0: the default, %d)", DefaultWorkers)
 	}
-	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
-		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", s.RelayLoops, relay.MaxLoops)
-	}
-	if s.MaxPairs == 0 {
-		s.MaxPairs = DefaultMaxPairs
-	}
-	def(&s.StandbyWait, DefaultStandbyWait)
-	// -1 stays -1 (off), so that validating twice changes nothing.
-	switch {
-	case s.Standby == 0:
-		s.Standby = DefaultStandby
-	case s.Standby < -1 || s.Standby > 4096:
-		return config.Errorf("standby", "want -1 (off) to 4096")
-	}
-	if s.StandbyWait < 0 {
-		return config.Errorf("standby_wait", "must not be negative")
-	}
-	if s.Workers < 1 || s.Workers > 4096 {
-		return config.Errorf("workers", "want 1 to 4096")
-	}
-	if s.Queue < 1 || s.Queue > 1<<20 {
-		return config.Errorf("queue", "want 1 to %d", 1<<20)
+	if s.Queue < 0 || s.Queue > 1<<20 {
+		return config.Errorf("queue", "want 1 to %d (0: the default, %d)", 1<<20, DefaultQueue)
 	}
 	return nil
 }
+
+// WithDefaults returns the block with every zero key set to its default.
+func (s Settings) WithDefaults() Settings {
+	s.ReannounceEvery = cmp.Or(s.ReannounceEvery, config.Duration(DefaultReannounceEvery))
+	s.DialTimeout = cmp.Or(s.DialTimeout, config.Duration(DefaultDialTimeout))
+	s.StandbyWait = cmp.Or(s.StandbyWait, config.Duration(DefaultStandbyWait))
+	s.Standby = cmp.Or(s.Standby, DefaultStandby)
+	s.Workers = cmp.Or(s.Workers, DefaultWorkers)
+	s.Queue = cmp.Or(s.Queue, DefaultQueue)
+	s.Relay = s.Relay.WithDefaults()
+	return s
+}
+
+// standbyOn reports whether standby sockets are kept (on settings with defaults applied).
+func (s Settings) standbyOn() bool { return s.Standby > 0 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sort"
-	"time"
 
 	"epsproxy/internal/fsutil"
 )
@@ -23,9 +21,6 @@ type storeFile struct {
 	Version       int            `json:"version"`
 	Announcements []Announcement `json:"announcements"`
 }
-
-// key identifies an announcement: one name towards one public proxy.
-type key struct{ domain, proxy string }
 
 // loadStore reads the persisted announcements; a missing file is an empty set.
 func loadStore(path string) ([]Announcement, error) {
@@ -49,25 +44,12 @@ func loadStore(path string) ([]Announcement, error) {
 	return sf.Announcements, nil
 }
 
-// saveStore writes the announcements atomically, sorted for stable diffs.
-func saveStore(path string, anns map[key]Announcement) error {
-	list := make([]Announcement, 0, len(anns))
-	for _, a := range anns {
-		list = append(list, a)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Domain != list[j].Domain {
-			return list[i].Domain < list[j].Domain
-		}
-		return list[i].Proxy < list[j].Proxy
-	})
+// saveStore writes the announcements atomically (temporary file, fsync, rename, directory
+// fsync).
+func saveStore(path string, list []Announcement) error {
 	return fsutil.WriteFile(path, 0o600, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(storeFile{Version: 1, Announcements: list})
 	})
-}
-
-func live(a Announcement, now time.Time) bool {
-	return a.ExpiresAt == nil || a.ExpiresAt.After(now)
 }

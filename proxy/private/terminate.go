@@ -31,7 +31,7 @@ type targetConn struct {
 
 type ctxKey struct{}
 
-func newTerminator(cert tls.Certificate, log *slog.Logger) *terminator {
+func newTerminator(cert tls.Certificate, dialer *net.Dialer, log *slog.Logger) *terminator {
 	t := &terminator{ln: newFeedListener()}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -41,7 +41,7 @@ func newTerminator(cert tls.Certificate, log *slog.Logger) *terminator {
 			r.SetXForwarded()
 		},
 		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			DialContext:         dialer.DialContext,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		},

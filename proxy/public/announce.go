@@ -7,44 +7,22 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/matcher"
-)
-
-// maxBatch caps the names in one announceConnections call.
-const maxBatch = 10000
-
-// Wire forms of the EPS methods, compatible with the original EPS proxy.
-type (
-	announcement struct {
-		Domain    string     `json:"domain"`
-		ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	}
-	announceParams struct {
-		Connections []announcement `json:"connections"`
-	}
-	listed struct {
-		Domain    string     `json:"domain"`
-		Operator  string     `json:"operator"`
-		ExpiresAt *time.Time `json:"expires_at"`
-	}
-	// grant is what the directory grants a caller for this proxy's "proxy" service.
-	grant struct {
-		AllowedDomains []string `json:"allowed_domains"`
-	}
+	"epsproxy/proxy/wire"
 )
 
 // announceConnections files the caller's names. The result is a list with one entry per name:
 // null when accepted, else an error object (403 not allowed, 409 taken, 400 invalid or too far
 // in the future, 507 table full), as the original did.
 func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps announceParams
+	var ps wire.AnnounceParams
 	if err := c.Decode(&ps); err != nil {
 		return nil, err
 	}
-	if len(ps.Connections) > maxBatch {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "at most %d connections per call", maxBatch)
+	if len(ps.Connections) > wire.MaxAnnounceBatch {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "at most %d connections per call", wire.MaxAnnounceBatch)
 	}
-	var g grant
-	ok, err := c.Caller.Entry.SettingsFor("proxy", p.name, &g)
+	var g wire.Grant
+	ok, err := c.Caller.Entry.SettingsFor(wire.Service, p.name, &g)
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "the directory's settings for %s are invalid: %v", c.Caller.Name, err)
 	}
@@ -93,12 +71,12 @@ func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call) (any, e
 	if err := c.Decode(&ps); err != nil {
 		return nil, err
 	}
-	out := []listed{}
+	out := []wire.Listed{}
 	for _, a := range p.table.List(time.Now()) {
 		if a.Operator != c.Caller.Name {
 			continue
 		}
-		l := listed{Domain: a.Domain, Operator: a.Operator}
+		l := wire.Listed{Domain: a.Domain, Operator: a.Operator}
 		if !a.ExpiresAt.IsZero() {
 			t := a.ExpiresAt
 			l.ExpiresAt = &t

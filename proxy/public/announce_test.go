@@ -3,6 +3,7 @@ package public
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -15,7 +16,8 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/internal/testnet"
-	"epsproxy/proxy/role"
+	"epsproxy/proxy"
+	"epsproxy/proxy/wire"
 )
 
 const self = "pub.test"
@@ -23,11 +25,8 @@ const self = "pub.test"
 func newProxy(t *testing.T) *Proxy {
 	t.Helper()
 	p := testnet.NewPKI(t, self)
-	base := role.Base{Name: self, Identity: p.Identity(t, self), DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	base.EPS = epsclient.Settings{Node: "https://127.0.0.1:1/jsonrpc", Listen: "127.0.0.1:0"}
-	if err := base.EPS.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	base := proxy.Base{Name: self, Identity: p.Identity(t, self), DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	base.EPS = epsclient.Settings{Node: "https://127.0.0.1:1/jsonrpc", Listen: "127.0.0.1:0"}.WithDefaults()
 	px, err := New(base, Settings{TLSBind: testnet.FreeAddr(t), InternalBind: testnet.FreeAddr(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +63,7 @@ func TestAnnounceConnections(t *testing.T) {
 	}
 	// Without a grant from the directory the whole call is refused.
 	_, err = p.announceConnections(ctx, call("announceConnections", "c.test", nil, `{"connections": [{"domain": "x.a.example"}]}`))
-	if e, ok := err.(*jsonrpc.Error); !ok || e.Code != 403 {
+	if e := (*jsonrpc.Error)(nil); !errors.As(err, &e) || e.Code != 403 {
 		t.Errorf("no grant: %v, want 403", err)
 	}
 	// Expiry more than 7 days ahead is refused per item.
@@ -75,7 +74,7 @@ func TestAnnounceConnections(t *testing.T) {
 	}
 	// Unknown fields are refused with a clear error, not ignored.
 	_, err = p.announceConnections(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"conections": []}`))
-	if e, ok := err.(*jsonrpc.Error); !ok || e.Code != jsonrpc.CodeInvalidParams || !strings.Contains(e.Message, "conections") {
+	if e := (*jsonrpc.Error)(nil); !errors.As(err, &e) || e.Code != jsonrpc.CodeInvalidParams || !strings.Contains(e.Message, "conections") {
 		t.Errorf("misspelt field: %v", err)
 	}
 	// getAnnouncements shows the caller its own names only.
@@ -83,12 +82,12 @@ func TestAnnounceConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := list.([]listed)
+	got := list.([]wire.Listed)
 	if len(got) != 2 || got[0].Domain != "*.a.example" || got[1].Domain != "www.a.example" {
 		t.Errorf("a.test's announcements: %+v", got)
 	}
 	other, _ := p.getAnnouncements(ctx, call("getAnnouncements", "b.test", nil, `{}`))
-	if len(other.([]listed)) != 0 {
+	if len(other.([]wire.Listed)) != 0 {
 		t.Errorf("b.test sees a.test's names: %+v", other)
 	}
 	// Accepted names are on disk at once.

@@ -2,7 +2,6 @@ package public
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,8 @@ import (
 	"epsproxy/engine/relay"
 	"epsproxy/epsclient"
 	"epsproxy/matcher"
-	"epsproxy/proxy/role"
+	"epsproxy/proxy"
+	"epsproxy/proxy/wire"
 )
 
 // StoreFile is the announcements file inside the data directory.
@@ -30,7 +30,7 @@ type Proxy struct {
 	name   string
 	s      Settings
 	log    *slog.Logger
-	base   role.Base
+	base   proxy.Base
 	table  *matcher.Table
 	store  string
 	mu     sync.Mutex // serialises announcement writes and saves
@@ -44,18 +44,12 @@ type Proxy struct {
 	runErr chan error
 }
 
-// incomingParams is the incomingConnection call, as the original EPS proxy sent it.
-type incomingParams struct {
-	Domain   string `json:"domain"`
-	Token    string `json:"token"`
-	Endpoint string `json:"endpoint"`
-}
-
 // New builds a public proxy from the common role parts and its settings block.
-func New(base role.Base, s Settings) (*Proxy, error) {
+func New(base proxy.Base, s Settings) (*Proxy, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	s = s.WithDefaults()
 	p := &Proxy{
 		name:   base.Name,
 		s:      s,
@@ -66,7 +60,7 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 		stop:   make(chan struct{}),
 		runErr: make(chan error, 1),
 	}
-	rl, err := relay.New(relay.Config{Loops: s.RelayLoops, IdleTimeout: s.IdleTimeout.D(), FinTimeout: s.FinTimeout.D(), MaxPairs: s.MaxPairs, OnDone: p.pairDone})
+	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +74,9 @@ func New(base role.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.server = epsclient.NewServer(base.Name, p.log)
-	p.server.Handle("announceConnections", p.announceConnections)
-	p.server.Handle("getAnnouncements", p.getAnnouncements)
-	p.server.Handle("reserveConnections", p.reserveConnections)
+	p.server.Handle(wire.AnnounceConnections, p.announceConnections)
+	p.server.Handle(wire.GetAnnouncements, p.getAnnouncements)
+	p.server.Handle(wire.ReserveConnections, p.reserveConnections)
 	return p, nil
 }
 
@@ -124,7 +118,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	close(p.stop)
 	p.wg.Wait()
 	errs := []error{p.eng.Stop(ctx)}
-	dctx, cancel := context.WithTimeout(ctx, p.s.DrainTimeout.D())
+	dctx, cancel := context.WithTimeout(ctx, p.s.Relay.DrainTimeout.D())
 	defer cancel()
 	if err := p.relay.Drain(dctx); err != nil {
 		p.log.Warn("relayed connections cut at shutdown", "err", err)
@@ -143,8 +137,8 @@ func (p *Proxy) notify(n engine.Notice) error {
 	tok := n.Token
 	return p.pool.Submit(epsclient.Job{
 		Operator: n.Operator,
-		Method:   "incomingConnection",
-		Params:   incomingParams{Domain: n.Domain, Token: base64.StdEncoding.EncodeToString(tok[:]), Endpoint: p.s.InternalEndpoint},
+		Method:   wire.IncomingConnection,
+		Params:   wire.IncomingParams{Domain: n.Domain, Token: tok, Endpoint: p.s.InternalEndpoint},
 		Done: func(_ json.RawMessage, err error) {
 			if err != nil {
 				p.eng.Cancel(tok, err.Error())

@@ -1,12 +1,12 @@
 package public
 
 import (
+	"cmp"
 	"net"
-	"time"
 
 	"epsproxy/engine"
-	"epsproxy/engine/relay"
 	"epsproxy/internal/config"
+	"epsproxy/proxy"
 )
 
 // Settings is the `public` block of a public proxy's settings.
@@ -20,22 +20,13 @@ type Settings struct {
 	HelloTimeout  config.Duration `yaml:"hello_timeout"`
 	TokenTimeout  config.Duration `yaml:"token_timeout"`
 	AcceptTimeout config.Duration `yaml:"accept_timeout"`
-	// IdleTimeout closes a relayed pair with no traffic for this long (0 = never).
-	IdleTimeout config.Duration `yaml:"idle_timeout"`
-	// FinTimeout closes a half-closed pair (one side finished sending) after this long without
-	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
-	FinTimeout config.Duration `yaml:"fin_timeout"`
-	// DrainTimeout is how long Stop lets relayed pairs finish.
-	DrainTimeout config.Duration `yaml:"drain_timeout"`
-
+	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs and relay_loops.
+	Relay proxy.RelaySettings `yaml:",inline"`
 	// Loops is the number of event loops reading hellos and tokens (default GOMAXPROCS/4, at
-	// least 1); RelayLoops the number of relay loops moving the bytes (default GOMAXPROCS/2, at
 	// least 1).
 	Loops         int `yaml:"loops"`
-	RelayLoops    int `yaml:"relay_loops"`
 	MaxHelloConns int `yaml:"max_hello_conns"`
 	MaxPending    int `yaml:"max_pending"`
-	MaxPairs      int `yaml:"max_pairs"`
 
 	// Standby connections (sockets private proxies dial ahead of time, see reserveConnections):
 	// StandbyMax caps each operator's reserved tokens plus parked sockets (default 1024, -1
@@ -57,16 +48,8 @@ type Rate struct {
 	Window config.Duration `yaml:"window"`
 }
 
-// Defaults of the optional settings.
-const (
-	DefaultIdleTimeout  = time.Hour
-	DefaultFinTimeout   = time.Minute
-	DefaultDrainTimeout = 30 * time.Second
-	DefaultMaxPairs     = 9000
-)
-
-// Validate checks the block and fills in defaults.
-func (s *Settings) Validate() error {
+// Validate checks the block. It changes nothing: a zero key means its default (WithDefaults).
+func (s Settings) Validate() error {
 	for key, addr := range map[string]string{"tls_bind": s.TLSBind, "internal_bind": s.InternalBind} {
 		if addr == "" {
 			return config.Errorf(key, "missing: a host:port to listen on")
@@ -78,26 +61,18 @@ func (s *Settings) Validate() error {
 	if s.TLSBind == s.InternalBind {
 		return config.Errorf("internal_bind", "must differ from tls_bind")
 	}
-	if s.InternalEndpoint == "" {
-		s.InternalEndpoint = s.InternalBind
+	if s.InternalEndpoint != "" {
+		if err := proxy.CheckHostPort(s.InternalEndpoint); err != nil {
+			return config.Errorf("internal_endpoint", "%v", err)
+		}
 	}
-	if _, _, err := net.SplitHostPort(s.InternalEndpoint); err != nil {
-		return config.Errorf("internal_endpoint", "%v", err)
+	if err := s.Relay.Validate(); err != nil {
+		return err
 	}
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = config.Duration(DefaultIdleTimeout)
-	}
-	if s.FinTimeout == 0 {
-		s.FinTimeout = config.Duration(DefaultFinTimeout)
-	}
-	if s.DrainTimeout == 0 {
-		s.DrainTimeout = config.Duration(DefaultDrainTimeout)
-	}
-	if s.RelayLoops < 0 || s.RelayLoops > relay.MaxLoops {
-		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", s.RelayLoops, relay.MaxLoops)
-	}
-	if s.MaxPairs == 0 {
-		s.MaxPairs = DefaultMaxPairs
+	for key, d := range map[string]config.Duration{"hello_timeout": s.HelloTimeout, "token_timeout": s.TokenTimeout, "accept_timeout": s.AcceptTimeout} {
+		if d < 0 {
+			return config.Errorf(key, "must not be negative")
+		}
 	}
 	if s.StandbyMax < -1 || s.StandbyMax > 1<<20 {
 		return config.Errorf("standby_max", "want -1 (off) to %d", 1<<20)
@@ -119,8 +94,16 @@ func (s *Settings) Validate() error {
 	return nil
 }
 
+// WithDefaults returns the block with the defaults this package owns applied: the relay's, and
+// internal_endpoint (internal_bind). The engine applies its own for the keys it reads.
+func (s Settings) WithDefaults() Settings {
+	s.InternalEndpoint = cmp.Or(s.InternalEndpoint, s.InternalBind)
+	s.Relay = s.Relay.WithDefaults()
+	return s
+}
+
 // engineConfig translates the block for the engine.
-func (s *Settings) engineConfig() engine.Config {
+func (s Settings) engineConfig() engine.Config {
 	return engine.Config{
 		PublicAddr:      s.TLSBind,
 		InternalAddr:    s.InternalBind,

@@ -1,0 +1,56 @@
+package private
+
+import (
+	"context"
+	"net"
+	"os"
+)
+
+// The fallback path of a standby client: when serving it needs blocking calls (TLS terminated
+// here, or a target given by name that must be resolved), the relay loop hands a duplicate of
+// the socket, with the hello already read, to a goroutine.
+
+// serveStandby relays a standby connection the loop handed over: fd is a duplicate of the
+// socket, hello the bytes already read from it.
+func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string, hello []byte) {
+	f := os.NewFile(uintptr(fd), "standby")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		p.log.Warn("standby connection lost", "domain", a.Domain, "from", proxy, "err", err)
+		return
+	}
+	c := nc.(*net.TCPConn)
+	if p.term != nil {
+		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target); err != nil {
+			c.Close()
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.s.DialTimeout.D())
+	internal, err := p.dialer.DialContext(ctx, "tcp", target)
+	cancel()
+	if err != nil {
+		c.Close()
+		p.log.Warn("internal server unreachable; client closed", "domain", a.Domain, "target", target, "err", err)
+		return
+	}
+	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, hello, a.Domain); err != nil {
+		p.log.Warn("relay refused a pair", "domain", a.Domain, "err", err)
+	}
+}
+
+// replayConn gives the bytes already read from a standby socket back to the TLS terminator.
+type replayConn struct {
+	*net.TCPConn
+	pre []byte
+}
+
+func (r *replayConn) Read(b []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(b, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
+	}
+	return r.TCPConn.Read(b)
+}

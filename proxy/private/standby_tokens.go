@@ -1,0 +1,91 @@
+package private
+
+import (
+	"errors"
+	"time"
+
+	"epsproxy/internal/jsonrpc"
+	"epsproxy/proxy"
+	"epsproxy/proxy/wire"
+)
+
+// A standby pool's stock of tokens, reserved from its public proxy a batch at a time.
+
+// token takes a token from the stock, reserving a new batch when the stock is used up.
+func (sp *standbyPool) token() (wire.Token, string, uint64, bool) {
+	sp.mu.Lock()
+	if len(sp.stock) == 0 || time.Until(sp.until) < standbyTokenMargin {
+		sp.stock = nil
+		sp.mu.Unlock()
+		if !sp.reserve() {
+			return wire.Token{}, "", 0, false
+		}
+		sp.mu.Lock()
+	}
+	defer sp.mu.Unlock()
+	if len(sp.stock) == 0 {
+		return wire.Token{}, "", 0, false
+	}
+	tok := sp.stock[0]
+	sp.stock = sp.stock[1:]
+	return tok, sp.endpoint, sp.gen, true
+}
+
+// reserve asks the public proxy for a batch of tokens.
+func (sp *standbyPool) reserve() bool {
+	var res wire.ReserveResult
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch}, &res)
+	if sp.ctx.Err() != nil {
+		return false
+	}
+	if err == nil {
+		err = sp.accept(res)
+	}
+	if err != nil {
+		wait := sp.failed()
+		var je *jsonrpc.Error
+		if errors.As(err, &je) && (je.Code == jsonrpc.CodeMethodNotFound || je.Code == jsonrpc.CodeNotAllowed || je.Code == jsonrpc.CodeNotFound) {
+			wait = standbyRetryOff
+			sp.mu.Lock()
+			sp.pause = time.Now().Add(wait)
+			sp.mu.Unlock()
+		}
+		sp.p.log.Info("standby connections unavailable; using dial-backs", "proxy", sp.proxy, "retry_in", wait.String(), "err", err)
+		return false
+	}
+	return true
+}
+
+// accept checks a reserveConnections result and stocks its tokens.
+func (sp *standbyPool) accept(res wire.ReserveResult) error {
+	if err := proxy.CheckHostPort(res.Endpoint); err != nil {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned a bad endpoint: %v", err)
+	}
+	if pin, pinned := sp.p.s.Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
+		return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", res.Endpoint, sp.proxy)
+	}
+	if len(res.Tokens) > sp.batch {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), sp.batch)
+	}
+	sp.mu.Lock()
+	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
+	sp.gen++
+	sp.mu.Unlock()
+	return nil
+}
+
+// refused drops the stock a refused token came from: the others likely are not accepted either
+// (a restarted public proxy knows none of them). Sockets of the same stock refused later change
+// nothing.
+func (sp *standbyPool) refused(gen uint64) {
+	sp.mu.Lock()
+	if gen != sp.gen {
+		sp.mu.Unlock()
+		return
+	}
+	sp.stock = nil
+	sp.gen++
+	sp.mu.Unlock()
+	wait := sp.failed()
+	sp.p.log.Info("standby connection refused by the public proxy; reserving new tokens", "proxy", sp.proxy, "retry_in", wait.String())
+}

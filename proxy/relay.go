@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"cmp"
+	"time"
+
+	"epsproxy/engine/relay"
+	"epsproxy/internal/config"
+)
+
+// Defaults of RelaySettings.
+const (
+	DefaultIdleTimeout  = time.Hour
+	DefaultFinTimeout   = time.Minute
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultMaxPairs     = 9000
+)
+
+// RelaySettings are the keys both roles' blocks have for the relay that carries their
+// connections. Both blocks inline them (`yaml:",inline"`), so the keys sit in the role's block.
+// A zero value means the default.
+type RelaySettings struct {
+	// IdleTimeout closes a relayed pair with no traffic for this long.
+	IdleTimeout config.Duration `yaml:"idle_timeout"`
+	// FinTimeout closes a half-closed pair (one side finished sending) after this long without
+	// traffic, so a peer that never closes cannot hold it until IdleTimeout.
+	FinTimeout config.Duration `yaml:"fin_timeout"`
+	// DrainTimeout is how long a stopping proxy lets relayed pairs finish.
+	DrainTimeout config.Duration `yaml:"drain_timeout"`
+	// MaxPairs caps the relayed pairs held at once.
+	MaxPairs int `yaml:"max_pairs"`
+	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS/2, at
+	// least 1).
+	RelayLoops int `yaml:"relay_loops"`
+}
+
+// Validate checks the keys; it changes nothing.
+func (r RelaySettings) Validate() error {
+	for key, d := range map[string]config.Duration{"idle_timeout": r.IdleTimeout, "fin_timeout": r.FinTimeout, "drain_timeout": r.DrainTimeout} {
+		if d < 0 {
+			return config.Errorf(key, "must not be negative")
+		}
+	}
+	if r.MaxPairs < 0 || r.MaxPairs > relay.MaxMaxPairs {
+		return config.Errorf("max_pairs", "%d is out of range: 0 (the default, %d) to %d", r.MaxPairs, DefaultMaxPairs, relay.MaxMaxPairs)
+	}
+	if r.RelayLoops < 0 || r.RelayLoops > relay.MaxLoops {
+		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", r.RelayLoops, relay.MaxLoops)
+	}
+	return nil
+}
+
+// WithDefaults returns the settings with every zero key set to its default.
+func (r RelaySettings) WithDefaults() RelaySettings {
+	r.IdleTimeout = cmp.Or(r.IdleTimeout, config.Duration(DefaultIdleTimeout))
+	r.FinTimeout = cmp.Or(r.FinTimeout, config.Duration(DefaultFinTimeout))
+	r.DrainTimeout = cmp.Or(r.DrainTimeout, config.Duration(DefaultDrainTimeout))
+	r.MaxPairs = cmp.Or(r.MaxPairs, DefaultMaxPairs)
+	return r
+}
+
+// Config is the relay's configuration for these settings (defaults applied first).
+func (r RelaySettings) Config(onDone func(relay.Stats)) relay.Config {
+	r = r.WithDefaults()
+	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, OnDone: onDone}
+}

@@ -33,7 +33,7 @@ type Config struct {
 	// Loops is the number of event loops (default GOMAXPROCS/4, at least 1). They only see each
 	// connection's first bytes (a hello, a token) and hand it on; the relay's loops carry the
 	// traffic. Each one blocks a thread in its own epoll_wait, which costs the Go scheduler
-	// wake-ups of its own: on two cores one loop spends a tenth less CPU per connection than two.
+	// wake-ups of its own, so fewer loops than cores spend less CPU per connection.
 	Loops int
 	// HelloTimeout closes a client that has not sent a complete ClientHello in time.
 	HelloTimeout time.Duration

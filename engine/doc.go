@@ -32,5 +32,6 @@
 // no locks held across I/O.
 //
 // The engine owns sockets and their phases. It must not know the EPS protocol, how announcements
-// are made, or how the relay moves bytes.
+// are made, or how the relay moves bytes; of the proxies' contract (proxy/wire) it uses only the
+// token, the bytes a private proxy presents first on the internal port.
 package engine

@@ -13,7 +13,7 @@ import (
 const maxSources = 100000
 
 // limiter counts new connections per source IP in fixed windows. Each limiter has its own window,
-// so the two listeners reset independently (the original shared one and stopped resetting).
+// so the two listeners reset independently.
 type limiter struct {
 	limit  int
 	window time.Duration

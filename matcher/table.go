@@ -21,12 +21,9 @@ const (
 	// private proxy cannot fill the table for everyone else.
 	DefaultMaxPerOperator = 100_000
 	// defaultShards splits each snapshot so that one announcement copies
-	// about 1/1024 of the table instead of all of it. BenchmarkAnnounceOne,
-	// one name into 100,000 entries: one map 7.8 ms and 8.4 MB per write,
-	// 64 shards 126 µs and 132 KB, 256 shards 30 µs and 36 KB, 1024 shards
-	// 20 µs and 20 KB. Into 1,000,000 entries: 256 shards 400 µs and
-	// 526 KB, 1024 shards 166 µs and 142 KB, 4096 shards 120 µs and 69 KB.
-	// Lookups cost the same within the noise of a shared machine.
+	// about 1/1024 of the table instead of all of it; lookups cost the same
+	// whatever the count. BenchmarkAnnounceOne measures the trade-off, and
+	// BENCHMARKS.md has its figures.
 	defaultShards = 1024
 )
 

@@ -266,7 +266,7 @@ func (r *Relay) PipesOpen() int {
 	return int(n)
 }
 
-// Close stops taking pairs, closes every pair (Reason "shutdown", an abortive
+// Close stops taking pairs, closes every pair (ReasonShutdown, an abortive
 // close), closes the pools and the loops' descriptors, and waits until every loop
 // has returned, so all OnDone calls have run when it returns. Calling it again
 // waits likewise and returns nil. Safe from any goroutine except OnDone, where it
@@ -285,7 +285,7 @@ func (r *Relay) Close() error {
 // Drain stops taking pairs (Add and Await return ErrClosed), closes the awaited
 // sockets, waits until every pair has finished on its own or ctx is done, then
 // calls Close. It returns ctx.Err() if ctx ended first (the remaining pairs are
-// then closed with Reason "shutdown"), else Close's result. Safe from any
+// then closed with ReasonShutdown), else Close's result. Safe from any
 // goroutine except OnDone.
 func (r *Relay) Drain(ctx context.Context) error {
 	r.draining.Store(true)

@@ -37,7 +37,7 @@
 // Each loop is one goroutine with its own epoll instance. The goroutine parks in Go's
 // runtime poller, where the epoll descriptor is registered like a socket, and takes
 // the events with non-blocking epoll_wait calls; the system calls on its path are
-// raw calls (see loop and sys.go for why both matter to the scheduler).
+// raw calls (see the loop type and sys_linux.go for why both matter to the scheduler).
 // Both sockets of a pair are registered once, edge-triggered, for input, output and
 // peer half-close; the loop keeps "readable" and "writable" flags per socket and a
 // small fixed-size record per pair in a slab, found through the epoll data (slot and

@@ -322,6 +322,10 @@ func (l *loop) start(pd pending) {
 	p.pre = pd.pre
 	p.tag = pd.tag
 	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
+	if pd.err != nil {
+		l.finish(p, ReasonFailed, pd.err)
+		return
+	}
 	for side := range 2 {
 		if err := l.register(p, side); err != nil {
 			l.fail(p, "epoll_ctl", side, err)

@@ -118,18 +118,7 @@ func pairWhen(t testing.TB, want []byte, tag any, peer func() (int, error)) func
 // connectNB starts a non-blocking connect to addr and returns the socket with the connect
 // under way (or already done: loopback may finish it at once).
 func connectNB(addr net.Addr) (int, error) {
-	ta := addr.(*net.TCPAddr)
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	sa := &unix.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To4())
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
-		_ = unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return Connect(addr.(*net.TCPAddr).AddrPort(), testTimeout)
 }
 
 // accept takes the next connection of ln; it gets the test deadline and is closed at cleanup.

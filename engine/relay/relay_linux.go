@@ -276,8 +276,8 @@ func (r *Relay) PipesOpen() int {
 // Close stops taking pairs, closes every pair (ReasonShutdown, an abortive
 // close), closes the pools and the loops' descriptors, and waits until every loop
 // has returned, so all OnDone calls have run when it returns. Calling it again
-// waits likewise and returns nil. Safe from any goroutine except OnDone, where it
-// would wait for itself.
+// waits likewise. It always returns nil; the error result is io.Closer's. Safe
+// from any goroutine except OnDone, where it would wait for itself.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
@@ -292,8 +292,8 @@ func (r *Relay) Close() error {
 // Drain stops taking pairs (Add and Await return ErrClosed), closes the awaited
 // sockets, waits until every pair has finished on its own or ctx is done, then
 // calls Close. It returns ctx.Err() if ctx ended first (the remaining pairs are
-// then closed with ReasonShutdown), else Close's result. Safe from any
-// goroutine except OnDone.
+// then closed with ReasonShutdown), else nil. Safe from any goroutine except
+// OnDone.
 func (r *Relay) Drain(ctx context.Context) error {
 	r.draining.Store(true)
 	for _, l := range r.loops {
@@ -308,8 +308,6 @@ func (r *Relay) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
+	_ = r.Close()
 	return err
 }

@@ -60,9 +60,9 @@ type Config struct {
 	// Loops is the number of epoll loops (goroutines). 0 means half of
 	// runtime.GOMAXPROCS(0), at least one; at most MaxLoops. A loop's work is
 	// mostly the kernel's (splice and the TCP stack under it, in raw system
-	// calls), and one loop that gathers the events of all its pairs in one
-	// wake-up serves a CPU and the softirq work its sends cause: on two CPUs one
-	// loop spent 10-15% less CPU per relayed connection than two.
+	// calls), so one loop, gathering the events of all its pairs in one wake-up,
+	// keeps a CPU and the softirq work its sends cause busy; BENCHMARKS.md has
+	// the measurements.
 	Loops int
 
 	// PipeSize is the capacity requested for each pipe with F_SETPIPE_SZ.

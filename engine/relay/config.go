@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 )
 
@@ -59,9 +60,9 @@ type Config struct {
 	// Loops is the number of epoll loops (goroutines). 0 means half of
 	// runtime.GOMAXPROCS(0), at least one; at most MaxLoops. A loop's work is
 	// mostly the kernel's (splice and the TCP stack under it, in raw system
-	// calls), and one loop that gathers the events of all its pairs in one
-	// wake-up serves a CPU and the softirq work its sends cause: on two CPUs one
-	// loop spent 10-15% less CPU per relayed connection than two.
+	// calls), so one loop, gathering the events of all its pairs in one wake-up,
+	// keeps a CPU and the softirq work its sends cause busy; BENCHMARKS.md has
+	// the measurements.
 	Loops int
 
 	// PipeSize is the capacity requested for each pipe with F_SETPIPE_SZ.
@@ -105,21 +106,79 @@ type Stats struct {
 	// prefix plus every byte spliced or copied from a (b). Bytes that were read
 	// but could not be delivered because the pair ended are not counted.
 	AToB, BToA int64
-	// Reason says why the pair ended: "done" (both directions reached end of
-	// stream and were delivered), "idle", "shutdown" (Close or Drain), or
-	// "error: <what failed>: <errno text>".
-	Reason string
+	// Reason says why the pair ended.
+	Reason Reason
+	// Err is non-nil exactly when Reason is ReasonFailed: a *PairError naming
+	// the call that failed, which unwraps to its cause, so that for example
+	// errors.Is(Err, unix.ECONNREFUSED) tells a refused connect.
+	Err error
 	// Tag is the value given to Add.
 	Tag any
 }
 
-// The reasons a pair ends, as reported in Stats.Reason.
+// Reason is why a pair ended (Stats.Reason).
+type Reason uint8
+
+// The reasons a pair ends. The zero Reason is none of them.
 const (
-	ReasonDone     = "done"
-	ReasonIdle     = "idle"
-	ReasonFinIdle  = "half-closed idle"
-	ReasonShutdown = "shutdown"
+	// ReasonDone: both directions reached end of stream and were delivered.
+	ReasonDone Reason = iota + 1
+	// ReasonIdle: no byte moved for Config.IdleTimeout.
+	ReasonIdle
+	// ReasonFinIdle: one side had finished sending and no byte moved for
+	// Config.FinTimeout.
+	ReasonFinIdle
+	// ReasonShutdown: Close, or Drain whose context ended before the pair did.
+	ReasonShutdown
+	// ReasonFailed: an operation on one of the pair's sockets failed, or the
+	// loop serving the pair did; Stats.Err says which.
+	ReasonFailed
 )
+
+var reasonText = [...]string{
+	ReasonDone:     "done",
+	ReasonIdle:     "idle",
+	ReasonFinIdle:  "half-closed idle",
+	ReasonShutdown: "shutdown",
+	ReasonFailed:   "error",
+}
+
+// String returns the reason as logs show it: "done", "idle", "half-closed idle",
+// "shutdown" or "error".
+func (r Reason) String() string {
+	if int(r) < len(reasonText) && reasonText[r] != "" {
+		return reasonText[r]
+	}
+	return "Reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// PairError is the failure that ended a pair, as reported in Stats.Err.
+type PairError struct {
+	// Op is what failed: "splice from", "splice to", "read", "write" or
+	// "shutdown" while moving bytes, "socket" for an error the socket reported
+	// by itself (a refused or timed-out connect among them), "epoll_ctl" when
+	// the socket could not be registered, "peer" when an Awaiter's First
+	// returned an unusable socket; or "poll" or "epoll_wait" when the loop
+	// itself failed, which ends every pair it served.
+	Op string
+	// Side is the socket: "a" or "b" in the order given to Add (for an awaited
+	// socket, a is that socket and b the one its Awaiter chose), or "" when
+	// the loop failed.
+	Side string
+	// Err is the cause, usually a syscall.Errno.
+	Err error
+}
+
+// Error returns "<op> <side>: <cause>", or "<op>: <cause>" without a side.
+func (e *PairError) Error() string {
+	if e.Side == "" {
+		return e.Op + ": " + e.Err.Error()
+	}
+	return e.Op + " " + e.Side + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause, for errors.Is and errors.As.
+func (e *PairError) Unwrap() error { return e.Err }
 
 // settings is a Config with defaults applied and checked.
 type settings struct {

@@ -16,28 +16,39 @@
 //	err = r.AddConns(publicConn, serverConn, nil, nil, nil)
 //	// Or it hands over a standby socket that is still connecting, to be greeted with
 //	// a token and paired, on the loop, with whatever standby.First picks once the
-//	// client's hello arrives:
+//	// client's hello arrives (a socket from relay.Connect, say):
+//	standbyFD, err := relay.Connect(publicAddr, 10*time.Second)
 //	err = r.Await(standbyFD, token, 2*time.Minute, standby)
 //	...
 //	err = r.Drain(ctx) // on shutdown: finish what is running, then Close
 //
 // # What it owns
 //
-// Once Add (or AddConns) is called, the relay owns both file descriptors, even when
-// it returns an error: it closes them exactly once, after the pair has finished
-// (both directions saw end of stream and drained, an error, the idle timeout, or
-// Close); a socket given to Await likewise, from the call on. It also owns its epoll
-// and eventfd descriptors and a bounded pool of pipes per loop. It must not touch
-// anything else: it never dials, accepts, reads a TLS record, or looks at the bytes
-// it moves (an awaited socket's first bytes go to its Awaiter, which decides), and
-// no loop ever waits for anything but its next events.
+// Once Add (or AddConns, AddConnFD) is called, the relay owns both file descriptors,
+// even when it returns an error: it closes them exactly once, after the pair has
+// finished (both directions saw end of stream and drained, an error, the idle timeout,
+// or Close); likewise a socket given to Await, from the call on, and the socket an
+// Awaiter's First returns to pair with it, from the return on. It also owns its epoll
+// and eventfd descriptors and a bounded pool of pipes per loop.
+//
+// The only socket the package creates is Connect's: Connect starts a non-blocking TCP
+// connect and returns the descriptor at once. The caller owns it until it hands it
+// over as above; from then on the relay owns it like any other, connecting or not, and
+// reports a failed connect as the pair's Stats.Err (or to the Awaiter's Gone). Connect
+// keeps nothing behind: no goroutine, timer or poller registration waits for the
+// connect, which the kernel's SYN retries bound.
+//
+// It must not touch anything else: it never accepts, resolves names, retries a
+// connect, reads a TLS record, or looks at the bytes it moves (an awaited socket's
+// first bytes go to its Awaiter, which decides); it never closes a descriptor it was
+// not given, and no loop ever waits for anything but its next events.
 //
 // # How it works
 //
 // Each loop is one goroutine with its own epoll instance. The goroutine parks in Go's
 // runtime poller, where the epoll descriptor is registered like a socket, and takes
 // the events with non-blocking epoll_wait calls; the system calls on its path are
-// raw calls (see loop and sys.go for why both matter to the scheduler).
+// raw calls (see the loop type and sys_linux.go for why both matter to the scheduler).
 // Both sockets of a pair are registered once, edge-triggered, for input, output and
 // peer half-close; the loop keeps "readable" and "writable" flags per socket and a
 // small fixed-size record per pair in a slab, found through the epoll data (slot and
@@ -71,5 +82,6 @@
 // OnDone and an Awaiter's methods run on the loop, so they must not block and must
 // not call Close or Drain, which wait for the loops.
 //
-// Linux only; a and b may be TCP or Unix stream sockets.
+// Linux only (the _linux.go files; elsewhere the package has only its Config and
+// Stats types); a and b may be TCP or Unix stream sockets.
 package relay

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -148,10 +147,10 @@ func (p *Proxy) Stop(ctx context.Context) error {
 }
 
 func (p *Proxy) pairDone(st relay.Stats) {
-	if st.BToA == 0 && strings.HasPrefix(st.Reason, "error:") {
+	if st.BToA == 0 && st.Reason == relay.ReasonFailed {
 		// Nothing came back from the internal side: most likely it refused or never
 		// completed the connect (standby connections start it without waiting).
-		p.log.Warn("connection failed before the internal server answered; client closed", "domain", st.Tag, "reason", st.Reason)
+		p.log.Warn("connection failed before the internal server answered; client closed", "domain", st.Tag, "err", st.Err)
 		return
 	}
 	p.log.Debug("connection done", "domain", st.Tag, "public_to_internal", st.AToB, "internal_to_public", st.BToA, "reason", st.Reason)

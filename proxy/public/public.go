@@ -148,6 +148,10 @@ func (p *Proxy) notify(n engine.Notice) error {
 }
 
 func (p *Proxy) pairDone(st relay.Stats) {
+	if st.Err != nil {
+		p.log.Debug("connection done", "domain", st.Tag, "client_to_private", st.AToB, "private_to_client", st.BToA, "reason", st.Reason, "err", st.Err)
+		return
+	}
 	p.log.Debug("connection done", "domain", st.Tag, "client_to_private", st.AToB, "private_to_client", st.BToA, "reason", st.Reason)
 }
 

@@ -52,13 +52,14 @@ type awaiting struct {
 	until    int64  // loop clock deadline
 }
 
-// Await hands the relay a stream socket, connected or with a non-blocking connect under way,
-// whose peer speaks first. The relay sends greeting as soon as the socket is writable (Await
-// copies it; at most MaxPrefix bytes), then gives everything the peer sends to a.First until
-// First pairs the socket or has it closed, or the socket ends (a.Gone). A socket First has not
-// paired within wait of the Await call is closed with ErrAwaitTimeout. What is left of the
-// greeting when First pairs the socket still goes out before anything from the peer. Awaited sockets count toward MaxPairs while they
-// wait; Drain and Close close them at once.
+// Await hands the relay a stream socket, connected or with a non-blocking connect under way
+// (from Connect, say), whose peer speaks first. The relay sends greeting as soon as the socket
+// is writable (Await copies it; at most MaxPrefix bytes), then gives everything the peer sends
+// to a.First until First pairs the socket or has it closed, or the socket ends (a.Gone). A
+// socket First has not paired within wait of the Await call is closed with ErrAwaitTimeout.
+// What is left of the greeting when First pairs the socket still goes out before anything
+// from the peer. Awaited sockets count toward MaxPairs while they wait; Drain and Close close
+// them at once.
 //
 // On error (ErrClosed, ErrFull, ErrBadFD, ErrPrefixTooLarge, a non-positive wait) Await closes
 // fd and calls nothing of a. Safe from any goroutine, an Awaiter's methods and OnDone included.

@@ -214,13 +214,13 @@ func (l *loop) run() {
 			l.now = int64(time.Since(l.epoch))
 			// A queued pair whose sockets stayed silent has had no event to start it.
 			if _, closed := l.takeQueue(); closed {
-				l.exit(ReasonShutdown)
+				l.exit(ReasonShutdown, nil)
 				continue
 			}
 			l.sweep()
 			l.publish()
 		case err != nil:
-			l.exit("error: poll: " + err.Error())
+			l.exit(ReasonFailed, &PairError{Op: "poll", Err: err})
 		}
 	}
 }
@@ -233,7 +233,7 @@ func (l *loop) poll(uintptr) bool {
 	for {
 		n, err := epollWait(l.epfd, l.events)
 		if err != nil && err != unix.EINTR {
-			l.exit("error: epoll_wait: " + err.Error())
+			l.exit(ReasonFailed, &PairError{Op: "epoll_wait", Err: err})
 			return true
 		}
 		l.now = int64(time.Since(l.epoch))
@@ -254,7 +254,7 @@ func (l *loop) poll(uintptr) bool {
 		if woken || queued {
 			started, closed := l.takeQueue()
 			if closed {
-				l.exit(ReasonShutdown)
+				l.exit(ReasonShutdown, nil)
 				return true
 			}
 			if started {
@@ -290,7 +290,7 @@ func (l *loop) takeQueue() (started, closed bool) {
 	for i := range q {
 		switch {
 		case closed || drop && q[i].await != nil:
-			l.reject(q[i], ReasonShutdown)
+			l.reject(q[i], ReasonShutdown, nil)
 		case q[i].await != nil:
 			l.startAwait(q[i])
 		default:
@@ -322,6 +322,10 @@ func (l *loop) start(pd pending) {
 	p.pre = pd.pre
 	p.tag = pd.tag
 	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
+	if pd.err != nil {
+		l.finish(p, ReasonFailed, pd.err)
+		return
+	}
 	for side := range 2 {
 		if err := l.register(p, side); err != nil {
 			l.fail(p, "epoll_ctl", side, err)
@@ -346,7 +350,7 @@ func (l *loop) register(p *pair, side int) error {
 }
 
 // reject ends a pair or an awaited socket that never started.
-func (l *loop) reject(pd pending, reason string) {
+func (l *loop) reject(pd pending, reason Reason, err error) {
 	if pd.await != nil {
 		closeRaw(pd.fd[0])
 		l.r.awaited.Add(-1)
@@ -358,7 +362,7 @@ func (l *loop) reject(pd pending, reason string) {
 		abort(fd)
 		closeRaw(fd)
 	}
-	l.r.finished(Stats{Reason: reason, Tag: pd.tag})
+	l.r.finished(Stats{Reason: reason, Err: err, Tag: pd.tag})
 }
 
 // event records what epoll reported for one socket and moves both directions
@@ -432,9 +436,9 @@ func (l *loop) sweep() {
 				l.dropAwait(p, ErrAwaitTimeout)
 			}
 		case fin > 0 && (p.dir[0].eof || p.dir[1].eof) && quiet >= fin:
-			l.finish(p, ReasonFinIdle, true)
+			l.finish(p, ReasonFinIdle, nil)
 		case idle > 0 && quiet >= idle:
-			l.finish(p, ReasonIdle, true)
+			l.finish(p, ReasonIdle, nil)
 		}
 	}
 	switch {
@@ -449,14 +453,16 @@ func (l *loop) sweep() {
 
 // fail ends a pair on an error and returns false, for pump's "still alive".
 func (l *loop) fail(p *pair, op string, side int, err error) bool {
-	l.finish(p, "error: "+op+" "+sideName[side]+": "+err.Error(), true)
+	l.finish(p, ReasonFailed, &PairError{Op: op, Side: sideName[side], Err: err})
 	return false
 }
 
 var sideName = [2]string{"a", "b"}
 
-// finish closes a pair's sockets and pipes, frees its slot and reports it.
-func (l *loop) finish(p *pair, reason string, abortive bool) {
+// finish closes a pair's sockets and pipes, frees its slot and reports it. Only a
+// pair that is done closes without a reset: see abort.
+func (l *loop) finish(p *pair, reason Reason, err error) {
+	abortive := reason != ReasonDone
 	for _, fd := range p.fd {
 		// DEL before close: if anyone still holds a dup of the socket, close alone
 		// would leave it registered and reporting events for a freed slot.
@@ -471,20 +477,20 @@ func (l *loop) finish(p *pair, reason string, abortive bool) {
 			l.pipes.put(dr.pipe, dr.inPipe == 0)
 		}
 	}
-	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Tag: p.tag}
+	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag}
 	l.slab.release(p.slot)
 	l.r.finished(s)
 }
 
 // exit closes everything the loop owns; the loop returns right after.
-func (l *loop) exit(reason string) {
+func (l *loop) exit(reason Reason, err error) {
 	l.mu.Lock()
 	l.closed = true
 	q := l.queue
 	l.queue = nil
 	l.mu.Unlock()
 	for _, pd := range q {
-		l.reject(pd, reason)
+		l.reject(pd, reason, err)
 	}
 	for i := range l.slab.used {
 		switch p := l.slab.at(i); {
@@ -492,7 +498,7 @@ func (l *loop) exit(reason string) {
 		case p.await != nil:
 			l.dropAwait(p, ErrClosed)
 		default:
-			l.finish(p, reason, true)
+			l.finish(p, reason, err)
 		}
 	}
 	l.pipes.closeAll()

@@ -93,7 +93,7 @@ func (l *loop) pump(p *pair, d int) bool {
 			}
 			dr.shut = true
 			if p.dir[1-d].shut {
-				l.finish(p, ReasonDone, false)
+				l.finish(p, ReasonDone, nil)
 				return false
 			}
 			return true

@@ -61,6 +61,25 @@ func exchange(t *testing.T, client, server halfCloser, fromClient, fromServer []
 	return gotC, gotS
 }
 
+// unixPair returns the two ends of a Unix stream socket pair: mine for the test, with the
+// test deadline and closed at cleanup, and a descriptor for the relay.
+func unixPair(t testing.TB) (mine halfCloser, relays int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fds[0]), "unix")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	t.Cleanup(func() { _ = c.Close() })
+	return c.(halfCloser), fds[1]
+}
+
 func TestRelayBytesExactBothWays(t *testing.T) {
 	sizes := []int{0, 1, 1000, 4095, 4096, 65535, 65536, 65537, 300_000, 1 << 20}
 	for _, dc := range dataConfigs {
@@ -183,28 +202,13 @@ func TestUnixStreamSockets(t *testing.T) {
 	for _, dc := range dataConfigs[:2] {
 		t.Run(dc.name, func(t *testing.T) {
 			r, done := testRelay(t, dc.cfg)
-			socketpair := func() (mine net.Conn, relays int) {
-				fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f := os.NewFile(uintptr(fds[0]), "unix")
-				defer f.Close()
-				c, err := net.FileConn(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_ = c.SetDeadline(time.Now().Add(testTimeout))
-				t.Cleanup(func() { _ = c.Close() })
-				return c, fds[1]
-			}
-			client, a := socketpair()
-			server, b := socketpair()
+			client, a := unixPair(t)
+			server, b := unixPair(t)
 			if err := r.Add(a, b, []byte("A:"), []byte("B:"), nil); err != nil {
 				t.Fatal(err)
 			}
 			fromClient, fromServer := randomBytes(10, 300_000), randomBytes(11, 200_000)
-			atC, atS := exchange(t, client.(halfCloser), server.(halfCloser), fromClient, fromServer)
+			atC, atS := exchange(t, client, server, fromClient, fromServer)
 			if !bytes.Equal(atS, append([]byte("B:"), fromClient...)) || !bytes.Equal(atC, append([]byte("A:"), fromServer...)) {
 				t.Fatalf("client got %d bytes, server %d", len(atC), len(atS))
 			}

@@ -118,18 +118,7 @@ func pairWhen(t testing.TB, want []byte, tag any, peer func() (int, error)) func
 // connectNB starts a non-blocking connect to addr and returns the socket with the connect
 // under way (or already done: loopback may finish it at once).
 func connectNB(addr net.Addr) (int, error) {
-	ta := addr.(*net.TCPAddr)
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	sa := &unix.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ta.IP.To4())
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
-		_ = unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return Connect(addr.(*net.TCPAddr).AddrPort(), testTimeout)
 }
 
 // accept takes the next connection of ln; it gets the test deadline and is closed at cleanup.
@@ -894,10 +883,10 @@ func waitRDHUP(t *testing.T, fd int) {
 }
 
 // TestAwaitHelloThenFIN: the peer's first message and its FIN arrive together. First pairs on
-// the message; the backend must then see the message and EOF, as for a pair from Add.
-// Bug: hear passes "drained" (a short read) to pairAwait, which clears readable[0], and the
-// edge-triggered FIN was already reported with the data, so side a's EOF is never read: the
-// backend waits forever (or until the idle timeout) for a FIN the relay holds.
+// the message; the backend must then see the message and EOF, as for a pair from Add. The
+// edge that reported the FIN came with the data, so a relay that took the short read for a
+// drained socket would never read side a's EOF, and the backend would wait (until the idle
+// timeout) for a FIN the relay holds.
 func TestAwaitHelloThenFIN(t *testing.T) {
 	r, done := testRelay(t, Config{})
 	g := newRig(t)
@@ -929,8 +918,8 @@ func TestAwaitHelloThenFIN(t *testing.T) {
 }
 
 // TestAwaitPartialThenFIN: part of a message and the FIN arrive together; First asks for more,
-// so Gone must report io.EOF. Bug: after ErrMore on a short read hear does not read again, the
-// FIN's edge is spent, and the socket sits until its wait ends with ErrAwaitTimeout instead.
+// so Gone must report io.EOF. The FIN's edge came with the data: a relay that did not read
+// again after ErrMore would hold the socket until its wait ended with ErrAwaitTimeout.
 func TestAwaitPartialThenFIN(t *testing.T) {
 	r, _ := testRelay(t, Config{})
 	g := newRig(t)
@@ -949,9 +938,9 @@ func TestAwaitPartialThenFIN(t *testing.T) {
 	}
 }
 
-// TestAwaitLongWait: any positive wait is valid, and a very long one means "no timeout". Bug:
-// startAwait adds the loop clock to wait (p.await.until += l.now), which overflows int64 for
-// a wait near math.MaxInt64, so the first sweep (about a second later) times the socket out.
+// TestAwaitLongWait: any positive wait is valid, and a very long one means "no timeout". The
+// deadline is the loop clock plus wait: unless that sum is clamped, a wait near
+// math.MaxInt64 overflows and the first sweep (about a second later) times the socket out.
 func TestAwaitLongWait(t *testing.T) {
 	r, _ := testRelay(t, Config{})
 	g := newRig(t)

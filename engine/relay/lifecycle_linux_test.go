@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -419,15 +418,25 @@ func TestNoDescriptorLeaks(t *testing.T) {
 	// idle: nothing ever moves.
 	g.pipeline(t, r, nil, nil, "idle")
 
-	reasons := map[any]string{}
+	ended := map[any]Stats{}
 	for _, st := range waitStats(t, done, 4) {
-		reasons[st.Tag] = st.Reason
+		ended[st.Tag] = st
 	}
-	if reasons["done"] != ReasonDone || reasons["idle"] != ReasonIdle ||
-		!strings.HasPrefix(reasons["reset"], "error: ") || !strings.HasPrefix(reasons["unconnected"], "error: ") {
-		t.Fatalf("reasons: %v", reasons)
+	want := map[string]Reason{"done": ReasonDone, "idle": ReasonIdle, "reset": ReasonFailed, "unconnected": ReasonFailed}
+	for tag, reason := range want {
+		st := ended[tag]
+		var pe *PairError
+		if st.Reason != reason || (reason == ReasonFailed) != errors.As(st.Err, &pe) {
+			t.Errorf("pair %q ended with %v (err %v), want %v", tag, st.Reason, st.Err, reason)
+		}
 	}
-	t.Logf("reasons: %v", reasons)
+	// Nothing is connected on the unconnected socket, b: whatever the relay tried first
+	// there failed, and the error says it was b.
+	var pe *PairError
+	if errors.As(ended["unconnected"].Err, &pe) && pe.Side != "b" {
+		t.Errorf("unconnected pair: error %v, want it on side b", pe)
+	}
+	t.Logf("reset: %v; unconnected: %v", ended["reset"].Err, ended["unconnected"].Err)
 	if err := readEnd(c3); isTimeout(err) {
 		t.Fatal("client of the unconnected pair still open")
 	}

@@ -46,7 +46,6 @@ type slab struct {
 	chunks []*[slabChunk]pair
 	free   []int32
 	used   int32 // slots ever handed out: every live pair is below this
-	live   int
 }
 
 func (s *slab) alloc() (int32, *pair) {
@@ -61,7 +60,6 @@ func (s *slab) alloc() (int32, *pair) {
 			s.chunks = append(s.chunks, new([slabChunk]pair))
 		}
 	}
-	s.live++
 	return i, s.at(i)
 }
 
@@ -86,5 +84,4 @@ func (s *slab) release(i int32) {
 	p := s.at(i)
 	*p = pair{gen: p.gen + 1}
 	s.free = append(s.free, i)
-	s.live--
 }

@@ -1,10 +1,10 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -144,10 +144,16 @@ func TestResetClosesOtherSide(t *testing.T) {
 				t.Fatalf("other side: read ended with %v, want a connection reset", err)
 			}
 			s := waitStats(t, done, 1)[0]
-			if !strings.HasPrefix(s.Reason, "error: ") {
-				t.Fatalf("reason %q, want an error", s.Reason)
+			var pe *PairError
+			if s.Reason != ReasonFailed || !errors.As(s.Err, &pe) {
+				t.Fatalf("ended with %v (err %v), want ReasonFailed with a *PairError", s.Reason, s.Err)
 			}
-			t.Logf("reason: %s", s.Reason)
+			// The reset arrived on the resetter's socket: a is the client's, b the server's.
+			if side := map[string]string{"client": "a", "server": "b"}[who]; pe.Side != side ||
+				!errors.Is(s.Err, unix.ECONNRESET) && !errors.Is(s.Err, unix.EPIPE) {
+				t.Fatalf("error %v, want a reset on side %s", s.Err, side)
+			}
+			t.Logf("error: %v", s.Err)
 		})
 	}
 }

@@ -34,6 +34,7 @@ type pending struct {
 	fd   [2]int32
 	pre  *[2][]byte
 	sent [2]int32 // prefix bytes Add sent itself, per direction
+	err  error    // what failed when Add sent them: the loop ends the pair with it
 	tag  any
 	// await is set for a socket from Await: fd[0] is the socket, fd[1] is -1.
 	await *awaiting
@@ -115,17 +116,23 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 		return ErrFull
 	}
 	// Send the prefixes from here: a hello the peer waits for should not wait
-	// for the loop to wake up as well. What the socket does not take (or an
-	// error, which the loop meets again and reports) is left to the loop.
+	// for the loop to wake up as well. What the socket does not take is left to
+	// the loop. An error is kept for the loop to report, since the call that
+	// returns a socket's pending error clears it: a connect refused before Add
+	// would otherwise reach the loop as a mere broken pipe.
 	pd := pending{fd: [2]int32{int32(a), int32(b)}, tag: tag}
-	if n, err := send(int32(b), toB); err == nil {
-		toB = toB[n:]
-		pd.sent[0] = int32(n)
+	dst, prefix := [2]int{b, a}, [2][]byte{toB, toA}
+	for d := range 2 {
+		n, err := send(int32(dst[d]), prefix[d])
+		switch {
+		case err == nil:
+			prefix[d] = prefix[d][n:]
+			pd.sent[d] = int32(n)
+		case err != unix.EAGAIN && err != unix.EINTR && pd.err == nil:
+			pd.err = &PairError{Op: "write", Side: sideName[1-d], Err: err}
+		}
 	}
-	if n, err := send(int32(a), toA); err == nil {
-		toA = toA[n:]
-		pd.sent[1] = int32(n)
-	}
+	toB, toA = prefix[0], prefix[1]
 	if len(toA)+len(toB) > 0 {
 		// One allocation for both: the rest of a prefix the socket did not take at
 		// once stays here until EPOLLOUT.
@@ -266,11 +273,11 @@ func (r *Relay) PipesOpen() int {
 	return int(n)
 }
 
-// Close stops taking pairs, closes every pair (Reason "shutdown", an abortive
+// Close stops taking pairs, closes every pair (ReasonShutdown, an abortive
 // close), closes the pools and the loops' descriptors, and waits until every loop
 // has returned, so all OnDone calls have run when it returns. Calling it again
-// waits likewise and returns nil. Safe from any goroutine except OnDone, where it
-// would wait for itself.
+// waits likewise. It always returns nil; the error result is io.Closer's. Safe
+// from any goroutine except OnDone, where it would wait for itself.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
@@ -285,8 +292,8 @@ func (r *Relay) Close() error {
 // Drain stops taking pairs (Add and Await return ErrClosed), closes the awaited
 // sockets, waits until every pair has finished on its own or ctx is done, then
 // calls Close. It returns ctx.Err() if ctx ended first (the remaining pairs are
-// then closed with Reason "shutdown"), else Close's result. Safe from any
-// goroutine except OnDone.
+// then closed with ReasonShutdown), else nil. Safe from any goroutine except
+// OnDone.
 func (r *Relay) Drain(ctx context.Context) error {
 	r.draining.Store(true)
 	for _, l := range r.loops {
@@ -301,8 +308,6 @@ func (r *Relay) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	if cerr := r.Close(); err == nil {
-		err = cerr
-	}
+	_ = r.Close()
 	return err
 }

@@ -153,7 +153,7 @@ func (p *Proxy) pairDone(st relay.Stats) {
 		p.log.Warn("connection failed before the internal server answered; client closed", "domain", st.Tag, "err", st.Err)
 		return
 	}
-	p.log.Debug("connection done", "domain", st.Tag, "public_to_internal", st.AToB, "internal_to_public", st.BToA, "reason", st.Reason)
+	p.log.Debug("connection done", "domain", st.Tag, "public_to_internal", st.AToB, "internal_to_public", st.BToA, "reason", st.Reason, "err", st.Err)
 }
 
 // Relay exposes the relay (for tests and metrics).

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"epsproxy/internal/config"
 	"epsproxy/proxy"
@@ -56,16 +55,3 @@ func TestValidateChangesNothingAndDefaultsApplyOnce(t *testing.T) {
 		}
 	}
 }
-
-func TestSynRetriesBoundTheConnect(t *testing.T) {
-	for _, tc := range []struct {
-		secs float64
-		want int
-	}{{0.5, 1}, {3, 1}, {5, 2}, {7, 2}, {10, 3}, {60, 5}} {
-		if got := synRetries(secondsDur(tc.secs)); got != tc.want {
-			t.Errorf("synRetries(%vs) = %d, want %d", tc.secs, got, tc.want)
-		}
-	}
-}
-
-func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -146,7 +146,7 @@ func (sp *standbyPool) dial(tok wire.Token, endpoint string, gen uint64) bool {
 	ap, err := sp.p.resolve(sp.ctx, endpoint)
 	fd := -1
 	if err == nil {
-		fd, err = connectAddr(ap, sp.p.s.DialTimeout.D())
+		fd, err = relay.Connect(ap, sp.p.s.DialTimeout.D())
 	}
 	if err != nil {
 		if sp.ctx.Err() != nil {

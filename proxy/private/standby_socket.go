@@ -88,7 +88,7 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 		go p.serveStandby(dup, sp.proxy, a, target, append([]byte(nil), data...))
 		return -1, nil, errHandedOff
 	}
-	ifd, err := connectAddr(ap, p.s.DialTimeout.D())
+	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
 	if err != nil {
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
 		return -1, nil, err

@@ -45,12 +45,9 @@ func run(args []string, stderr io.Writer) int {
 			params = args[2]
 		}
 		return call(args[1], params, os.Stdout, stderr)
-	case len(args) == 1 && args[0] == "version":
-		fmt.Println(config.Version())
-		return 0
-	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
-		fmt.Fprintln(stderr, usage)
-		return 0
+	}
+	if status, ok := daemon.Help(args, os.Stdout, stderr, usage); ok {
+		return status
 	}
 	fmt.Fprintln(stderr, usage)
 	return 2

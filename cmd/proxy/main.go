@@ -37,12 +37,9 @@ func run(args []string, stderr io.Writer) int {
 	switch {
 	case len(args) >= 2 && args[0] == "run" && (args[1] == "public" || args[1] == "private"):
 		return serve(args[1], args[2:], stderr)
-	case len(args) == 1 && args[0] == "version":
-		fmt.Println(config.Version())
-		return 0
-	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
-		fmt.Fprintln(stderr, usage)
-		return 0
+	}
+	if status, ok := daemon.Help(args, os.Stdout, stderr, usage); ok {
+		return status
 	}
 	fmt.Fprintln(stderr, usage)
 	return 2

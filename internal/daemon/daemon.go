@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"epsproxy/internal/config"
 )
 
 // Service is what a command runs: Start returns once serving; Stop ends it within ctx.
@@ -51,4 +53,21 @@ func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace tim
 func Fail(stderr io.Writer, what string, err error) int {
 	fmt.Fprintf(stderr, "%s: %v\n", what, err)
 	return 1
+}
+
+// Help answers the arguments every command takes besides its own: `version` prints the version
+// on stdout, `help` (-h, --help) the usage on stderr. handled is false for anything else.
+func Help(args []string, stdout, stderr io.Writer, usage string) (status int, handled bool) {
+	if len(args) != 1 {
+		return 0, false
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, config.Version())
+		return 0, true
+	case "-h", "--help", "help":
+		fmt.Fprintln(stderr, usage)
+		return 0, true
+	}
+	return 0, false
 }

@@ -24,10 +24,9 @@ func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call) (any,
 	if ps.Proxy == p.name {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeBadRequest, "proxy names this private proxy itself; name the public proxy")
 	}
-	var g wire.Grant
-	ok, err := c.Caller.Entry.SettingsFor(wire.Service, p.name, &g)
-	if err != nil || !ok || len(g.AllowedDomains) == 0 {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "%s may not announce names through %s: the directory grants it no allowed_domains", c.Caller.Name, p.name)
+	g, err := proxy.Grant(c, p.name, "announce names through")
+	if err != nil {
+		return nil, err
 	}
 	domain, err := matcher.Normalize(ps.Domain)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/matcher"
+	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
 
@@ -21,13 +22,9 @@ func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call) (any
 	if len(ps.Connections) > wire.MaxAnnounceBatch {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "at most %d connections per call", wire.MaxAnnounceBatch)
 	}
-	var g wire.Grant
-	ok, err := c.Caller.Entry.SettingsFor(wire.Service, p.name, &g)
+	g, err := proxy.Grant(c, p.name, "announce names to")
 	if err != nil {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "the directory's settings for %s are invalid: %v", c.Caller.Name, err)
-	}
-	if !ok || len(g.AllowedDomains) == 0 {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "%s may not announce names to %s: the directory grants it no allowed_domains", c.Caller.Name, p.name)
+		return nil, err
 	}
 	items := make([]matcher.Item, len(ps.Connections))
 	for i, a := range ps.Connections {

@@ -7,6 +7,7 @@ import (
 	"epsproxy/engine"
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
 
@@ -21,13 +22,8 @@ func (p *Proxy) reserveConnections(ctx context.Context, c *epsclient.Call) (any,
 	if ps.Count < 1 || ps.Count > wire.MaxReserve {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "count must be 1 to %d", wire.MaxReserve)
 	}
-	var g wire.Grant
-	ok, err := c.Caller.Entry.SettingsFor(wire.Service, p.name, &g)
-	if err != nil {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "the directory's settings for %s are invalid: %v", c.Caller.Name, err)
-	}
-	if !ok || len(g.AllowedDomains) == 0 {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "%s may not reserve connections at %s: the directory grants it no allowed_domains", c.Caller.Name, p.name)
+	if _, err := proxy.Grant(c, p.name, "reserve connections at"); err != nil {
+		return nil, err
 	}
 	toks, until, err := p.eng.Reserve(c.Caller.Name, ps.Count)
 	if errors.Is(err, engine.ErrStandbyOff) {

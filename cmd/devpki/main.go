@@ -8,7 +8,8 @@
 //	devpki -dir settings/dev/certs -force
 //
 // It prints one line per file written. The certificates and unencrypted keys
-// are for development only. All logic lives in internal/pki.
+// are for development only. All logic lives in internal/pki; this command must
+// not hold any.
 package main
 
 import (

@@ -4,7 +4,8 @@
 //
 // EPS_SETTINGS names one or more settings directories or files (':'-separated). Environment
 // variables EPS_PEER_BIND, EPS_LOCAL_BIND, EPS_SERVICE_ENDPOINT and EPS_LOG_LEVEL override the
-// settings of the same name. The node stops on SIGINT or SIGTERM.
+// settings of the same name. The node stops on SIGINT or SIGTERM. The node's behaviour is
+// package eps's; this command only wires it up and must not hold any.
 package main
 
 import (

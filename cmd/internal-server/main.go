@@ -5,7 +5,8 @@
 //	GET  /jsonrpc   {"message": "success"}
 //	POST /jsonrpc   echoes the JSON body it received; a body that is not JSON gets 400 and a JSON error
 //
-// Run it from the repository root so the default certificate paths resolve.
+// Run it from the repository root so the default certificate paths resolve. Its behaviour is
+// internal/demoserver's; this command only parses flags and must not hold any.
 package main
 
 import (

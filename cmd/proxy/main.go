@@ -9,6 +9,9 @@
 // PROXY_EPS_NODE, PROXY_EPS_LISTEN, PROXY_PRIVATE_INTERNAL_ENDPOINT, PROXY_DATA_DIR,
 // PROXY_LOG_LEVEL). The proxy stops on SIGINT or SIGTERM: it stops accepting, lets relayed
 // connections finish for the drain timeout, saves its announcements and exits.
+//
+// It owns the settings file type (settings.go) and wiring; the roles' behaviour is
+// proxy/public's and proxy/private's, and must not move here.
 package main
 
 import (

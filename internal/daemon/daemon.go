@@ -1,6 +1,7 @@
 // Package daemon is the life cycle every long-running command shares: load settings, build the
 // logger, start, wait for SIGINT or SIGTERM, stop within a grace period, and turn every failure
-// into one line on stderr and a non-zero exit status. It holds no behaviour of its own.
+// into one line on stderr and a non-zero exit status, plus the GOMAXPROCS sizing and the profile
+// flags every command takes. It must not hold any command's behaviour or settings.
 package daemon
 
 import (

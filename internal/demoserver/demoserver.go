@@ -1,6 +1,7 @@
 // Package demoserver is the internal server of the demo and of the end-to-end tests: a TLS
 // JSON-RPC-ish endpoint that answers GET /jsonrpc with {"message": "success"} and echoes a POSTed
-// JSON body. It stands for whatever service an operator keeps behind the private proxy.
+// JSON body. It stands for whatever service an operator keeps behind the private proxy, so it
+// must not know anything of the proxies: it sees only the client's TLS connection.
 package demoserver
 
 import (

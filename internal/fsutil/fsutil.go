@@ -1,7 +1,8 @@
 // Package fsutil writes files so that a reader, or a crash, sees either the old content or the
 // complete new one: the data goes to a temporary file in the same directory, is synced, is renamed
 // over the target, and the directory is synced so the rename itself is durable. The project's
-// persistent state (announcements, generated certificates) is written this way.
+// persistent state (announcements, generated certificates) is written this way. It owns no
+// file format and must not: callers encode, it only writes.
 package fsutil
 
 import (

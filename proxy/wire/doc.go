@@ -7,6 +7,6 @@
 // (announceConnections, getAnnouncements, incomingConnection); reserveConnections and
 // announceConnection are this project's.
 //
-// It holds types, names, limits and the token codec only: no behaviour, no I/O, and no imports
-// beyond the standard library, so that every layer may use it.
+// It holds types, names, limits and the token codec only. It must not hold behaviour or I/O,
+// nor import anything beyond the standard library, so that every layer may use it.
 package wire

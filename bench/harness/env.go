@@ -17,8 +17,8 @@ import (
 	"epsproxy/bench/backend"
 	"epsproxy/bench/haproxy"
 	"epsproxy/bench/load"
-	"epsproxy/bench/proc"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // Names the private proxy announces for the benchmark, besides chain.Domain (the seed's name,

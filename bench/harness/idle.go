@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"epsproxy/bench/load"
-	"epsproxy/bench/proc"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // Bounds of the idle scenario.

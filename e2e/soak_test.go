@@ -64,7 +64,8 @@ func TestSoak(t *testing.T) {
 	startAll(t, c)
 
 	good := &tls.Config{RootCAs: c.Roots, ServerName: chain.Domain} // no session cache: every connection does a full handshake
-	// Warm up, then take the baseline.
+	// Warm up, then take the baseline once the standby sockets are all there: each holds an fd,
+	// and when the first announcement is retried the chain answers before they are up.
 	for range 50 {
 		if err := soakGood(c.Ports.PublicTLS, good); err != nil {
 			t.Fatalf("warm-up request: %v", err)
@@ -72,6 +73,7 @@ func TestSoak(t *testing.T) {
 	}
 	base := map[string]soakProcess{}
 	for _, n := range watched {
+		settledStats(t, c, n)
 		base[n] = soakSample(t, c, n)
 	}
 

@@ -17,24 +17,23 @@ import (
 	"time"
 
 	"epsproxy/internal/chain"
-	"epsproxy/internal/testnet"
 	"epsproxy/proxy/private"
 )
 
 // Helpers shared by the fault, hostile-input and limits tests.
 
-// withAdmin turns on the admin listener of each named process on a free port (before Start), so
-// the test can read /debug/stats.
+// withAdmin turns on the admin listener of each named process (before Start), so the test can
+// read /debug/stats.
 func withAdmin(t *testing.T, c *chain.Chain, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if err := c.EnableAdmin(n, testnet.FreeAddr(t)); err != nil {
+		if err := c.EnableAdmin(n); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// overlay adds a settings file to a role of the chain's copy; its name sorts after the port
+// overlayRole adds a settings file to a role of the chain's copy; its name sorts after the port
 // overlay, so it wins.
 func overlayRole(t *testing.T, c *chain.Chain, role, body string) {
 	t.Helper()
@@ -43,12 +42,10 @@ func overlayRole(t *testing.T, c *chain.Chain, role, body string) {
 	}
 }
 
-// stats reads a process's /debug/stats or fails the test.
+// adminStats reads a process's /debug/stats or fails the test.
 func adminStats(t *testing.T, c *chain.Chain, name string) chain.Stats {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := c.Stats(ctx, name)
+	st, err := c.Stats(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -17,7 +15,7 @@ import (
 	"time"
 
 	"epsproxy/internal/chain"
-	"epsproxy/internal/testnet"
+	"epsproxy/internal/proc"
 )
 
 // soakEnv reads a bound from the environment (make soak raises them).
@@ -34,30 +32,16 @@ type soakProcess struct {
 	RSS             int64 // bytes
 }
 
-func soakSample(t *testing.T, c *chain.Chain, name, admin string) soakProcess {
+// soakSample reads one proxy's goroutines and fds from its /debug/stats and its resident memory
+// from /proc.
+func soakSample(t *testing.T, c *chain.Chain, name string) soakProcess {
 	t.Helper()
-	var s soakProcess
-	resp, err := http.Get("http://" + admin + "/debug/stats")
+	st := adminStats(t, c, name)
+	rss, err := proc.ReadRSS(c.Pid(name))
 	if err != nil {
-		t.Fatalf("%s admin stats: %v", name, err)
+		t.Fatalf("%s: %v", name, err)
 	}
-	defer resp.Body.Close()
-	var st struct {
-		Process struct{ Goroutines, FDs int } `json:"process"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	s.Goroutines, s.FDs = st.Process.Goroutines, st.Process.FDs
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid(name)))
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			s.RSS = kb << 10
-		}
-	}
-	return s
+	return soakProcess{Goroutines: st.Process.Goroutines, FDs: st.Process.FDs, RSS: rss}
 }
 
 // TestSoak pushes SOAK_CONNS connections (default 2,000; `make soak`: 200,000) through the chain
@@ -71,23 +55,26 @@ func TestSoak(t *testing.T) {
 	limit := time.Duration(soakEnv("SOAK_MAX_SECONDS", 1800)) * time.Second
 
 	c := newChain(t)
-	admins := map[string]string{chain.Public: testnet.FreeAddr(t), chain.Private: testnet.FreeAddr(t)}
-	c.Env[chain.Public] = []string{"PROXY_ADMIN_BIND=" + admins[chain.Public], "PROXY_LOG_LEVEL=warn"}
-	c.Env[chain.Private] = []string{"PROXY_ADMIN_BIND=" + admins[chain.Private], "PROXY_LOG_LEVEL=warn"}
+	watched := []string{chain.Public, chain.Private}
+	withAdmin(t, c, watched...)
+	c.Env[chain.Public] = []string{"PROXY_LOG_LEVEL=warn"}
+	c.Env[chain.Private] = []string{"PROXY_LOG_LEVEL=warn"}
 	c.Env[chain.PublicEPS] = []string{"EPS_LOG_LEVEL=warn"}
 	c.Env[chain.PrivateEPS] = []string{"EPS_LOG_LEVEL=warn"}
 	startAll(t, c)
 
 	good := &tls.Config{RootCAs: c.Roots, ServerName: chain.Domain} // no session cache: every connection does a full handshake
-	// Warm up, then take the baseline.
+	// Warm up, then take the baseline once the standby sockets are all there: each holds an fd,
+	// and when the first announcement is retried the chain answers before they are up.
 	for range 50 {
 		if err := soakGood(c.Ports.PublicTLS, good); err != nil {
 			t.Fatalf("warm-up request: %v", err)
 		}
 	}
 	base := map[string]soakProcess{}
-	for n, a := range admins {
-		base[n] = soakSample(t, c, n, a)
+	for _, n := range watched {
+		settledStats(t, c, n)
+		base[n] = soakSample(t, c, n)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -109,8 +96,8 @@ func TestSoak(t *testing.T) {
 					return
 				}
 				if i == int64(total/2) {
-					for n, a := range admins {
-						mid.Store(n, soakSample(t, c, n, a).RSS)
+					for _, n := range watched {
+						mid.Store(n, soakSample(t, c, n).RSS)
 					}
 				}
 				if i%10 == 0 {
@@ -136,12 +123,12 @@ func TestSoak(t *testing.T) {
 	if n := goodFail.Load(); n > 0 {
 		t.Errorf("%d good requests failed; first: %v", n, firstErr.Load())
 	}
-	for n, a := range admins {
+	for _, n := range watched {
 		b := base[n]
 		var end soakProcess
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			end = soakSample(t, c, n, a)
+			end = soakSample(t, c, n)
 			if end.FDs <= b.FDs+4 && end.Goroutines <= b.Goroutines+4 {
 				break
 			}

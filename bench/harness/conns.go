@@ -25,7 +25,6 @@ func (e *env) runConns(ctx context.Context) error {
 		if err := e.restartProxy(ctx, e.profileProc(), "PROFILE="+e.o.Profile, "PROFILE_DIR="+dir); err != nil {
 			return err
 		}
-		e.profiled = true
 		defer e.finishProfile(ctx, dir)
 	}
 	req := load.Request(chain.Domain, "/jsonrpc", true)

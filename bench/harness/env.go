@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +16,8 @@ import (
 	"epsproxy/bench/backend"
 	"epsproxy/bench/haproxy"
 	"epsproxy/bench/load"
-	"epsproxy/bench/proc"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // Names the private proxy announces for the benchmark, besides chain.Domain (the seed's name,
@@ -36,21 +35,20 @@ const (
 	TargetHAProxy2 = "haproxy-2hop"
 )
 
-// Watched process names.
+// Names of the watched processes that internal/chain does not start; the chain's own go by
+// its names (chain.Public, chain.Internal, ...).
 const (
-	ProcPublic     = "public-proxy"
-	ProcPrivate    = "private-proxy"
-	ProcPublicEPS  = "public-eps"
-	ProcPrivateEPS = "private-eps"
-	ProcInternal   = "internal-server"
-	ProcHAProxyA   = "haproxy-a" // the one hop, and the second of two
-	ProcHAProxyB   = "haproxy-b" // the first of two hops
-	ProcHarness    = "harness"   // this process: the clients and the bulk backends
+	ProcHAProxyA = "haproxy-a" // the one hop, and the second of two
+	ProcHAProxyB = "haproxy-b" // the first of two hops
+	ProcHarness  = "harness"   // this process: the clients and the bulk backends
 )
 
 // ChainProcs are the four processes a relayed connection costs (the internal server is the
 // backend, measured too but not part of the chain's cost).
-var ChainProcs = []string{ProcPublic, ProcPrivate, ProcPublicEPS, ProcPrivateEPS}
+var ChainProcs = []string{chain.Public, chain.Private, chain.PublicEPS, chain.PrivateEPS}
+
+// adminProcs are the processes whose /debug/stats the harness reads and records.
+var adminProcs = []string{chain.Public, chain.Private}
 
 // target is where one kind of load goes.
 type target struct {
@@ -77,19 +75,16 @@ type env struct {
 	work  string
 	res   *Results
 	ch    *chain.Chain
-	adm   map[string]string // process -> admin address
-	env   map[string][]string
-	bulk  *backend.Server // TLS
+	env   map[string][]string // the chain's environment, restored when a proxy restarts
+	bulk  *backend.Server     // TLS
 	raw   *backend.Server
 	hello []byte // the ClientHello record for RawName
 
 	connTLS, bulkTLS *tls.Config
 
-	haBin    string
-	ha       map[string]*haproxy.Process
-	targets  []target
-	pids     map[string]func() int
-	profiled bool
+	ha      map[string]*haproxy.Process
+	targets []target
+	pids    map[string]func() int
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -108,7 +103,7 @@ func freeAddr() (string, error) {
 
 // setup builds, starts the chain, the backends and HAProxy, and checks every path answers.
 func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error) {
-	e := &env{o: o, plan: plan, log: o.Log, res: res, adm: map[string]string{}, ha: map[string]*haproxy.Process{}}
+	e := &env{o: o, plan: plan, log: o.Log, res: res, ha: map[string]*haproxy.Process{}}
 	var err error
 	if e.out, err = filepath.Abs(o.Out); err != nil {
 		return nil, err
@@ -163,15 +158,15 @@ func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error
 	if err := e.ch.WriteOverlay("roles/private-proxy-1", "999_zz_bench.yml", overlay); err != nil {
 		return e, err
 	}
-	for _, p := range []string{ProcPublic, ProcPrivate} {
-		if e.adm[p], err = freeAddr(); err != nil {
+	for _, p := range adminProcs {
+		if err := e.ch.EnableAdmin(p); err != nil {
 			return e, err
 		}
 	}
 	// Warn-level logs: a log line per connection would dominate what we measure.
 	e.env = map[string][]string{
-		chain.Public:     {"PROXY_LOG_LEVEL=warn", "PROXY_ADMIN_BIND=" + e.adm[ProcPublic]},
-		chain.Private:    {"PROXY_LOG_LEVEL=warn", "PROXY_ADMIN_BIND=" + e.adm[ProcPrivate]},
+		chain.Public:     {"PROXY_LOG_LEVEL=warn"},
+		chain.Private:    {"PROXY_LOG_LEVEL=warn"},
 		chain.PublicEPS:  {"EPS_LOG_LEVEL=warn"},
 		chain.PrivateEPS: {"EPS_LOG_LEVEL=warn"},
 	}
@@ -185,19 +180,16 @@ func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error
 	if err := e.waitChain(ctx); err != nil {
 		return e, err
 	}
-	e.pids = map[string]func() int{
-		ProcPublic:     func() int { return e.ch.Pid(chain.Public) },
-		ProcPrivate:    func() int { return e.ch.Pid(chain.Private) },
-		ProcPublicEPS:  func() int { return e.ch.Pid(chain.PublicEPS) },
-		ProcPrivateEPS: func() int { return e.ch.Pid(chain.PrivateEPS) },
-		ProcInternal:   func() int { return e.ch.Pid(chain.Internal) },
-		ProcHarness:    os.Getpid,
+	// A func per process: a restarted proxy has a new pid.
+	e.pids = map[string]func() int{ProcHarness: os.Getpid}
+	for _, n := range chain.All {
+		e.pids[n] = func() int { return e.ch.Pid(n) }
 	}
 	res.Processes = map[string]string{
-		ProcPublic: "the public proxy", ProcPrivate: "the private proxy",
-		ProcPublicEPS: "the public proxy's EPS node", ProcPrivateEPS: "the private proxy's EPS node",
-		ProcInternal: "the demo internal server (the backend of the seed's name)",
-		ProcHarness:  "this harness: the load generator and the bulk backends",
+		chain.Public: "the public proxy", chain.Private: "the private proxy",
+		chain.PublicEPS: "the public proxy's EPS node", chain.PrivateEPS: "the private proxy's EPS node",
+		chain.Internal: "the demo internal server (the backend of the seed's name)",
+		ProcHarness:    "this harness: the load generator and the bulk backends",
 	}
 	e.targets = []target{
 		{name: TargetChain, tlsAddr: e.ch.Ports.PublicTLS, bulkAddr: e.ch.Ports.PublicTLS, rawAddr: e.ch.Ports.PublicTLS, procs: ChainProcs},
@@ -264,11 +256,11 @@ func (e *env) startHAProxy(ctx context.Context) error {
 	if e.o.NoHAProxy {
 		return errors.New("turned off (-haproxy=false)")
 	}
-	var err error
-	if e.haBin, err = haproxy.Ensure(ctx, e.log); err != nil {
+	bin, err := haproxy.Ensure(ctx, e.log)
+	if err != nil {
 		return err
 	}
-	e.res.HAProxy = haproxy.Version(e.haBin)
+	e.res.HAProxy = haproxy.Version(bin)
 	bindA, err := freeAddr()
 	if err != nil {
 		return err
@@ -280,12 +272,12 @@ func (e *env) startHAProxy(ctx context.Context) error {
 	routes := func(tls, bulk, raw string) []haproxy.Route {
 		return []haproxy.Route{{SNI: chain.Domain, Addr: tls}, {SNI: BulkName, Addr: bulk}, {SNI: RawName, Addr: raw}}
 	}
-	a, err := haproxy.Start(ctx, e.haBin, e.work, ProcHAProxyA, haproxy.Config{Bind: bindA, Routes: routes(e.ch.Ports.Internal, e.bulk.Addr(), e.raw.Addr())})
+	a, err := haproxy.Start(ctx, bin, e.work, ProcHAProxyA, haproxy.Config{Bind: bindA, Routes: routes(e.ch.Ports.Internal, e.bulk.Addr(), e.raw.Addr())})
 	if err != nil {
 		return err
 	}
 	e.ha[ProcHAProxyA] = a
-	b, err := haproxy.Start(ctx, e.haBin, e.work, ProcHAProxyB, haproxy.Config{Bind: bindB, Routes: routes(bindA, bindA, bindA)})
+	b, err := haproxy.Start(ctx, bin, e.work, ProcHAProxyB, haproxy.Config{Bind: bindB, Routes: routes(bindA, bindA, bindA)})
 	if err != nil {
 		return err
 	}
@@ -400,56 +392,14 @@ func cpuDelta(before, after map[string]time.Duration) map[string]time.Duration {
 	return out
 }
 
-// adminStats fetches a proxy's /debug/stats.
-func (e *env) adminStats(ctx context.Context, procName string) (map[string]json.RawMessage, error) {
-	addr := e.adm[procName]
-	if addr == "" {
-		return nil, fmt.Errorf("%s has no admin listener", procName)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(cctx, http.MethodGet, "http://"+addr+"/debug/stats", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("%s /debug/stats: %w", procName, err)
-	}
-	return out, nil
-}
-
-// statInt reads section.field (e.g. process.goroutines, public.Pairs) from /debug/stats.
-func (e *env) statInt(ctx context.Context, procName, section, field string) (int, error) {
-	st, err := e.adminStats(ctx, procName)
-	if err != nil {
-		return 0, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(st[section], &m); err != nil {
-		return 0, fmt.Errorf("%s /debug/stats: no %s section", procName, section)
-	}
-	var v int
-	if err := json.Unmarshal(m[field], &v); err != nil {
-		return 0, fmt.Errorf("%s /debug/stats: no %s.%s", procName, section, field)
-	}
-	return v, nil
-}
-
-// saveAdmin records both proxies' /debug/stats under label in the results.
+// saveAdmin records the proxies' /debug/stats under label in the results.
 func (e *env) saveAdmin(ctx context.Context, label string) {
 	if e.res.Admin == nil {
 		e.res.Admin = map[string]json.RawMessage{}
 	}
-	for _, p := range []string{ProcPublic, ProcPrivate} {
-		st, err := e.adminStats(ctx, p)
-		if err != nil {
-			continue
-		}
-		if b, err := json.Marshal(st); err == nil {
-			e.res.Admin[label+"/"+p] = b
+	for _, p := range adminProcs {
+		if st, err := e.ch.Stats(ctx, p); err == nil {
+			e.res.Admin[label+"/"+p] = st.Raw
 		}
 	}
 }

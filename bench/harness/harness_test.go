@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"epsproxy/internal/chain"
 )
 
 func TestPlanFor(t *testing.T) {
@@ -68,9 +70,9 @@ func connsFixture() []ConnsPhase {
 	chainRate := []float64{800, 900, 700}
 	for rep := 1; rep <= 3; rep++ {
 		direct := ConnsPhase{Rep: rep, Target: TargetDirect, Concurrency: 25, OK: 1000, ConnsPerSec: 1000, P50ms: 10, P99ms: 30,
-			CPUPerConnUs: map[string]Float{ProcInternal: 500}}
+			CPUPerConnUs: map[string]Float{chain.Internal: 500}}
 		chain := ConnsPhase{Rep: rep, Target: TargetChain, Concurrency: 25, OK: 800, ConnsPerSec: chainRate[rep-1], P50ms: 10.5 + float64(rep)/10, P99ms: 40,
-			CPUPerConnUs: map[string]Float{ProcPublic: 100, ProcPrivate: 100, ProcPublicEPS: 50, ProcPublicEPS + "x": 999, ProcPrivateEPS: Float(40 + 10*rep), ProcInternal: 520}}
+			CPUPerConnUs: map[string]Float{chain.Public: 100, chain.Private: 100, chain.PublicEPS: 50, chain.PublicEPS + "x": 999, chain.PrivateEPS: Float(40 + 10*rep), chain.Internal: 520}}
 		out = append(out, direct, chain)
 	}
 	return out
@@ -85,11 +87,11 @@ func TestSummarizeAndChecks(t *testing.T) {
 			res.Bulk = append(res.Bulk,
 				BulkPhase{Rep: rep, Target: TargetDirect, Transport: "raw", Direction: dir, Streams: 1, Bytes: 4e9, MBps: 4000},
 				BulkPhase{Rep: rep, Target: TargetChain, Transport: "raw", Direction: dir, Streams: 1, Bytes: 1e9, MBps: 1000 * float64(rep),
-					CPUPerGiB: map[string]Float{ProcPublic: 0.5, ProcPrivate: map[string]Float{"up": 0.6, "down": 0.8}[dir]}})
+					CPUPerGiB: map[string]Float{chain.Public: 0.5, chain.Private: map[string]Float{"up": 0.6, "down": 0.8}[dir]}})
 		}
 	}
 	res.Idle = []IdlePhase{{Target: TargetChain, Held: 9000, Procs: map[string]IdleProc{
-		ProcPublic: {RSSPerConn: 900}, ProcPrivate: {RSSPerConn: 1500}}}}
+		chain.Public: {RSSPerConn: 900}, chain.Private: {RSSPerConn: 1500}}}}
 	res.Seed = []SeedPhase{
 		{Rep: 1, Target: TargetChain, Requests: 200, OK: 199, Failed: 1, ReqPerSec: 99},
 		{Rep: 1, Target: TargetDirect, Requests: 200, OK: 200, ReqPerSec: 100},
@@ -171,7 +173,7 @@ func TestSeedCommandIsTheSeeds(t *testing.T) {
 func TestRenderRoundTrip(t *testing.T) {
 	res := &Results{Mode: "quick", Conns: connsFixture()}
 	res.Idle = []IdlePhase{{Target: TargetChain, Held: 10, Procs: map[string]IdleProc{
-		ProcPublic: {RSSPerConn: 900, GoroutinesPerConn: Float(math.NaN())}}}}
+		chain.Public: {RSSPerConn: 900, GoroutinesPerConn: Float(math.NaN())}}}}
 	summarize(res)
 	first := t.TempDir()
 	var out strings.Builder

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"epsproxy/bench/load"
-	"epsproxy/bench/proc"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // Bounds of the idle scenario.
@@ -44,7 +44,7 @@ func (e *env) idlePhase(ctx context.Context, t target) (IdlePhase, error) {
 	ph := IdlePhase{Target: t.name, Wanted: e.plan.IdleConns, Procs: map[string]IdleProc{}}
 	var procs []string
 	for _, p := range t.procs {
-		if p == ProcPublic || p == ProcPrivate || p == ProcHAProxyA || p == ProcHAProxyB {
+		if p == chain.Public || p == chain.Private || p == ProcHAProxyA || p == ProcHAProxyB {
 			procs = append(procs, p)
 		}
 	}
@@ -66,10 +66,12 @@ func (e *env) idlePhase(ctx context.Context, t target) (IdlePhase, error) {
 				return nil, err
 			}
 			g := -1
-			if e.adm[p] != "" {
-				if g, err = e.statInt(ctx, p, "process", "goroutines"); err != nil {
+			if e.ch.AdminAddr(p) != "" {
+				st, err := e.ch.Stats(ctx, p)
+				if err != nil {
 					return nil, err
 				}
+				g = st.Process.Goroutines
 			}
 			out[p] = sample{rss: rss, fds: fds, goroutines: g}
 		}
@@ -119,9 +121,9 @@ func (e *env) release(ctx context.Context, t target, h *load.Held) {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		busy := 0
 		if t.name == TargetChain {
-			for _, p := range []struct{ proc, section string }{{ProcPublic, "public"}, {ProcPrivate, "private"}} {
-				if n, err := e.statInt(ctx, p.proc, p.section, "Pairs"); err == nil {
-					busy += n
+			for _, p := range adminProcs {
+				if st, err := e.ch.Stats(ctx, p); err == nil {
+					busy += int(st.Counters["Pairs"])
 				}
 			}
 		} else if pid := e.pids[ProcHAProxyA]; pid != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"epsproxy/bench/report"
+	"epsproxy/internal/chain"
 )
 
 func num(f Float, prec int) string { return report.Num(float64(f), prec) }
@@ -71,7 +72,7 @@ func connsTable(res *Results) report.Table {
 }
 
 func cpuTable(res *Results) report.Table {
-	cols := []string{ProcPublic, ProcPrivate, ProcPublicEPS, ProcPrivateEPS}
+	cols := []string{chain.Public, chain.Private, chain.PublicEPS, chain.PrivateEPS}
 	t := report.Table{
 		Title:  "CPU per new connection, µs (the chain's processes; the internal server for comparison)",
 		Header: []string{"c", "public proxy", "private proxy", "public EPS", "private EPS", "chain total", "internal server (chain)", "internal server (direct)"},
@@ -92,9 +93,9 @@ func cpuTable(res *Results) report.Table {
 		for _, p := range cols {
 			line = append(line, num(lookup(r.CPUPerConnUs, p), 0))
 		}
-		line = append(line, num(r.ProxyCPUPerConnUs, 0), num(lookup(r.CPUPerConnUs, ProcInternal), 0))
+		line = append(line, num(r.ProxyCPUPerConnUs, 0), num(lookup(r.CPUPerConnUs, chain.Internal), 0))
 		if d := row(TargetDirect, r.Concurrency); d != nil {
-			line = append(line, num(lookup(d.CPUPerConnUs, ProcInternal), 0))
+			line = append(line, num(lookup(d.CPUPerConnUs, chain.Internal), 0))
 		}
 		t.Rows = append(t.Rows, line)
 	}
@@ -158,7 +159,7 @@ func bulkTable(res *Results) report.Table {
 				line = append(line, "–", "–")
 			}
 		}
-		for _, p := range []string{ProcPublic, ProcPrivate} {
+		for _, p := range []string{chain.Public, chain.Private} {
 			if ch != nil {
 				line = append(line, num(lookup(ch.CPUPerGiB, p), 3))
 			} else {

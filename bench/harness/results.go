@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"epsproxy/bench/proc"
+	"epsproxy/internal/proc"
 )
 
 // Float is a float64 that encodes NaN and infinities (figures that could not be measured) as

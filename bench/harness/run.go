@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"epsproxy/bench/proc"
 	"epsproxy/bench/report"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // Run runs the benchmark described by o and writes the report into o.Out. It returns the

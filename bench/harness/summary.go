@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"epsproxy/bench/report"
+	"epsproxy/internal/chain"
 )
 
 // Summary is the medians the tables show; every raw figure stays in the phases.
@@ -283,7 +284,7 @@ func checks(res *Results) []Check {
 		}
 		add("raw TCP bulk, one stream "+dir+", chain vs direct", "≥ 0.33×", v, "×", 2, func(v float64) bool { return v >= 0.33 }, "")
 	}
-	for _, p := range []string{ProcPublic, ProcPrivate} {
+	for _, p := range []string{chain.Public, chain.Private} {
 		worst, which := nan(), ""
 		for _, dir := range []string{"up", "down"} {
 			if r := bulk(dir); r != nil {
@@ -294,7 +295,7 @@ func checks(res *Results) []Check {
 		}
 		add("relay CPU per GiB, "+p+" (raw TCP, one stream, worse direction)", "≤ 0.70 s", worst, " s", 3, func(v float64) bool { return v <= 0.70 }, fmtIf(which != "", " ("+which+")"))
 	}
-	for _, p := range []string{ProcPublic, ProcPrivate} {
+	for _, p := range []string{chain.Public, chain.Private} {
 		v := nan()
 		for _, ph := range res.Idle {
 			if ph.Target == TargetChain {

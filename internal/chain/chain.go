@@ -1,8 +1,25 @@
-// Package chain starts the whole demo chain as real processes on free loopback ports: the
-// internal server, both proxies and both EPS nodes. It copies the repository's settings/dev tree,
-// issues a fresh PKI into the copy, and overlays only the addresses, so what runs is the dev
-// configuration a user runs. The end-to-end tests and the benchmark harness use it; no command
-// needs it at run time.
+// Package chain is the harness of the end-to-end tests (e2e) and of the benchmark
+// (bench/harness): it runs the demo chain, the internal server, both proxies and both EPS nodes,
+// as real processes built from ./cmd, on free loopback ports, so what is tested and measured is
+// the dev configuration a user runs, changed only by the overlays a caller writes.
+//
+// It owns what it creates for one chain: the processes it starts and their logs, a copy of the
+// repository's settings/dev tree with a fresh dev PKI and a port overlay written into it, and
+// the ports it takes from the allocator given to New (the chain's listeners and the admin
+// listeners EnableAdmin turns on). It reads a process's /debug/stats (Stats); figures from
+// /proc come from internal/proc.
+//
+// It must not touch the repository's settings/dev or any process it did not start. Nothing the
+// products run imports it: the commands and the packages they build on work without it.
+//
+// Typical use:
+//
+//	c, err := chain.New(root, dir, bin, freeAddr) // after chain.Build(root, bin)
+//	_ = c.EnableAdmin(chain.Public)                // before Start, to read Stats
+//	err = c.StartAll()
+//	defer c.StopAll(10 * time.Second)
+//	err = c.WaitReady(ctx)
+//	st, err := c.Stats(ctx, chain.Public)
 package chain
 
 import (
@@ -54,17 +71,18 @@ type Ports struct {
 
 // Chain is one chain's settings tree and processes.
 type Chain struct {
-	Root  string // repository root
 	Dir   string // the settings copy: Dir/settings/dev/...
 	Bin   string // directory holding the built commands
 	Ports Ports
 	Roots *x509.CertPool
 	Env   map[string][]string // extra environment per process
 
+	freeAddr func() (string, error)
+
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
-	logs  map[string]*os.File
 	waits map[string]chan error
+	admin map[string]string // process -> admin listener address
 }
 
 // RepoRoot finds the repository root (the directory with go.mod) from the working directory up.
@@ -96,10 +114,13 @@ func Build(root, bin string) error {
 	return nil
 }
 
-// New prepares a chain in dir with commands from bin: copies settings/dev, issues a PKI and
-// writes the port overlay. ports picks free addresses (a func so callers control allocation).
+// New prepares a chain in dir with commands from bin: copies settings/dev from the repository
+// at root, issues a PKI and writes the port overlay. freeAddr picks every address the chain
+// listens on, now and in EnableAdmin: a func so that callers running several chains at once
+// keep them apart.
 func New(root, dir, bin string, freeAddr func() (string, error)) (*Chain, error) {
-	c := &Chain{Root: root, Dir: dir, Bin: bin, Env: map[string][]string{}, procs: map[string]*exec.Cmd{}, logs: map[string]*os.File{}, waits: map[string]chan error{}}
+	c := &Chain{Dir: dir, Bin: bin, Env: map[string][]string{}, freeAddr: freeAddr,
+		procs: map[string]*exec.Cmd{}, waits: map[string]chan error{}, admin: map[string]string{}}
 	for _, p := range []*string{&c.Ports.PublicTLS, &c.Ports.PublicInternal, &c.Ports.PublicEPS, &c.Ports.PublicNodePeer, &c.Ports.PublicNodeLocal,
 		&c.Ports.PrivateEPS, &c.Ports.PrivateNodePeer, &c.Ports.PrivateNodeLocal, &c.Ports.Internal,
 		&c.Ports.OtherNodePeer, &c.Ports.OtherNodeLocal} {
@@ -170,8 +191,10 @@ func (c *Chain) WriteOverlay(sub, file, body string) error {
 	return os.WriteFile(filepath.Join(dir, file), []byte("# written by internal/chain for a run\n"+body), 0o644)
 }
 
-// command returns the command line and environment of a process.
-func (c *Chain) command(name string) (*exec.Cmd, error) {
+// Command returns a process's command line and environment without starting it, for a caller
+// that runs it itself (with settings that must make it fail, say). Its output goes nowhere
+// until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env.
+func (c *Chain) Command(name string) (*exec.Cmd, error) {
 	dev := filepath.Join(c.Dir, "settings", "dev")
 	var cmd *exec.Cmd
 	switch name {
@@ -200,13 +223,16 @@ func (c *Chain) command(name string) (*exec.Cmd, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, c.Env[name]...)
+	if v, addr := adminEnv[name], c.AdminAddr(name); addr != "" {
+		cmd.Env = append(cmd.Env, v+"="+addr) // last, so it wins over Env
+	}
 	cmd.Dir = c.Dir
 	return cmd, nil
 }
 
-// Start starts one process; its stderr goes to Dir/<name>.log.
+// Start starts one process; its output goes to Dir/<name>.log.
 func (c *Chain) Start(name string) error {
-	cmd, err := c.command(name)
+	cmd, err := c.Command(name)
 	if err != nil {
 		return err
 	}
@@ -222,7 +248,7 @@ func (c *Chain) Start(name string) error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); log.Close() }()
 	c.mu.Lock()
-	c.procs[name], c.logs[name], c.waits[name] = cmd, log, done
+	c.procs[name], c.waits[name] = cmd, done
 	c.mu.Unlock()
 	return nil
 }
@@ -254,10 +280,10 @@ func (c *Chain) Stop(name string, grace time.Duration) error {
 	return c.signal(name, syscall.SIGTERM, grace)
 }
 
-// Kill sends SIGKILL and waits for the process.
-func (c *Chain) Kill(name string) error {
+// Kill sends SIGKILL and waits for the process. Its exit error says only that it was killed, so
+// there is nothing to return.
+func (c *Chain) Kill(name string) {
 	_ = c.signal(name, syscall.SIGKILL, 5*time.Second)
-	return nil
 }
 
 func (c *Chain) signal(name string, sig syscall.Signal, grace time.Duration) error {
@@ -317,8 +343,9 @@ func (c *Chain) Log(name string) string {
 	return string(b)
 }
 
-// HTTPClient is a TLS client that sends requests for Domain to the public proxy, like the seed's
-// curl with --resolve; one connection per request unless keepAlive.
+// HTTPClient is a TLS client that dials addr whatever the URL's host, as curl's --resolve does:
+// a request for https://Domain/ reaches the public proxy with Domain as its server name. It
+// opens one connection per request unless keepAlive.
 func (c *Chain) HTTPClient(addr string, keepAlive bool) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
@@ -333,7 +360,8 @@ func (c *Chain) HTTPClient(addr string, keepAlive bool) *http.Client {
 	}
 }
 
-// WaitReady polls the seed's GET through the public proxy until it answers 200 or ctx ends.
+// WaitReady polls GET https://Domain/jsonrpc through the public proxy until it answers 200 (the
+// whole chain is up and the private proxy's announcement went through) or ctx ends.
 func (c *Chain) WaitReady(ctx context.Context) error {
 	cl := c.HTTPClient(c.Ports.PublicTLS, false)
 	var last error

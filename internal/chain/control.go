@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,18 +9,14 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"epsproxy/internal/admin"
 )
 
-// Fault tests need finer control than Start/Stop: deliver a signal and watch the exit separately,
-// run a command with settings that must make it fail, and read a process's /debug/stats.
-
-// maxStatsBody caps a /debug/stats answer; it is a few hundred bytes.
-const maxStatsBody = 1 << 20
+// Finer control than Start/Stop, for fault tests: deliver a signal and watch the exit
+// separately. And the admin listener, for every caller that watches a process: turn it on and
+// read /debug/stats.
 
 // Signal sends sig to a running process and returns at once; Wait collects the exit. It returns
 // an error when the process is not running. Safe from any goroutine.
@@ -57,44 +54,39 @@ func (c *Chain) Wait(name string, d time.Duration) (exited bool, err error) {
 	}
 }
 
-// Command returns a process's command line and environment without starting it, for a caller
-// that runs it itself (with settings that must make it fail, say). Its output goes nowhere
-// until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env.
-func (c *Chain) Command(name string) (*exec.Cmd, error) {
-	return c.command(name)
-}
-
 // adminEnv is the variable that sets the admin bind address of each process.
 var adminEnv = map[string]string{
 	Public: "PROXY_ADMIN_BIND", Private: "PROXY_ADMIN_BIND",
 	PublicEPS: "EPS_ADMIN_BIND", PrivateEPS: "EPS_ADMIN_BIND", OtherEPS: "EPS_ADMIN_BIND",
 }
 
-// EnableAdmin makes a process open its admin listener on addr (a loopback host:port) from its
-// next Start. Not safe concurrently with Start.
-func (c *Chain) EnableAdmin(name, addr string) error {
-	v := adminEnv[name]
-	if v == "" {
+// EnableAdmin makes a process open its admin listener (pprof and /debug/stats) on a free
+// loopback address from its next Start, and keeps that address across restarts. It returns an
+// error for a process without one (the internal server) or when no address is free. Safe from
+// any goroutine.
+func (c *Chain) EnableAdmin(name string) error {
+	if adminEnv[name] == "" {
 		return fmt.Errorf("%s has no admin listener", name)
 	}
-	c.Env[name] = append(c.Env[name], v+"="+addr)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.admin[name] != "" {
+		return nil
+	}
+	addr, err := c.freeAddr()
+	if err != nil {
+		return fmt.Errorf("%s admin address: %w", name, err)
+	}
+	c.admin[name] = addr
 	return nil
 }
 
-// AdminAddr is the admin address EnableAdmin set for a process, or "". Not safe concurrently
-// with EnableAdmin or other changes to Env.
+// AdminAddr is the admin address EnableAdmin chose for a process, or "" when its admin
+// listener is off. Safe from any goroutine.
 func (c *Chain) AdminAddr(name string) string {
-	v := adminEnv[name]
-	if v == "" {
-		return ""
-	}
-	addr := ""
-	for _, kv := range c.Env[name] {
-		if a, ok := strings.CutPrefix(kv, v+"="); ok {
-			addr = a // the last one wins, as in the process's environment
-		}
-	}
-	return addr
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.admin[name]
 }
 
 // Stats is a process's /debug/stats.
@@ -103,10 +95,21 @@ type Stats struct {
 	// Counters holds the numeric fields of the role's own section ("public" or "private"), by
 	// field name (e.g. "Pairs", "HelloConns", "BadTokens").
 	Counters map[string]int64
+	// Raw is the answer as the process sent it, for a run's record.
+	Raw json.RawMessage
 }
 
+// Bounds of a /debug/stats read: the answer is a few hundred bytes, built at once, so a process
+// that takes seconds is stuck and waiting longer would only hide that.
+const (
+	maxStatsBody = 1 << 20
+	statsTimeout = 5 * time.Second
+)
+
+var statsClient = &http.Client{Timeout: statsTimeout}
+
 // Stats reads /debug/stats of a process whose admin listener EnableAdmin turned on. Safe from
-// any goroutine once Env no longer changes.
+// any goroutine.
 func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
 	addr := c.AdminAddr(name)
 	if addr == "" {
@@ -116,7 +119,7 @@ func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := statsClient.Do(req)
 	if err != nil {
 		return Stats{}, fmt.Errorf("%s stats: %w", name, err)
 	}
@@ -132,7 +135,7 @@ func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
 	if err := json.Unmarshal(body, &sections); err != nil {
 		return Stats{}, fmt.Errorf("%s stats: %w", name, err)
 	}
-	var st Stats
+	st := Stats{Raw: bytes.TrimSpace(body), Counters: map[string]int64{}}
 	raw, ok := sections["process"]
 	if !ok {
 		return Stats{}, errors.New(name + " stats: no process section")
@@ -140,7 +143,6 @@ func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
 	if err := json.Unmarshal(raw, &st.Process); err != nil {
 		return Stats{}, fmt.Errorf("%s stats: process: %w", name, err)
 	}
-	st.Counters = map[string]int64{}
 	for sec, raw := range sections {
 		if sec == "process" {
 			continue

@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"epsproxy/bench/harness"
+	"epsproxy/internal/chain"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -35,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reps := fs.Int("reps", 0, "repetitions per scenario (default 5, or 2 with -quick)")
 	out := fs.String("out", "bench/out", "output directory")
 	profile := fs.String("profile", "", "write this profile of a proxy during the connection scenario: "+strings.Join(harness.ProfileKinds, ", "))
-	profileProc := fs.String("profile-proc", "public-proxy", "the proxy -profile applies to: public-proxy or private-proxy")
+	profileProc := fs.String("profile-proc", chain.Public, "the proxy -profile applies to: "+chain.Public+" or "+chain.Private)
 	haproxy := fs.Bool("haproxy", true, "compare with HAProxy (installed with apt-get when missing and running as root)")
 	render := fs.String("render", "", "measure nothing: re-render the report of this results.json into -out")
 	if err := fs.Parse(args); err != nil {

@@ -89,7 +89,7 @@ func ready(t *testing.T, c *chain.Chain) {
 	}
 }
 
-// get and post are the seed's curl commands.
+// get and post are the README's curl commands.
 func get(cl *http.Client, host string) (int, string, error) {
 	resp, err := cl.Get("https://" + host + "/jsonrpc")
 	if err != nil {
@@ -117,7 +117,7 @@ func TestSeedDemo(t *testing.T) {
 
 	code, body, err := get(cl, chain.Domain)
 	if err != nil || code != 200 || strings.TrimSpace(body) != `{"message": "success"}` {
-		t.Fatalf("the seed's GET: %d %q %v", code, body, err)
+		t.Fatalf("the README's GET: %d %q %v", code, body, err)
 	}
 	code, body, err = post(cl, `{"hello": ["world", 1]}`)
 	if err != nil || code != 200 || body != `{"hello": ["world", 1]}` {
@@ -127,7 +127,7 @@ func TestSeedDemo(t *testing.T) {
 	if err != nil || code != 400 || !strings.Contains(body, "error") {
 		t.Fatalf("POST of bad JSON: %d %q %v", code, body, err)
 	}
-	// The seed's stress test, bounded: 500 requests at concurrency 25, one connection each.
+	// The README's stress test, bounded: 500 requests at concurrency 25, one connection each.
 	const total, conc = 500, 25
 	var failed atomic.Int64
 	var firstErr atomic.Value

@@ -188,7 +188,7 @@ func (k *keepAlive) do(body string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// mustGet is one GET on k that must answer 200 with the seed's body.
+// mustGet is one GET on k that must answer 200 with the README's body.
 func (k *keepAlive) mustGet(t *testing.T, when string) {
 	t.Helper()
 	code, body, err := k.do("")

@@ -149,7 +149,7 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// soakGood is the seed's request on a new connection, with a full handshake.
+// soakGood is the README's request on a new connection, with a full handshake.
 func soakGood(addr string, tc *tls.Config) error {
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, tc)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"epsproxy/internal/proc"
 )
 
-// Names the private proxy announces for the benchmark, besides chain.Domain (the seed's name,
+// Names the private proxy announces for the benchmark, besides chain.Domain (the demo's name,
 // served by the internal server). Both sit under the dev directory's allowed suffix.
 const (
 	BulkName = "bulk.internal-server.local" // the TLS bulk backend
@@ -53,7 +53,7 @@ var adminProcs = []string{chain.Public, chain.Private}
 // target is where one kind of load goes.
 type target struct {
 	name     string
-	tlsAddr  string   // the seed's name (internal server)
+	tlsAddr  string   // the demo's name (internal server)
 	bulkAddr string   // BulkName (TLS bulk backend)
 	rawAddr  string   // RawName (raw TCP backend)
 	procs    []string // the proxy processes this target adds (none for direct)
@@ -188,7 +188,7 @@ func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error
 	res.Processes = map[string]string{
 		chain.Public: "the public proxy", chain.Private: "the private proxy",
 		chain.PublicEPS: "the public proxy's EPS node", chain.PrivateEPS: "the private proxy's EPS node",
-		chain.Internal: "the demo internal server (the backend of the seed's name)",
+		chain.Internal: "the demo internal server (the backend of the demo's name)",
 		ProcHarness:    "this harness: the load generator and the bulk backends",
 	}
 	e.targets = []target{
@@ -203,7 +203,7 @@ func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error
 	return e, nil
 }
 
-// waitChain waits until the seed's name answers through the chain and the bulk names stream.
+// waitChain waits until the demo's name answers through the chain and the bulk names stream.
 func (e *env) waitChain(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()

@@ -15,7 +15,7 @@ const (
 	ScenarioConns = "conns" // new TLS connections at several concurrencies
 	ScenarioBulk  = "bulk"  // bulk streams, TLS and raw TCP, each way
 	ScenarioIdle  = "idle"  // thousands of idle relayed connections held
-	ScenarioSeed  = "seed"  // the seed's `parallel -j 25 curl` stress test
+	ScenarioSeed  = "seed"  // the README's `parallel -j 25 curl` stress test
 )
 
 // AllScenarios lists every scenario in report order.

@@ -126,7 +126,7 @@ type IdleProc struct {
 	GoroutinesPerConn Float `json:"goroutines_per_conn"`
 }
 
-// SeedPhase is one run of the seed's stress test against one target.
+// SeedPhase is one run of the README's stress test against one target.
 type SeedPhase struct {
 	Rep       int            `json:"rep"`
 	Target    string         `json:"target"`
@@ -140,7 +140,7 @@ type SeedPhase struct {
 	Command   string         `json:"command"`
 }
 
-// Check is one target of the benchmark issue and what this run measured for it.
+// Check is one target of BENCHMARKS.md's targets and what this run measured for it.
 type Check struct {
 	Name     string `json:"name"`
 	Want     string `json:"want"`

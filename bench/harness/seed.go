@@ -15,7 +15,7 @@ import (
 	"epsproxy/internal/chain"
 )
 
-// runSeed is scenario 4: the seed's stress test, `seq 1 N | parallel -j 25 curl ...`, against
+// runSeed is scenario 4: the README's stress test, `seq 1 N | parallel -j 25 curl ...`, against
 // the chain and directly against the internal server, interleaved per repetition.
 func (e *env) runSeed(ctx context.Context) error {
 	if err := seedTools(ctx, e.log); err != nil {
@@ -61,7 +61,7 @@ func seedTools(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// seedCommand is the seed's command line for a TLS port. As in the seed, `{}` is GNU parallel's
+// seedCommand is the README's command line for a TLS port. As in the README, `{}` is GNU parallel's
 // replacement string: each request posts its sequence number, which is valid JSON.
 func seedCommand(n, jobs int, root, port string) string {
 	host := chain.Domain
@@ -75,7 +75,7 @@ func (e *env) seedPhase(ctx context.Context, rep int, t target, root string) See
 	_, port, _ := strings.Cut(t.tlsAddr, ":")
 	cmdline := seedCommand(e.plan.SeedRequests, e.plan.SeedParallel, root, port)
 	ph := SeedPhase{Rep: rep, Target: t.name, Requests: e.plan.SeedRequests, Codes: map[string]int{}, Command: cmdline}
-	// A generous bound: the seed needs about a millisecond of wall time per request here.
+	// A generous bound: the stress test needs about a millisecond of wall time per request here.
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(e.plan.SeedRequests)*50*time.Millisecond+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "bash", "-c", cmdline)

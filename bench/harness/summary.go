@@ -48,7 +48,7 @@ type BulkRow struct {
 	Errors    int              `json:"errors"`
 }
 
-// SeedRow is one target of the seed stress test over the repetitions.
+// SeedRow is one target of the README's stress test over the repetitions.
 type SeedRow struct {
 	Target    string `json:"target"`
 	Requests  int    `json:"requests"`

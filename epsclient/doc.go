@@ -8,7 +8,7 @@
 //		Params: params, Done: func(raw json.RawMessage, err error) { ... }})
 //
 //	srv := epsclient.NewServer("public-proxy-1.ga", logger)
-//	srv.Handle("announceConnections", func(ctx context.Context, c *epsclient.Call) (any, error) { ... })
+//	srv.Handle("announceConnections", epsclient.Typed(func(ctx context.Context, c *epsclient.Call, ps Params) (any, error) { ... }))
 //	err = srv.Start(s.EPS.Listen, identity)
 //
 // It owns three things: Client, a keep-alive JSON-RPC client that calls "<operator>.<method>"

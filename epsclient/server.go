@@ -22,6 +22,19 @@ import (
 // method) keeps its code; any other error is an internal error.
 type Handler func(ctx context.Context, c *Call) (any, error)
 
+// Typed adapts a handler that takes its params decoded: the call's params are decoded into a P
+// with Decode (unknown fields refused, an invalid-params error that says what is wrong) before
+// f runs, so no handler repeats that step or forgets it.
+func Typed[P any](f func(ctx context.Context, c *Call, params P) (any, error)) Handler {
+	return func(ctx context.Context, c *Call) (any, error) {
+		var params P
+		if err := c.Decode(&params); err != nil {
+			return nil, err
+		}
+		return f(ctx, c, params)
+	}
+}
+
 // Call is one delivered call.
 type Call struct {
 	Method string

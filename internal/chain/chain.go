@@ -191,33 +191,39 @@ func (c *Chain) WriteOverlay(sub, file, body string) error {
 	return os.WriteFile(filepath.Join(dir, file), []byte("# written by internal/chain for a run\n"+body), 0o644)
 }
 
+// launch is how a settings-driven process starts: its command, and the variable naming its
+// settings role.
+type launch struct {
+	bin         string
+	args        []string
+	settingsVar string
+	role        string
+}
+
+var launches = map[string]launch{
+	Public:     {"proxy", []string{"run", "public"}, "PROXY_SETTINGS", "public-proxy-1"},
+	Private:    {"proxy", []string{"run", "private"}, "PROXY_SETTINGS", "private-proxy-1"},
+	PublicEPS:  {"eps", []string{"server", "run"}, "EPS_SETTINGS", "public-proxy-eps-1"},
+	PrivateEPS: {"eps", []string{"server", "run"}, "EPS_SETTINGS", "private-proxy-eps-1"},
+	OtherEPS:   {"eps", []string{"server", "run"}, "EPS_SETTINGS", "other-operator-eps-1"},
+}
+
 // Command returns a process's command line and environment without starting it, for a caller
 // that runs it itself (with settings that must make it fail, say). Its output goes nowhere
 // until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env.
 func (c *Chain) Command(name string) (*exec.Cmd, error) {
 	dev := filepath.Join(c.Dir, "settings", "dev")
 	var cmd *exec.Cmd
-	switch name {
-	case Internal:
+	if name == Internal {
 		cmd = exec.Command(filepath.Join(c.Bin, "internal-server"), "-addr", c.Ports.Internal,
 			"-cert", filepath.Join(dev, "certs", "internal-server.crt"), "-key", filepath.Join(dev, "certs", "internal-server.key"))
-	case Public:
-		cmd = exec.Command(filepath.Join(c.Bin, "proxy"), "run", "public")
-		cmd.Env = append(os.Environ(), "PROXY_SETTINGS="+filepath.Join(dev, "roles", "public-proxy-1"))
-	case Private:
-		cmd = exec.Command(filepath.Join(c.Bin, "proxy"), "run", "private")
-		cmd.Env = append(os.Environ(), "PROXY_SETTINGS="+filepath.Join(dev, "roles", "private-proxy-1"))
-	case PublicEPS:
-		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
-		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "public-proxy-eps-1"))
-	case PrivateEPS:
-		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
-		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "private-proxy-eps-1"))
-	case OtherEPS:
-		cmd = exec.Command(filepath.Join(c.Bin, "eps"), "server", "run")
-		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(dev, "roles", "other-operator-eps-1"))
-	default:
-		return nil, fmt.Errorf("no process %q", name)
+	} else {
+		l, ok := launches[name]
+		if !ok {
+			return nil, fmt.Errorf("no process %q", name)
+		}
+		cmd = exec.Command(filepath.Join(c.Bin, l.bin), l.args...)
+		cmd.Env = append(os.Environ(), l.settingsVar+"="+filepath.Join(dev, "roles", l.role))
 	}
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
@@ -319,12 +325,12 @@ func (c *Chain) StopAll(grace time.Duration) error {
 // Call runs `eps call` through the node of a process (PublicEPS, PrivateEPS or OtherEPS) and
 // returns its output.
 func (c *Chain) Call(ctx context.Context, node, method, params string) (string, error) {
-	role := map[string]string{PublicEPS: "public-proxy-eps-1", PrivateEPS: "private-proxy-eps-1", OtherEPS: "other-operator-eps-1"}[node]
-	if role == "" {
+	l, ok := launches[node]
+	if !ok || l.bin != "eps" {
 		return "", fmt.Errorf("no node %q", node)
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(c.Bin, "eps"), "call", method, params)
-	cmd.Env = append(os.Environ(), "EPS_SETTINGS="+filepath.Join(c.Dir, "settings", "dev", "roles", role))
+	cmd.Env = append(os.Environ(), l.settingsVar+"="+filepath.Join(c.Dir, "settings", "dev", "roles", l.role))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"epsproxy/bench/load"
+	"epsproxy/epsclient"
 	"epsproxy/proxy/wire"
 )
 
@@ -43,7 +44,7 @@ func TestStandbyClientsArePairedWhileASaveIsHeldOpen(t *testing.T) {
 	}
 	added := make(chan error, 1)
 	go func() {
-		_, err := p.announceConnection(context.Background(), call(wire.AnnounceConnection, "op.test", []string{".late.example"},
+		_, err := epsclient.Typed(p.announceConnection)(context.Background(), call(wire.AnnounceConnection, "op.test", []string{".late.example"},
 			map[string]string{"domain": "new.late.example", "proxy": "pub.test"}))
 		added <- err
 	}()
@@ -132,7 +133,7 @@ func TestConcurrentUpdatesLeaveTheNewestSetOnDisk(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			d := string(rune('a'+i)) + ".late.example"
-			if _, err := p.announceConnection(context.Background(), call(wire.AnnounceConnection, "op.test", []string{".late.example"},
+			if _, err := epsclient.Typed(p.announceConnection)(context.Background(), call(wire.AnnounceConnection, "op.test", []string{".late.example"},
 				map[string]string{"domain": d, "proxy": "pub.test"})); err != nil {
 				t.Error(err)
 			}

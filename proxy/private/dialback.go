@@ -22,11 +22,7 @@ type dialJob struct {
 
 // incomingConnection queues a dial-back for a client waiting at a public proxy. It answers at
 // once; the dial happens on the bounded dial pool.
-func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps wire.IncomingParams
-	if err := c.Decode(&ps); err != nil {
-		return nil, err
-	}
+func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wire.IncomingParams) (any, error) {
 	if err := proxy.CheckHostPort(ps.Endpoint); err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "endpoint: %v", err)
 	}

@@ -13,11 +13,7 @@ import (
 
 // announceConnection lets an operator the directory authorizes (allowed_domains granted for
 // this proxy's "proxy" service) add a name at run time.
-func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps wire.AnnounceConnectionParams
-	if err := c.Decode(&ps); err != nil {
-		return nil, err
-	}
+func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call, ps wire.AnnounceConnectionParams) (any, error) {
 	if ps.Proxy == "" {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "proxy is missing: the public proxy to announce the name to")
 	}
@@ -57,7 +53,7 @@ func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call) (any,
 }
 
 // getAnnouncements lists this proxy's live announcements.
-func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call) (any, error) {
+func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call, _ struct{}) (any, error) {
 	live := p.anns.liveList(time.Now())
 	out := make([]wire.Served, len(live))
 	for i, a := range live {

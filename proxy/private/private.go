@@ -77,9 +77,9 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 	}
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
 	p.server = epsclient.NewServer(base.Name, p.log)
-	p.server.Handle(wire.IncomingConnection, p.incomingConnection)
-	p.server.Handle(wire.AnnounceConnection, p.announceConnection)
-	p.server.Handle(wire.GetAnnouncements, p.getAnnouncements)
+	p.server.Handle(wire.IncomingConnection, epsclient.Typed(p.incomingConnection))
+	p.server.Handle(wire.AnnounceConnection, epsclient.Typed(p.announceConnection))
+	p.server.Handle(wire.GetAnnouncements, epsclient.Typed(p.getAnnouncements))
 	return p, nil
 }
 

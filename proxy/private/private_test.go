@@ -71,7 +71,7 @@ func TestIncomingConnectionIsCheckedBeforeAnyDial(t *testing.T) {
 		{"endpoint without port", "pub.test", map[string]string{"domain": "app.example", "token": tok, "endpoint": "localhost"}, jsonrpc.CodeInvalidParams},
 	}
 	for _, c := range cases {
-		if _, err := p.incomingConnection(ctx, call("incomingConnection", c.caller, nil, c.params)); code(err) != c.want {
+		if _, err := epsclient.Typed(p.incomingConnection)(ctx, call("incomingConnection", c.caller, nil, c.params)); code(err) != c.want {
 			t.Errorf("%s: %v, want code %d", c.name, err, c.want)
 		}
 	}
@@ -79,11 +79,11 @@ func TestIncomingConnectionIsCheckedBeforeAnyDial(t *testing.T) {
 		t.Fatalf("a refused call queued a dial")
 	}
 	good := map[string]string{"domain": "APP.example.", "token": tok, "endpoint": "127.0.0.1:9999"}
-	if _, err := p.incomingConnection(ctx, call("incomingConnection", "pub.test", nil, good)); err != nil {
+	if _, err := epsclient.Typed(p.incomingConnection)(ctx, call("incomingConnection", "pub.test", nil, good)); err != nil {
 		t.Fatalf("announced name from its public proxy: %v", err)
 	}
 	// The queue (1) is full and no worker runs: the next is refused at once, not stalled.
-	if _, err := p.incomingConnection(ctx, call("incomingConnection", "pub.test", nil, good)); code(err) != jsonrpc.CodeOverloaded {
+	if _, err := epsclient.Typed(p.incomingConnection)(ctx, call("incomingConnection", "pub.test", nil, good)); code(err) != jsonrpc.CodeOverloaded {
 		t.Errorf("full dial queue: %v, want 503", err)
 	}
 }
@@ -121,16 +121,16 @@ func TestAnnounceConnectionNeedsAGrantAndPersists(t *testing.T) {
 	p := newProxy(t, Settings{InternalEndpoint: "127.0.0.1:8888"}, dir)
 	ctx := context.Background()
 	params := map[string]string{"domain": "api.a.example", "proxy": "pub.test"}
-	if _, err := p.announceConnection(ctx, call("announceConnection", "op.test", nil, params)); code(err) != 403 {
+	if _, err := epsclient.Typed(p.announceConnection)(ctx, call("announceConnection", "op.test", nil, params)); code(err) != 403 {
 		t.Errorf("no grant: %v, want 403", err)
 	}
-	if _, err := p.announceConnection(ctx, call("announceConnection", "op.test", []string{".b.example"}, params)); code(err) != 403 || !strings.Contains(err.Error(), "api.a.example") {
+	if _, err := epsclient.Typed(p.announceConnection)(ctx, call("announceConnection", "op.test", []string{".b.example"}, params)); code(err) != 403 || !strings.Contains(err.Error(), "api.a.example") {
 		t.Errorf("name outside the grant: %v, want 403", err)
 	}
-	if _, err := p.announceConnection(ctx, call("announceConnection", "op.test", []string{".a.example"}, map[string]string{"domain": "x.a.example", "proxy": self})); code(err) != 400 {
+	if _, err := epsclient.Typed(p.announceConnection)(ctx, call("announceConnection", "op.test", []string{".a.example"}, map[string]string{"domain": "x.a.example", "proxy": self})); code(err) != 400 {
 		t.Errorf("announcing to itself: %v, want 400", err)
 	}
-	if _, err := p.announceConnection(ctx, call("announceConnection", "op.test", []string{".a.example"}, params)); err != nil {
+	if _, err := epsclient.Typed(p.announceConnection)(ctx, call("announceConnection", "op.test", []string{".a.example"}, params)); err != nil {
 		t.Fatal(err)
 	}
 	// A fresh proxy on the same data directory restores it.

@@ -14,11 +14,7 @@ import (
 // announceConnections files the caller's names. The result is a list with one entry per name:
 // null when accepted, else an error object (403 not allowed, 409 taken, 400 invalid or too far
 // in the future, 507 table full), as the original did.
-func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps wire.AnnounceParams
-	if err := c.Decode(&ps); err != nil {
-		return nil, err
-	}
+func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call, ps wire.AnnounceParams) (any, error) {
 	if len(ps.Connections) > wire.MaxAnnounceBatch {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "at most %d connections per call", wire.MaxAnnounceBatch)
 	}
@@ -63,11 +59,7 @@ func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call) (any
 
 // getAnnouncements lists the caller's live announcements. Only the caller's own: one operator
 // has no business learning which names another serves.
-func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps struct{}
-	if err := c.Decode(&ps); err != nil {
-		return nil, err
-	}
+func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call, _ struct{}) (any, error) {
 	out := []wire.Listed{}
 	for _, a := range p.table.List(time.Now()) {
 		if a.Operator != c.Caller.Name {

@@ -47,7 +47,7 @@ func call(method, caller string, allowed []string, params string) *epsclient.Cal
 func TestAnnounceConnections(t *testing.T) {
 	p := newProxy(t)
 	ctx := context.Background()
-	res, err := p.announceConnections(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"connections": [
+	res, err := epsclient.Typed(p.announceConnections)(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"connections": [
 		{"domain": "www.a.example"}, {"domain": "WWW.B.example"}, {"domain": "*.a.example"}, {"domain": "bad..name.a.example"}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -57,28 +57,28 @@ func TestAnnounceConnections(t *testing.T) {
 		t.Errorf("per-item results %v, want %v", codes, want)
 	}
 	// Another operator cannot take a live name (409), even with the grant.
-	res, _ = p.announceConnections(ctx, call("announceConnections", "b.test", []string{".a.example"}, `{"connections": [{"domain": "www.a.example"}]}`))
+	res, _ = epsclient.Typed(p.announceConnections)(ctx, call("announceConnections", "b.test", []string{".a.example"}, `{"connections": [{"domain": "www.a.example"}]}`))
 	if codes := codesOf(res); !equal(codes, []int{409}) {
 		t.Errorf("taking another operator's name: %v, want [409]", codes)
 	}
 	// Without a grant from the directory the whole call is refused.
-	_, err = p.announceConnections(ctx, call("announceConnections", "c.test", nil, `{"connections": [{"domain": "x.a.example"}]}`))
+	_, err = epsclient.Typed(p.announceConnections)(ctx, call("announceConnections", "c.test", nil, `{"connections": [{"domain": "x.a.example"}]}`))
 	if e := (*jsonrpc.Error)(nil); !errors.As(err, &e) || e.Code != 403 {
 		t.Errorf("no grant: %v, want 403", err)
 	}
 	// Expiry more than 7 days ahead is refused per item.
 	far := time.Now().Add(8 * 24 * time.Hour).Format(time.RFC3339)
-	res, _ = p.announceConnections(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"connections": [{"domain": "late.a.example", "expires_at": "`+far+`"}]}`))
+	res, _ = epsclient.Typed(p.announceConnections)(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"connections": [{"domain": "late.a.example", "expires_at": "`+far+`"}]}`))
 	if codes := codesOf(res); !equal(codes, []int{400}) {
 		t.Errorf("far expiry: %v, want [400]", codes)
 	}
 	// Unknown fields are refused with a clear error, not ignored.
-	_, err = p.announceConnections(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"conections": []}`))
+	_, err = epsclient.Typed(p.announceConnections)(ctx, call("announceConnections", "a.test", []string{".a.example"}, `{"conections": []}`))
 	if e := (*jsonrpc.Error)(nil); !errors.As(err, &e) || e.Code != jsonrpc.CodeInvalidParams || !strings.Contains(e.Message, "conections") {
 		t.Errorf("misspelt field: %v", err)
 	}
 	// getAnnouncements shows the caller its own names only.
-	list, err := p.getAnnouncements(ctx, call("getAnnouncements", "a.test", nil, `{}`))
+	list, err := epsclient.Typed(p.getAnnouncements)(ctx, call("getAnnouncements", "a.test", nil, `{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestAnnounceConnections(t *testing.T) {
 	if len(got) != 2 || got[0].Domain != "*.a.example" || got[1].Domain != "www.a.example" {
 		t.Errorf("a.test's announcements: %+v", got)
 	}
-	other, _ := p.getAnnouncements(ctx, call("getAnnouncements", "b.test", nil, `{}`))
+	other, _ := epsclient.Typed(p.getAnnouncements)(ctx, call("getAnnouncements", "b.test", nil, `{}`))
 	if len(other.([]wire.Listed)) != 0 {
 		t.Errorf("b.test sees a.test's names: %+v", other)
 	}

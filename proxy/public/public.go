@@ -74,9 +74,9 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.server = epsclient.NewServer(base.Name, p.log)
-	p.server.Handle(wire.AnnounceConnections, p.announceConnections)
-	p.server.Handle(wire.GetAnnouncements, p.getAnnouncements)
-	p.server.Handle(wire.ReserveConnections, p.reserveConnections)
+	p.server.Handle(wire.AnnounceConnections, epsclient.Typed(p.announceConnections))
+	p.server.Handle(wire.GetAnnouncements, epsclient.Typed(p.getAnnouncements))
+	p.server.Handle(wire.ReserveConnections, epsclient.Typed(p.reserveConnections))
 	return p, nil
 }
 

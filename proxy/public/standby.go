@@ -14,11 +14,7 @@ import (
 // reserveConnections hands the caller one-time tokens for standby connections: sockets it dials
 // ahead of time, which are relayed to at once when a client for one of its names arrives (see
 // engine/standby.go). Only an operator the directory lets announce names here may reserve.
-func (p *Proxy) reserveConnections(ctx context.Context, c *epsclient.Call) (any, error) {
-	var ps wire.ReserveParams
-	if err := c.Decode(&ps); err != nil {
-		return nil, err
-	}
+func (p *Proxy) reserveConnections(ctx context.Context, c *epsclient.Call, ps wire.ReserveParams) (any, error) {
 	if ps.Count < 1 || ps.Count > wire.MaxReserve {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "count must be 1 to %d", wire.MaxReserve)
 	}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
@@ -17,4 +19,12 @@ type Base struct {
 	// DataDir holds what survives a restart.
 	DataDir string
 	Log     *slog.Logger
+}
+
+// MakeDataDir creates the data directory (owner only) if it is missing.
+func (b Base) MakeDataDir() error {
+	if err := os.MkdirAll(b.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	return nil
 }

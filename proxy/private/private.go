@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -86,8 +85,8 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 // Start restores persisted announcements (configured ones win for the same name and public
 // proxy), serves the EPS endpoint and starts the dial-back workers and the announcer.
 func (p *Proxy) Start() error {
-	if err := os.MkdirAll(p.base.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
+	if err := p.base.MakeDataDir(); err != nil {
+		return err
 	}
 	stored, err := loadStore(p.anns.path)
 	if err != nil {

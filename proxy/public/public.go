@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -82,8 +81,8 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 
 // Start restores the announcements, then opens the EPS endpoint and the two listeners.
 func (p *Proxy) Start() error {
-	if err := os.MkdirAll(p.base.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
+	if err := p.base.MakeDataDir(); err != nil {
+		return err
 	}
 	rep, err := p.table.Load(p.store, time.Now())
 	if err != nil {

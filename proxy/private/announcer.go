@@ -46,31 +46,62 @@ func (p *Proxy) announceAll() bool {
 		byProxy[a.Proxy] = append(byProxy[a.Proxy], wire.Announcement{Domain: a.Domain, ExpiresAt: a.ExpiresAt})
 	}
 	ok := true
-	for proxy, list := range byProxy {
-		var results []*jsonrpc.Error
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-p.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		err := p.client.Call(ctx, proxy, wire.AnnounceConnections, wire.AnnounceParams{Connections: list}, &results)
-		cancel()
-		if err != nil {
-			p.log.Warn("announcing failed, will retry", "proxy", proxy, "names", len(list), "err", err)
-			ok = false
-			continue
+	for proxy, all := range byProxy {
+		for _, list := range batches(all) {
+			ok = p.announceTo(proxy, list) && ok
 		}
-		refused := 0
-		for i, e := range results {
-			if e != nil && i < len(list) {
-				refused++
-				p.log.Warn("announcement refused", "proxy", proxy, "domain", list[i].Domain, "code", e.Code, "err", e.Message)
-			}
-		}
-		p.log.Info("announced", "proxy", proxy, "accepted", len(list)-refused, "refused", refused)
 	}
 	return ok
+}
+
+// maxBatchBytes keeps one announceConnections call well under the JSON-RPC body cap
+// (jsonrpc.MaxBody), whatever the names' lengths.
+const maxBatchBytes = jsonrpc.MaxBody / 2
+
+// batches splits a list of names into calls of at most wire.MaxAnnounceBatch names and
+// maxBatchBytes of JSON each, so that no call is refused whole for its size.
+func batches(list []wire.Announcement) [][]wire.Announcement {
+	var out [][]wire.Announcement
+	start, size := 0, 0
+	for i, a := range list {
+		n := len(a.Domain) + 64 // quotes, keys, punctuation and an RFC 3339 expiry
+		if i > start && (i-start == wire.MaxAnnounceBatch || size+n > maxBatchBytes) {
+			out = append(out, list[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(list) {
+		out = append(out, list[start:])
+	}
+	return out
+}
+
+// announceTo sends one batch of names (at most wire.MaxAnnounceBatch) to a public proxy and
+// logs what it refused; false if the call failed.
+func (p *Proxy) announceTo(proxy string, list []wire.Announcement) bool {
+	var results []*jsonrpc.Error
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := p.client.Call(ctx, proxy, wire.AnnounceConnections, wire.AnnounceParams{Connections: list}, &results)
+	cancel()
+	if err != nil {
+		p.log.Warn("announcing failed, will retry", "proxy", proxy, "names", len(list), "err", err)
+		return false
+	}
+	refused := 0
+	for i, e := range results {
+		if e != nil && i < len(list) {
+			refused++
+			p.log.Warn("announcement refused", "proxy", proxy, "domain", list[i].Domain, "code", e.Code, "err", e.Message)
+		}
+	}
+	p.log.Info("announced", "proxy", proxy, "accepted", len(list)-refused, "refused", refused)
+	return true
 }

@@ -53,6 +53,7 @@ const (
 	CodeNotAllowed  = 403 // the caller may not call this method (directory permissions)
 	CodeNotFound    = 404 // unknown operator, or nothing matches (e.g. no announcement)
 	CodeConflict    = 409 // a name held by another operator
+	CodeFull        = 507 // a table, or a caller's share of it, is full
 	CodeOverloaded  = 503 // a bounded queue or concurrency cap is full
 	CodeUnreachable = 502 // the peer node or the local service cannot be reached
 	CodeTimeout     = 504 // the call did not complete within its deadline

@@ -65,11 +65,16 @@ func (as *announcements) liveList(now time.Time) []Announcement {
 	return out
 }
 
-// update applies change to a copy of the set, publishes the copy, and saves the file.
-func (as *announcements) update(change func(m map[key]Announcement)) error {
+// update applies change to a copy of the set, publishes the copy, and saves the file. When
+// change returns an error, nothing is published or saved and update returns it: the check and
+// the change see the same set, whatever other writers do.
+func (as *announcements) update(change func(m map[key]Announcement) error) error {
 	as.mu.Lock()
 	next := maps.Clone(as.snapshot())
-	change(next)
+	if err := change(next); err != nil {
+		as.mu.Unlock()
+		return err
+	}
 	as.cur.Store(&next)
 	as.mu.Unlock()
 	return as.persist()

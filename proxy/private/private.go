@@ -94,15 +94,20 @@ func (p *Proxy) Start() error {
 	}
 	now := time.Now()
 	restored := 0
-	err = p.anns.update(func(m map[key]Announcement) {
+	err = p.anns.update(func(m map[key]Announcement) error {
 		for _, a := range stored {
 			k := key{a.Domain, a.Proxy}
 			if _, configured := m[k]; configured || !live(a, now) {
 				continue
 			}
+			if h, held := holder(m, a, now); held {
+				p.log.Warn("stored announcement dropped: its name is held by another owner", "domain", a.Domain, "owner", a.Owner, "held_as", h.Domain)
+				continue
+			}
 			m[k] = a
 			restored++
 		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("announcements: %w", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -16,23 +15,7 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/internal/testnet"
-	"epsproxy/proxy"
 )
-
-const self = "priv.test"
-
-func newProxy(t *testing.T, s Settings, dataDir string) *Proxy {
-	t.Helper()
-	p := testnet.NewPKI(t, self)
-	base := proxy.Base{Name: self, Identity: p.Identity(t, self), DataDir: dataDir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	base.EPS = epsclient.Settings{Node: "https://127.0.0.1:1/jsonrpc", Listen: "127.0.0.1:0"}.WithDefaults()
-	px, err := New(base, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.relay.Close() })
-	return px
-}
 
 func call(method, caller string, allowed []string, params any) *epsclient.Call {
 	e := directory.Entry{Name: caller}

@@ -2,6 +2,8 @@ package private
 
 import (
 	"cmp"
+	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -40,6 +42,14 @@ type Settings struct {
 	// Workers and Queue size the dial-back pool.
 	Workers int `yaml:"workers"`
 	Queue   int `yaml:"queue"`
+
+	// RuntimeTargets lists the targets an operator may name when it adds a name at run time
+	// (announceConnection): a host:port, exactly, or a network in CIDR form ("10.1.0.0/16",
+	// any port of an IP in it). Empty (the default): none, so run-time names go to
+	// InternalEndpoint.
+	RuntimeTargets []string `yaml:"runtime_targets"`
+	// MaxNamesPerOperator caps the live names one operator may add at run time (default 1000).
+	MaxNamesPerOperator int `yaml:"max_names_per_operator"`
 }
 
 // Terminate is the certificate the private proxy presents when it terminates TLS.
@@ -56,6 +66,9 @@ type Announcement struct {
 	// Target is the internal address for this name (default: InternalEndpoint).
 	Target    string     `yaml:"target" json:"target,omitempty"`
 	ExpiresAt *time.Time `yaml:"expires_at" json:"expires_at,omitempty"`
+	// Owner is the operator that added the name at run time; empty for a name from the
+	// settings file. Only the owner may change or withdraw a name.
+	Owner string `yaml:"-" json:"owner,omitempty"`
 }
 
 // Defaults of the optional settings (the relay's are proxy.RelaySettings').
@@ -66,6 +79,9 @@ const (
 	DefaultQueue           = 4096
 	DefaultStandby         = 64
 	DefaultStandbyWait     = 2 * time.Minute
+	DefaultMaxNames        = 1000
+	// MaxMaxNames bounds MaxNamesPerOperator.
+	MaxMaxNames = 100000
 	// StandbyOff is the value of Standby that turns standby sockets off.
 	StandbyOff = -1
 	// MaxStandby caps Standby.
@@ -122,7 +138,40 @@ func (s Settings) Validate() error {
 	if s.Queue < 0 || s.Queue > 1<<20 {
 		return config.Errorf("queue", "want 1 to %d (0: the default, %d)", 1<<20, DefaultQueue)
 	}
+	for i, t := range s.RuntimeTargets {
+		if _, err := netip.ParsePrefix(t); err == nil {
+			continue
+		}
+		if err := proxy.CheckHostPort(t); err != nil {
+			return config.Errorf("runtime_targets["+strconv.Itoa(i)+"]", "want host:port or a network such as 10.1.0.0/16, got %q", t)
+		}
+	}
+	if s.MaxNamesPerOperator < 0 || s.MaxNamesPerOperator > MaxMaxNames {
+		return config.Errorf("max_names_per_operator", "want 1 to %d (0: the default, %d)", MaxMaxNames, DefaultMaxNames)
+	}
 	return nil
+}
+
+// targetAllowed reports whether an operator may name target (host:port) at run time: it is
+// listed in RuntimeTargets, or its host is an IP inside a listed network.
+func (s Settings) targetAllowed(target string) bool {
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		return false
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	for _, t := range s.RuntimeTargets {
+		if pfx, err := netip.ParsePrefix(t); err == nil {
+			if ipErr == nil && pfx.Contains(ip.Unmap()) {
+				return true
+			}
+			continue
+		}
+		if t == target {
+			return true
+		}
+	}
+	return false
 }
 
 // WithDefaults returns the block with every zero key set to its default.
@@ -133,6 +182,7 @@ func (s Settings) WithDefaults() Settings {
 	s.Standby = cmp.Or(s.Standby, DefaultStandby)
 	s.Workers = cmp.Or(s.Workers, DefaultWorkers)
 	s.Queue = cmp.Or(s.Queue, DefaultQueue)
+	s.MaxNamesPerOperator = cmp.Or(s.MaxNamesPerOperator, DefaultMaxNames)
 	s.Relay = s.Relay.WithDefaults()
 	return s
 }

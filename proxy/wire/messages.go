@@ -26,12 +26,15 @@ type Listed struct {
 }
 
 // Served is one entry of a private proxy's getAnnouncements: a name, the public proxy it is
-// announced to, and where its clients go (empty: the private proxy's internal endpoint).
+// announced to, where its clients go (empty: the private proxy's internal endpoint) and who
+// added it (empty: the private proxy's settings). A caller sees Target and Owner only for names
+// it added itself (the private proxy's own operator sees all).
 type Served struct {
 	Domain    string     `json:"domain"`
 	Proxy     string     `json:"proxy"`
 	Target    string     `json:"target,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Owner     string     `json:"owner,omitempty"`
 }
 
 // IncomingParams are incomingConnection's params: a client for Domain waits at the public proxy

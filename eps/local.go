@@ -3,6 +3,7 @@ package eps
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -11,21 +12,27 @@ import (
 	"epsproxy/internal/jsonrpc"
 )
 
-// serveLocal handles a call from this operator's own service: "<operator>.<method>".
+// serveLocal handles a call from this operator's own service: "<operator>.<method>". The caller
+// is checked before the body is read: the operator's own certificate, by its exact name and, when
+// the directory pins the operator's certificates, one of those.
 func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
+	name, leaf, err := config.VerifiedOperator(r.TLS)
+	if err == nil && name != n.name {
+		err = fmt.Errorf("the client certificate is for %q", name)
+	}
+	if err == nil {
+		err = n.dir.Pinned(n.name, leaf)
+	}
+	if err != nil {
+		n.log.Warn("local call refused", "remote", r.RemoteAddr, "err", err)
+		jsonrpc.Refuse(w, r, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "the local API of %s serves only its own operator: %v", n.name, err))
+		return
+	}
 	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
 	if req == nil {
 		return
 	}
 	id := req.ID
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "the local API requires the client certificate of %s", n.name))
-		return
-	}
-	if err := r.TLS.VerifiedChains[0][0].VerifyHostname(n.name); err != nil {
-		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "the local API of %s serves only its own operator: the client certificate is for %q", n.name, r.TLS.VerifiedChains[0][0].Subject.CommonName))
-		return
-	}
 	i := strings.LastIndexByte(req.Method, '.')
 	if i <= 0 || i == len(req.Method)-1 {
 		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeInvalidRequest, "method %q: want <operator>.<method>", req.Method))

@@ -71,7 +71,16 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 	}
 	n.peers = &http.Client{Transport: n.peerTransport()}
 	if s.Service.Endpoint != "" {
-		n.svc = &jsonrpc.Client{URL: s.Service.Endpoint, HTTP: &http.Client{Transport: jsonrpc.NewTransport(id.ClientConfig(s.Name), nil)}}
+		// The service holds the operator's own certificate: the same name and the same pins.
+		tc := id.ClientConfig(s.Name)
+		byName := tc.VerifyConnection
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := byName(cs); err != nil {
+				return err
+			}
+			return dir.Pinned(s.Name, cs.PeerCertificates[0])
+		}
+		n.svc = &jsonrpc.Client{URL: s.Service.Endpoint, HTTP: &http.Client{Transport: jsonrpc.NewTransport(tc, nil)}}
 	}
 	return n, nil
 }
@@ -104,7 +113,7 @@ func (n *Node) Start() error {
 	for i, f := range faces {
 		srv := jsonrpc.NewHTTPServer(f.h, n.id.ServerConfig(), n.s.CallTimeout.D()+5*time.Second, n.log)
 		n.srvs = append(n.srvs, srv)
-		ln := n.lns[i]
+		ln := jsonrpc.LimitListener(n.lns[i], jsonrpc.MaxConnsPerSource, jsonrpc.MaxConns)
 		go func(what string) {
 			if err := srv.Serve(tls.NewListener(ln, srv.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("server stopped", "what", what, "err", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"epsproxy/eps/directory"
+	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
 )
 
@@ -23,6 +24,13 @@ func (n *Node) peerTransport() *http.Transport {
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("peer sent no certificate")
+		}
+		name, err := config.OperatorName(cs.PeerCertificates[0])
+		if err != nil {
+			return err
+		}
+		if name != cs.ServerName {
+			return fmt.Errorf("the node reached for %q is %q", cs.ServerName, name)
 		}
 		return n.dir.Pinned(cs.ServerName, cs.PeerCertificates[0])
 	}
@@ -67,22 +75,24 @@ func (n *Node) forward(ctx context.Context, operator, method string, params, id 
 
 // servePeer handles a call from another node: identify the caller by its certificate, check the
 // directory, deliver to this operator's service.
+//
+// The caller is identified before the body is read.
 func (n *Node) servePeer(w http.ResponseWriter, r *http.Request) {
+	_, leaf, err := config.VerifiedOperator(r.TLS)
+	caller := ""
+	if leaf != nil {
+		caller, err = n.dir.Identify(leaf)
+	}
+	if err != nil {
+		n.log.Warn("peer call refused", "remote", r.RemoteAddr, "err", err)
+		jsonrpc.Refuse(w, r, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "%v", err))
+		return
+	}
 	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
 	if req == nil {
 		return
 	}
 	id := req.ID
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "a client certificate from the network's CA is required"))
-		return
-	}
-	caller, err := n.dir.Identify(r.TLS.VerifiedChains[0][0])
-	if err != nil {
-		n.log.Warn("peer call refused", "remote", r.RemoteAddr, "err", err)
-		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "%v", err))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.s.CallTimeout.D())
 	defer cancel()
 	if req.Method == "_ping" {

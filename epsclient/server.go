@@ -96,8 +96,9 @@ func (s *Server) Start(addr, path string, id *config.Identity) error {
 	mux.Handle(path, s)
 	s.srv = jsonrpc.NewHTTPServer(mux, id.ServerConfig(), 30*time.Second, s.log)
 	s.ln = ln
+	limited := jsonrpc.LimitListener(ln, jsonrpc.MaxConnsPerSource, jsonrpc.MaxConns)
 	go func() {
-		if err := s.srv.Serve(tls.NewListener(ln, s.srv.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(tls.NewListener(limited, s.srv.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("EPS endpoint stopped", "err", err)
 		}
 	}()
@@ -115,18 +116,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
 
-// ServeHTTP serves one delivered call.
+// ServeHTTP serves one delivered call. Who calls is checked before a byte of the body is read:
+// only this operator's own node, by the exact name of its certificate.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, _, err := config.VerifiedOperator(r.TLS)
+	if err == nil && name != s.operator {
+		err = fmt.Errorf("the client certificate is for %q", name)
+	}
+	if err != nil {
+		s.log.Warn("EPS call refused: not from this operator's node", "remote", r.RemoteAddr, "err", err)
+		jsonrpc.Refuse(w, r, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "only the EPS node of %s may call this endpoint: %v", s.operator, err))
+		return
+	}
 	req := jsonrpc.Accept(w, r, jsonrpc.MaxBody)
 	if req == nil {
 		return
 	}
 	id := req.ID
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].VerifyHostname(s.operator) != nil {
-		s.log.Warn("EPS call refused: not from this operator's node", "remote", r.RemoteAddr, "method", req.Method)
-		jsonrpc.WriteError(w, id, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "only the EPS node of %s may call this endpoint (client certificate required)", s.operator))
-		return
-	}
 	s.mu.RLock()
 	h := s.handlers[req.Method]
 	s.mu.RUnlock()

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"epsproxy/internal/config"
 )
 
 // Errors of CanCall; callers map them to JSON-RPC codes.
@@ -42,22 +44,21 @@ func Fingerprint(cert *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Identify returns the operator a verified peer certificate speaks for: the first of its DNS
-// names (then its common name) that is an operator of the directory. If that operator pins
-// certificates, the leaf must be one of them.
+// Identify returns the operator a verified peer certificate speaks for: its one DNS name, by
+// config.OperatorName's rule (exactly one name, no wildcard), which must be an operator of the
+// directory. If that operator pins certificates, the leaf must be one of them.
 func (d *Directory) Identify(leaf *x509.Certificate) (string, error) {
-	candidates := append(append([]string(nil), leaf.DNSNames...), leaf.Subject.CommonName)
-	for _, name := range candidates {
-		e := d.entries[name]
-		if e == nil {
-			continue
-		}
-		if err := d.Pinned(name, leaf); err != nil {
-			return "", err
-		}
-		return name, nil
+	name, err := config.OperatorName(leaf)
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("certificate for %q names no operator of the directory", leaf.Subject.CommonName)
+	if d.entries[name] == nil {
+		return "", fmt.Errorf("certificate for %q names no operator of the directory", name)
+	}
+	if err := d.Pinned(name, leaf); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 // Pinned reports whether the directory pins certificates for name and, if so, whether leaf is

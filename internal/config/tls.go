@@ -85,12 +85,18 @@ func (id *Identity) ServerConfig() *tls.Config {
 	}
 }
 
-// ClientConfig verifies the server against the CA under serverName and presents this identity.
+// ClientConfig verifies the server against the CA as the operator serverName (OperatorName's
+// rule: that name exactly, no wildcard) and presents this identity. With serverName empty the
+// caller sets ServerName per connection and checks the operator itself.
 func (id *Identity) ClientConfig(serverName string) *tls.Config {
-	return &tls.Config{
+	tc := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{id.Cert},
 		RootCAs:      id.Roots,
 		ServerName:   serverName,
 	}
+	if serverName != "" {
+		tc.VerifyConnection = verifyOperator(serverName)
+	}
+	return tc
 }

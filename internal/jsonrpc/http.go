@@ -96,6 +96,16 @@ func idOrNull(id json.RawMessage) json.RawMessage {
 	return id
 }
 
+// Refuse answers a request with e without reading its body, and closes an HTTP/1 connection
+// after the answer, so that a caller refused for who it is cannot make the server read what it
+// sends.
+func Refuse(w http.ResponseWriter, r *http.Request, e *Error) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	WriteError(w, nil, e)
+}
+
 // Accept reads a request of at most max bytes; when it is not a valid call, Accept sends the
 // error response itself and returns nil.
 func Accept(w http.ResponseWriter, r *http.Request, max int64) *Request {

@@ -23,7 +23,7 @@ func NewHTTPServer(h http.Handler, tc *tls.Config, writeTimeout time.Duration, l
 		Handler:           h,
 		TLSConfig:         tc,
 		Protocols:         &p,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: MaxConcurrentStreams},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      writeTimeout,

@@ -35,9 +35,9 @@ func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wi
 		p.log.Info("incoming connection refused", "reason", "not_announced", "domain", domain, "from", c.Caller.Name)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "no matching connection found: %s is not announced to %s", domain, c.Caller.Name)
 	}
-	if pin, pinned := p.s.Endpoints[c.Caller.Name]; pinned && pin != ps.Endpoint {
-		p.log.Warn("incoming connection refused", "reason", "endpoint_not_pinned", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
-		return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", ps.Endpoint, c.Caller.Name)
+	if err := p.mayDialBack(c.Caller.Name, ps.Endpoint); err != nil {
+		p.log.Warn("incoming connection refused", "reason", "endpoint_not_allowed", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
+		return nil, err
 	}
 	job := dialJob{domain: domain, endpoint: ps.Endpoint, target: p.target(a), token: ps.Token}
 	select {
@@ -106,6 +106,33 @@ func (p *Proxy) dialBack(j dialJob) {
 	if err := p.relay.AddConns(public.(*net.TCPConn), internal.(*net.TCPConn), nil, nil, j.domain); err != nil {
 		p.log.Warn("relay refused a pair", "domain", j.domain, "err", err)
 	}
+}
+
+// mayDialBack decides whether a dial-back for public proxy may go to endpoint, so that an
+// incomingConnection cannot make this proxy connect to an arbitrary host:port: the endpoint
+// pinned for it, if any, and nothing else; else the endpoint its reserveConnections gave, or
+// one the settings list (DialBackEndpoints).
+func (p *Proxy) mayDialBack(proxy, endpoint string) error {
+	if pin, pinned := p.s.Endpoints[proxy]; pinned {
+		if pin != endpoint {
+			return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", endpoint, proxy)
+		}
+		return nil
+	}
+	p.learnedMu.Lock()
+	learned := p.learned[proxy]
+	p.learnedMu.Unlock()
+	if endpoint == learned || p.s.DialBackEndpoints.Allows(endpoint) {
+		return nil
+	}
+	return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is neither pinned for %s (private.endpoints), nor the one its reserveConnections gave, nor in private.dial_back_endpoints", endpoint, proxy)
+}
+
+// learnEndpoint notes the internal endpoint a public proxy's reserveConnections gave.
+func (p *Proxy) learnEndpoint(proxy, endpoint string) {
+	p.learnedMu.Lock()
+	p.learned[proxy] = endpoint
+	p.learnedMu.Unlock()
 }
 
 // target is where a's clients go.

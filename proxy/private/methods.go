@@ -45,7 +45,7 @@ func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call, ps wi
 		if err := proxy.CheckHostPort(ps.Target); err != nil {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "target: %v", err)
 		}
-		if !p.s.targetAllowed(ps.Target) {
+		if !p.s.RuntimeTargets.Allows(ps.Target) {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "target %s is not one %s lets operators name (private.runtime_targets); leave target out to use its internal endpoint", ps.Target, p.name)
 		}
 	}

@@ -2,6 +2,7 @@ package private
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
 
@@ -218,5 +220,64 @@ func TestRestoreDropsNamesNowHeldByTheSettings(t *testing.T) {
 	}
 	if a, ok := p.anns.get("api.a.example", "pub.test", now); !ok || a.Owner != "op.test" {
 		t.Errorf("the owner's own name was not restored: %+v %v", a, ok)
+	}
+}
+
+// Without a pin, an incomingConnection may only send the dial-back where the caller's own
+// reserveConnections said, or where the settings allow: never to any host:port it names.
+func TestDialBacksGoOnlyWhereTheyMay(t *testing.T) {
+	victim, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	reached := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := victim.Accept()
+			if err != nil {
+				return
+			}
+			reached <- struct{}{}
+			c.Close()
+		}
+	}()
+	s := Settings{InternalEndpoint: "127.0.0.1:8888", Announce: []Announcement{{Domain: "app.a.example", Proxy: "pub.test"}},
+		DialBackEndpoints: proxy.AddrList{"10.9.0.0/16"}}
+	p := newProxy(t, s, t.TempDir())
+	ctx := context.Background()
+	tok := wire.Token{1}.String()
+	incoming := func(endpoint string) error {
+		_, err := epsclient.Typed(p.incomingConnection)(ctx, call(wire.IncomingConnection, "pub.test", nil,
+			map[string]string{"domain": "app.a.example", "token": tok, "endpoint": endpoint}))
+		return err
+	}
+	if err := incoming(victim.Addr().String()); code(err) != jsonrpc.CodeNotAllowed {
+		t.Errorf("an endpoint nobody gave: %v, want 403", err)
+	}
+	if len(p.dials) != 0 {
+		t.Fatalf("a refused dial-back was queued")
+	}
+	// The endpoint the caller's reserveConnections gave is allowed; so is one the settings list.
+	sp := newStandbyPool(p, "pub.test")
+	close(sp.done) // the pool's goroutine is not run
+	defer sp.close()
+	if err := sp.accept(wire.ReserveResult{Endpoint: "127.0.0.1:7000", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := incoming("127.0.0.1:7000"); err != nil {
+		t.Errorf("the endpoint reserveConnections gave: %v", err)
+	}
+	if err := incoming("10.9.1.2:9999"); err != nil {
+		t.Errorf("an endpoint in private.dial_back_endpoints: %v", err)
+	}
+	// What another public proxy's reservation gave does not count for this one.
+	if err := p.mayDialBack("pub2.test", "127.0.0.1:7000"); err == nil {
+		t.Errorf("pub2.test may dial where pub.test's reservation said")
+	}
+	select {
+	case <-reached:
+		t.Errorf("the victim address was connected to")
+	default:
 	}
 }

@@ -2,8 +2,6 @@ package private
 
 import (
 	"cmp"
-	"net"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -47,7 +45,11 @@ type Settings struct {
 	// (announceConnection): a host:port, exactly, or a network in CIDR form ("10.1.0.0/16",
 	// any port of an IP in it). Empty (the default): none, so run-time names go to
 	// InternalEndpoint.
-	RuntimeTargets []string `yaml:"runtime_targets"`
+	RuntimeTargets proxy.AddrList `yaml:"runtime_targets"`
+	// DialBackEndpoints lists where an incomingConnection may send a dial-back, besides the
+	// endpoint pinned for its public proxy (Endpoints) and the endpoint that public proxy's
+	// reserveConnections gave: host:port, or a network in CIDR form. Empty by default.
+	DialBackEndpoints proxy.AddrList `yaml:"dial_back_endpoints"`
 	// MaxNamesPerOperator caps the live names one operator may add at run time (default 1000).
 	MaxNamesPerOperator int `yaml:"max_names_per_operator"`
 }
@@ -138,40 +140,16 @@ func (s Settings) Validate() error {
 	if s.Queue < 0 || s.Queue > 1<<20 {
 		return config.Errorf("queue", "want 1 to %d (0: the default, %d)", 1<<20, DefaultQueue)
 	}
-	for i, t := range s.RuntimeTargets {
-		if _, err := netip.ParsePrefix(t); err == nil {
-			continue
-		}
-		if err := proxy.CheckHostPort(t); err != nil {
-			return config.Errorf("runtime_targets["+strconv.Itoa(i)+"]", "want host:port or a network such as 10.1.0.0/16, got %q", t)
-		}
+	if err := s.RuntimeTargets.Validate("runtime_targets"); err != nil {
+		return err
+	}
+	if err := s.DialBackEndpoints.Validate("dial_back_endpoints"); err != nil {
+		return err
 	}
 	if s.MaxNamesPerOperator < 0 || s.MaxNamesPerOperator > MaxMaxNames {
 		return config.Errorf("max_names_per_operator", "want 1 to %d (0: the default, %d)", MaxMaxNames, DefaultMaxNames)
 	}
 	return nil
-}
-
-// targetAllowed reports whether an operator may name target (host:port) at run time: it is
-// listed in RuntimeTargets, or its host is an IP inside a listed network.
-func (s Settings) targetAllowed(target string) bool {
-	host, _, err := net.SplitHostPort(target)
-	if err != nil {
-		return false
-	}
-	ip, ipErr := netip.ParseAddr(host)
-	for _, t := range s.RuntimeTargets {
-		if pfx, err := netip.ParsePrefix(t); err == nil {
-			if ipErr == nil && pfx.Contains(ip.Unmap()) {
-				return true
-			}
-			continue
-		}
-		if t == target {
-			return true
-		}
-	}
-	return false
 }
 
 // WithDefaults returns the block with every zero key set to its default.

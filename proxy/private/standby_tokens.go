@@ -67,6 +67,7 @@ func (sp *standbyPool) accept(res wire.ReserveResult) error {
 	if len(res.Tokens) > sp.batch {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), sp.batch)
 	}
+	sp.p.learnEndpoint(sp.proxy, res.Endpoint)
 	sp.mu.Lock()
 	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
 	sp.gen++

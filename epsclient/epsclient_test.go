@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"epsproxy/epsclient"
+	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/internal/testnet"
 )
@@ -125,7 +126,8 @@ func TestPoolQueueIsBoundedAndLosesNothing(t *testing.T) {
 			}
 		},
 	})
-	s := epsclient.Settings{Node: "https://" + srv.Addr() + "/jsonrpc", Listen: "127.0.0.1:0", Workers: 1, Queue: 2}
+	// One worker; a queue of 8, of which one operator may fill a quarter.
+	s := epsclient.Settings{Node: "https://" + srv.Addr() + "/jsonrpc", Listen: "127.0.0.1:0", Workers: 1, Queue: 8}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +172,7 @@ func TestPoolQueueIsBoundedAndLosesNothing(t *testing.T) {
 	}
 	start := time.Now()
 	if err := submit(); !errors.Is(err, epsclient.ErrQueueFull) {
-		t.Fatalf("fourth job with one worker busy and two queued: %v, want ErrQueueFull", err)
+		t.Fatalf("fourth job with one worker busy and the operator's two queued: %v, want ErrQueueFull", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("a full queue blocked Submit for %v", d)
@@ -201,6 +203,66 @@ func TestSettingsValidate(t *testing.T) {
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%+v: accepted", s)
+		}
+	}
+}
+
+// An operator whose calls never answer holds its share of the workers and of the queue, no
+// more: another operator's calls, submitted after a flood of the stuck one's, are served while
+// the stuck calls are still waiting, and the stuck operator's excess is refused at once.
+func TestPoolOneStuckOperatorDelaysNoOther(t *testing.T) {
+	p := testnet.NewPKI(t, op)
+	release := make(chan struct{})
+	defer close(release)
+	srv := startServer(t, p, map[string]epsclient.Handler{
+		"stuck.test.call": func(ctx context.Context, c *epsclient.Call) (any, error) {
+			select {
+			case <-release:
+				return "late", nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+		"fine.test.call": func(ctx context.Context, c *epsclient.Call) (any, error) { return "fine", nil },
+	})
+	// Stuck calls do not time out during the test: only the shares can let the others through.
+	s := epsclient.Settings{Node: "https://" + srv.Addr() + "/jsonrpc", Listen: "127.0.0.1:0", Workers: 8, Queue: 64,
+		Timeout: config.Duration(time.Minute)}.WithDefaults()
+	c := epsclient.NewClient(s, p.Identity(t, op), op)
+	defer c.Close()
+	pool := epsclient.NewPool(c, s.Workers, s.Queue)
+	defer pool.Close()
+	params := map[string]any{"_client": map[string]any{"name": "x"}}
+	refused := 0
+	for range 64 {
+		if err := pool.Submit(epsclient.Job{Operator: "stuck.test", Method: "call", Params: params}); errors.Is(err, epsclient.ErrQueueFull) {
+			refused++
+		}
+	}
+	if refused != 64-64/4 {
+		t.Errorf("the stuck operator had %d of 64 jobs refused, want %d (a quarter of the queue is its share)", refused, 64-64/4)
+	}
+	done := make(chan string, 10)
+	for range 10 {
+		if err := pool.Submit(epsclient.Job{Operator: "fine.test", Method: "call", Params: params,
+			Done: func(raw json.RawMessage, err error) {
+				if err != nil {
+					done <- err.Error()
+					return
+				}
+				done <- string(raw)
+			}}); err != nil {
+			t.Fatalf("the other operator's job refused: %v", err)
+		}
+	}
+	for range 10 {
+		select {
+		case r := <-done:
+			if r != `"fine"` {
+				t.Errorf("the other operator's call: %s", r)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the other operator's calls wait behind the stuck operator's")
 		}
 	}
 }

@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// ErrQueueFull is returned by Submit when the pool's queue is full; the caller refuses whatever
-// needed the call (the public proxy closes the waiting client) instead of stalling.
+// ErrQueueFull is returned by Submit when the pool's queue, or the operator's share of it, is
+// full; the caller refuses whatever needed the call (the public proxy closes the waiting client)
+// instead of stalling.
 var ErrQueueFull = errors.New("eps call queue is full")
 
 // ErrPoolClosed is returned by Submit after Close.
@@ -23,21 +24,44 @@ type Job struct {
 	Done     func(result json.RawMessage, err error)
 }
 
-// Pool runs calls on a fixed number of workers from a bounded queue.
+// Shares of the pool one operator may hold, so that one whose node is slow or down delays only
+// its own calls: at most a quarter of the workers (at least one) call it at once, and at most a
+// quarter of the queue (at least one) waits for it.
+const operatorShare = 4
+
+// Pool runs calls on a fixed number of workers. Jobs wait in one queue per operator, and the
+// workers take them round robin across operators, each operator within its share of workers and
+// of the queue: calls to an operator that does not answer pile up in its own queue, and another
+// operator's calls go past them.
 type Pool struct {
 	c      *Client
-	jobs   chan Job
-	wg     sync.WaitGroup
-	mu     sync.RWMutex
-	closed bool
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	share, queueShare, queueCap int
+
+	mu     sync.Mutex
+	wake   *sync.Cond
+	ops    map[string]*opQueue
+	ready  []string // operators with jobs queued, in the order the workers serve them
+	queued int
+	closed bool
 }
 
-// NewPool starts workers goroutines serving a queue of queue jobs.
+// opQueue is one operator's waiting jobs and how many of its calls are in flight.
+type opQueue struct {
+	jobs   []Job
+	busy   int
+	inRing bool
+}
+
+// NewPool starts workers goroutines serving a queue of at most queue jobs.
 func NewPool(c *Client, workers, queue int) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{c: c, jobs: make(chan Job, queue), ctx: ctx, cancel: cancel}
+	p := &Pool{c: c, ctx: ctx, cancel: cancel, ops: map[string]*opQueue{},
+		share: max(1, workers/operatorShare), queueShare: max(1, queue/operatorShare), queueCap: queue}
+	p.wake = sync.NewCond(&p.mu)
 	p.wg.Add(workers)
 	for range workers {
 		go p.work()
@@ -47,29 +71,86 @@ func NewPool(c *Client, workers, queue int) *Pool {
 
 // Submit queues j without blocking. Safe from any goroutine, including event loops.
 func (p *Pool) Submit(j Job) error {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
 		return ErrPoolClosed
 	}
-	select {
-	case p.jobs <- j:
-		return nil
-	default:
+	q := p.ops[j.Operator]
+	if q == nil {
+		q = &opQueue{}
+		p.ops[j.Operator] = q
+	}
+	if p.queued >= p.queueCap || len(q.jobs) >= p.queueShare {
 		return ErrQueueFull
 	}
+	q.jobs = append(q.jobs, j)
+	p.queued++
+	if !q.inRing {
+		q.inRing = true
+		p.ready = append(p.ready, j.Operator)
+	}
+	p.wake.Signal()
+	return nil
 }
 
 // Queued is the number of jobs waiting for a worker.
-func (p *Pool) Queued() int { return len(p.jobs) }
+func (p *Pool) Queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queued
+}
+
+// next takes the next job a worker may run: the first operator in the ring with a job waiting
+// and a free share of workers. Called with mu held; ok is false when there is none.
+func (p *Pool) next() (Job, *opQueue, bool) {
+	for i, op := range p.ready {
+		q := p.ops[op]
+		if q.busy >= p.share {
+			continue
+		}
+		j := q.jobs[0]
+		q.jobs[0] = Job{}
+		q.jobs = q.jobs[1:]
+		q.busy++
+		p.queued--
+		// The operator goes to the back of the ring, or leaves it when it has nothing left.
+		p.ready = append(p.ready[:i], p.ready[i+1:]...)
+		if len(q.jobs) > 0 {
+			p.ready = append(p.ready, op)
+		} else {
+			q.inRing = false
+		}
+		return j, q, true
+	}
+	return Job{}, nil, false
+}
 
 func (p *Pool) work() {
 	defer p.wg.Done()
-	for j := range p.jobs {
+	p.mu.Lock()
+	for {
+		j, q, ok := p.next()
+		if !ok {
+			if p.closed && p.queued == 0 {
+				p.mu.Unlock()
+				return
+			}
+			p.wake.Wait()
+			continue
+		}
+		p.mu.Unlock()
 		raw, err := p.c.CallRaw(p.ctx, j.Operator, j.Method, j.Params)
 		if j.Done != nil {
 			j.Done(raw, err)
 		}
+		p.mu.Lock()
+		q.busy--
+		if q.busy == 0 && len(q.jobs) == 0 {
+			delete(p.ops, j.Operator) // the map holds only operators with work
+		}
+		// A job of this operator may have waited for the share just freed.
+		p.wake.Broadcast()
 	}
 }
 
@@ -82,7 +163,7 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
-	close(p.jobs)
+	p.wake.Broadcast()
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()

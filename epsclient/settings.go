@@ -12,7 +12,7 @@ import (
 
 // Defaults for the optional settings.
 const (
-	DefaultWorkers = 4
+	DefaultWorkers = 16
 	DefaultQueue   = 4096
 	DefaultTimeout = 5 * time.Second
 	DefaultPath    = "/jsonrpc"
@@ -25,7 +25,8 @@ type Settings struct {
 	// Listen is where this proxy serves the calls its node delivers.
 	Listen string `yaml:"listen" env:"EPS_LISTEN"`
 	Path   string `yaml:"path"`
-	// Workers and Queue size the pool that sends calls for the event loops.
+	// Workers and Queue size the pool that sends calls for the event loops; one operator's calls
+	// take at most a quarter of each (see Pool).
 	Workers int `yaml:"workers"`
 	Queue   int `yaml:"queue"`
 	// Timeout bounds one call to the node.

@@ -46,6 +46,7 @@ func TestBadSettingsFailInOneLine(t *testing.T) {
 			{"missing certificate file", "tls: {cert_file: nosuch.crt}\n", []string{`"tls.cert_file"`, "roles/public-proxy-1/nosuch.crt", "no such file"}},
 			{"TLS port in use", fmt.Sprintf("public: {tls_bind: %q}\n", inUse), []string{inUse, "address already in use"}},
 			{"internal port in use", fmt.Sprintf("public: {internal_bind: %q}\n", inUse), []string{inUse, "address already in use"}},
+			{"admin listener off loopback", "admin: {bind: \"0.0.0.0:1\"}\n", []string{badSettingsFile, `"admin.bind"`, "not a loopback address"}},
 		}},
 		{chain.Private, "private-proxy-1", "proxy:", []tc{
 			{"unknown key", "private: {dial_timeuot: 1s}\n", []string{badSettingsFile, `"private.dial_timeuot"`, "unknown key"}},
@@ -56,6 +57,7 @@ func TestBadSettingsFailInOneLine(t *testing.T) {
 		{chain.PublicEPS, "public-proxy-eps-1", "eps:", []tc{
 			{"unknown key", "peer: {bnid: x}\n", []string{badSettingsFile, `"peer.bnid"`, "unknown key"}},
 			{"wrong type", "max_inflight: lots\n", []string{badSettingsFile, `"max_inflight"`, "whole number"}},
+			{"admin listener off loopback", "admin: {bind: \"[::]:1\"}\n", []string{badSettingsFile, `"admin.bind"`, "not a loopback address"}},
 			{"missing certificate file", "tls: {cert_file: nosuch.crt}\n", []string{`"tls.cert_file"`, "roles/public-proxy-eps-1/nosuch.crt", "no such file"}},
 			// The peer link opens after the local API, which must not leave a line behind.
 			{"port in use", fmt.Sprintf("peer: {bind: %q}\n", inUse), []string{inUse, "address already in use"}},

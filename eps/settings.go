@@ -85,6 +85,9 @@ func (s Settings) Validate() error {
 	if _, err := config.ParseLevel(s.LogLevel, "log_level"); err != nil {
 		return err
 	}
+	if err := s.Admin.Validate(); err != nil {
+		return config.Join("admin", err)
+	}
 	return nil
 }
 

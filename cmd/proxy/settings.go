@@ -44,6 +44,9 @@ func (s settings) Validate() error {
 	if err := s.EPS.Validate(); err != nil {
 		return config.Join("eps", err)
 	}
+	if err := s.Admin.Validate(); err != nil {
+		return config.Join("admin", err)
+	}
 	if s.DataDir == "" {
 		return config.Errorf("data_dir", "missing: the directory for announcements that survive a restart")
 	}

@@ -13,17 +13,41 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"time"
+
+	"epsproxy/internal/config"
 )
 
 // Settings is the `admin` block of a command's settings.
 type Settings struct {
-	// Bind is the address of the diagnostics listener; empty turns it off. Keep it on loopback:
-	// pprof exposes the process's memory.
+	// Bind is the address of the diagnostics listener; empty turns it off. It must be a loopback
+	// address (pprof exposes the process's memory) unless AllowRemote says otherwise.
 	Bind string `yaml:"bind" env:"ADMIN_BIND"`
+	// AllowRemote lets Bind be any address, for an operator who guards it some other way.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// Validate checks that Bind is host:port on loopback (127.0.0.0/8, ::1 or localhost), unless
+// AllowRemote is set. Keys are relative to the block.
+func (s Settings) Validate() error {
+	if s.Bind == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(s.Bind)
+	if err != nil {
+		return config.Errorf("bind", "%v", err)
+	}
+	if s.AllowRemote {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); (err == nil && ip.Unmap().IsLoopback()) || host == "localhost" {
+		return nil
+	}
+	return config.Errorf("bind", "%s is not a loopback address: the admin listener serves pprof, which exposes the process's memory; set allow_remote: true to serve it there anyway", s.Bind)
 }
 
 // Server is a running diagnostics listener.
@@ -39,6 +63,9 @@ type Server struct {
 func Start(s Settings, log *slog.Logger) (*Server, error) {
 	if s.Bind == "" {
 		return nil, nil
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", s.Bind)
 	if err != nil {

@@ -95,6 +95,7 @@ func (p *Proxy) dialBack(j dialJob) {
 		// The internal address is reached per request by the HTTP forwarder.
 		if err := p.term.serve(public, j.target); err != nil {
 			public.Close()
+			p.log.Warn("terminated connection refused; client closed", "domain", j.domain, "err", err)
 		}
 		return
 	}

@@ -78,7 +78,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 			rl.Close()
 			return nil, config.Errorf("terminate_tls.cert_file", "%v", err)
 		}
-		p.term = newTerminator(cert, p.dialer, p.log)
+		p.term = newTerminator(cert, p.dialer, s.Relay.IdleTimeout.D(), func() int { return s.Relay.MaxPairs - p.relay.Pairs() }, p.log)
 	}
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
 	p.server = epsclient.NewServer(base.Name, p.log)
@@ -173,10 +173,16 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 // sockets waiting for a client, over every public proxy.
 type Stats struct {
 	Pairs, PipesInUse, PipesOpen, DialsQueued, Announcements, StandbyWaiting int
+	// Terminated counts the open connections whose TLS this proxy terminates (terminate_tls).
+	Terminated int
 }
 
 // Stats returns the relay's and the dial pool's state. Safe from any goroutine.
 func (p *Proxy) Stats() Stats {
-	return Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), PipesOpen: p.relay.PipesOpen(),
+	st := Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), PipesOpen: p.relay.PipesOpen(),
 		DialsQueued: len(p.dials), Announcements: len(p.anns.snapshot()), StandbyWaiting: p.relay.Awaiting()}
+	if p.term != nil {
+		st.Terminated = p.term.connections()
+	}
+	return st
 }

@@ -24,6 +24,7 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 	if p.term != nil {
 		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target); err != nil {
 			c.Close()
+			p.log.Warn("terminated connection refused; client closed", "domain", a.Domain, "err", err)
 		}
 		return
 	}

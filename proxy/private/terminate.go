@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,10 +19,20 @@ import (
 // connection: dial-backs are fed to it through an in-process listener, each tagged with its
 // target. Unlike the original, keep-alive works (many requests per connection), bodies stream
 // rather than being buffered, and hop-by-hop headers are not forwarded (httputil.ReverseProxy).
+//
+// Every terminated connection counts against the relay's pair cap (max_pairs) and is closed
+// when no byte has moved either way for the relay's idle timeout, on top of the HTTP server's own
+// header and keep-alive timeouts.
 type terminator struct {
-	srv *http.Server
-	ln  *feedListener
+	srv    *http.Server
+	ln     *feedListener
+	idle   time.Duration
+	room   func() int // pairs the cap still allows
+	active atomic.Int64
 }
+
+// errTerminatorFull: the pair cap is reached; the connection is closed.
+var errTerminatorFull = errors.New("private: too many connections (max_pairs)")
 
 // targetConn is a terminated client connection and the internal address its requests go to.
 type targetConn struct {
@@ -31,8 +42,10 @@ type targetConn struct {
 
 type ctxKey struct{}
 
-func newTerminator(cert tls.Certificate, dialer *net.Dialer, log *slog.Logger) *terminator {
-	t := &terminator{ln: newFeedListener()}
+// newTerminator serves terminated connections; idle is the relay's idle timeout and room says how
+// many more connections the pair cap allows.
+func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration, room func() int, log *slog.Logger) *terminator {
+	t := &terminator{ln: newFeedListener(), idle: idle, room: room}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			target, _ := r.In.Context().Value(ctxKey{}).(string)
@@ -56,8 +69,8 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, log *slog.Logger) *
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
-				if t, ok := tc.NetConn().(*targetConn); ok {
-					return context.WithValue(ctx, ctxKey{}, t.target)
+				if ic, ok := tc.NetConn().(*idleConn); ok {
+					return context.WithValue(ctx, ctxKey{}, ic.target)
 				}
 			}
 			return ctx
@@ -67,12 +80,93 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, log *slog.Logger) *
 	return t
 }
 
-// serve hands a dialled-back connection to the HTTP server.
+// serve hands a dialled-back connection to the HTTP server, unless the pair cap is reached.
 func (t *terminator) serve(c net.Conn, target string) error {
-	return t.ln.feed(&targetConn{Conn: c, target: target})
+	if int64(t.room()) <= t.active.Load() {
+		return errTerminatorFull
+	}
+	t.active.Add(1)
+	ic := &idleConn{targetConn: targetConn{Conn: c, target: target}, idle: t.idle, done: func() { t.active.Add(-1) }}
+	if err := t.ln.feed(ic); err != nil {
+		ic.release()
+		return err
+	}
+	return nil
 }
 
+// connections is the number of terminated connections open.
+func (t *terminator) connections() int { return int(t.active.Load()) }
+
 func (t *terminator) shutdown(ctx context.Context) error { return t.srv.Shutdown(ctx) }
+
+// idleConn closes a terminated connection on which nothing moved for idle: each read and each
+// write must make progress within idle, or by the deadline the HTTP server set, whichever is
+// sooner.
+type idleConn struct {
+	targetConn
+	idle time.Duration
+	done func()
+	once sync.Once
+
+	mu                    sync.Mutex
+	readOuter, writeOuter time.Time // deadlines the HTTP server set
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	d := sooner(c.readOuter, c.idle)
+	c.mu.Unlock()
+	_ = c.Conn.SetReadDeadline(d)
+	return c.Conn.Read(b)
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	d := sooner(c.writeOuter, c.idle)
+	c.mu.Unlock()
+	_ = c.Conn.SetWriteDeadline(d)
+	return c.Conn.Write(b)
+}
+
+func (c *idleConn) SetDeadline(d time.Time) error {
+	c.mu.Lock()
+	c.readOuter, c.writeOuter = d, d
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *idleConn) SetReadDeadline(d time.Time) error {
+	c.mu.Lock()
+	c.readOuter = d
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *idleConn) SetWriteDeadline(d time.Time) error {
+	c.mu.Lock()
+	c.writeOuter = d
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *idleConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
+
+func (c *idleConn) release() { c.once.Do(c.done) }
+
+// sooner is the earlier of outer (zero: none) and idle from now (zero: none).
+func sooner(outer time.Time, idle time.Duration) time.Time {
+	if idle <= 0 {
+		return outer
+	}
+	d := time.Now().Add(idle)
+	if !outer.IsZero() && outer.Before(d) {
+		return outer
+	}
+	return d
+}
 
 // feedListener is a net.Listener whose connections are handed to it in-process.
 type feedListener struct {

@@ -3,10 +3,12 @@ package private
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"epsproxy/internal/config"
 	"epsproxy/internal/testnet"
+	"epsproxy/proxy"
 )
 
 // With terminate_tls, the dial-back socket carries the client's TLS to the private proxy, which
@@ -81,4 +84,83 @@ func TestTerminateTLSForwardsPlainHTTPWithKeepAlive(t *testing.T) {
 	if n := requests.Load(); n != 2 {
 		t.Errorf("internal server saw %d requests, want 2 over one client connection", n)
 	}
+}
+
+// Terminated connections count against max_pairs, and one on which nothing moves for the idle
+// timeout is closed, even halfway through a request body the server is waiting for.
+func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer internal.Close()
+	pk := testnet.NewPKI(t)
+	pk.Add(t, "site", "site.example", "*.site.example")
+	s := Settings{
+		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
+		TerminateTLS:     &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
+		Relay:            proxy.RelaySettings{MaxPairs: 1, IdleTimeout: config.Duration(300 * time.Millisecond)},
+	}
+	p := newProxy(t, s, t.TempDir())
+	defer p.term.shutdown(t.Context())
+	roots := pk.Identity(t, "site").Roots
+
+	// One connection: a request whose body stops halfway.
+	a, b := tcpPair(t)
+	if err := p.term.serve(b, s.InternalEndpoint); err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(a, &tls.Config{RootCAs: roots, ServerName: "app.site.example"})
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: app.site.example\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	// The cap is one: a second connection is refused while the first is open.
+	_, y := tcpPair(t)
+	if err := p.term.serve(y, s.InternalEndpoint); !errors.Is(err, errTerminatorFull) {
+		t.Errorf("a second terminated connection with max_pairs 1: %v, want refused", err)
+	}
+	if n := p.Stats().Terminated; n != 1 {
+		t.Errorf("Stats().Terminated = %d, want 1", n)
+	}
+	// The stalled one is closed by the idle timeout (long before the 10 s deadline above).
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Fatalf("the stalled request got %d", resp.StatusCode)
+		}
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the stalled connection was not closed: %v", err)
+	}
+	// Its place is free again.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().Terminated != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.term.serve(y, s.InternalEndpoint); err != nil {
+		t.Errorf("after the close: %v", err)
+	}
+}
+
+// tcpPair is a connected pair of loopback TCP sockets: the client's end and the end a
+// dial-back hands over. Both are closed when the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
 }

@@ -239,8 +239,10 @@ func TestPoolOneStuckOperatorDelaysNoOther(t *testing.T) {
 			refused++
 		}
 	}
-	if refused != 64-64/4 {
-		t.Errorf("the stuck operator had %d of 64 jobs refused, want %d (a quarter of the queue is its share)", refused, 64-64/4)
+	// Its share: a quarter of the queue (16) waiting, plus what its quarter of the workers (2)
+	// took off the queue meanwhile.
+	if accepted := 64 - refused; accepted < 64/4 || accepted > 64/4+8/4 {
+		t.Errorf("the stuck operator had %d of 64 jobs taken, want 16 queued plus at most 2 running", accepted)
 	}
 	done := make(chan string, 10)
 	for range 10 {

@@ -23,8 +23,14 @@ type Service interface {
 	Stop(ctx context.Context) error
 }
 
-// Run starts svc, waits for a signal and stops it with the given grace period. It returns the
-// process exit status.
+// Failing is a Service that can stop serving on its own: Failed delivers why.
+type Failing interface {
+	Failed() <-chan error
+}
+
+// Run starts svc, waits for a signal (or, for a Failing service, its failure) and stops it with
+// the given grace period. It returns the process exit status: non-zero after a failure, which
+// is also one line on stderr.
 func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace time.Duration) int {
 	if err := svc.Start(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", what, err)
@@ -33,8 +39,20 @@ func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace tim
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	s := <-sig
-	log.Info("stopping", "signal", s.String(), "grace", grace)
+	var failed <-chan error
+	if f, ok := svc.(Failing); ok {
+		failed = f.Failed()
+	}
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String(), "grace", grace)
+	case err := <-failed:
+		fmt.Fprintf(stderr, "%s: %v\n", what, err)
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		_ = svc.Stop(ctx)
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {

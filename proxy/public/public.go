@@ -41,6 +41,7 @@ type Proxy struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	runErr chan error
+	failed chan error // the engine stopped while the proxy was serving
 }
 
 // New builds a public proxy from the common role parts and its settings block.
@@ -58,6 +59,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		store:  filepath.Join(base.DataDir, StoreFile),
 		stop:   make(chan struct{}),
 		runErr: make(chan error, 1),
+		failed: make(chan error, 1),
 	}
 	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
@@ -108,8 +110,29 @@ func (p *Proxy) Start() error {
 	p.log.Info("listening", "tls", p.s.TLSBind, "internal", p.s.InternalBind, "endpoint", p.s.InternalEndpoint, "eps", p.server.Addr())
 	p.wg.Add(1)
 	go p.purge()
+	go p.watchEngine()
 	return nil
 }
+
+// watchEngine reports on Failed an engine that stops while the proxy serves: a proxy with a
+// dead public port must not go on as if it listened.
+func (p *Proxy) watchEngine() {
+	err := <-p.runErr
+	select {
+	case <-p.stop:
+		return // Stop stopped it
+	default:
+	}
+	if err == nil {
+		err = errors.New("the engine stopped")
+	}
+	p.log.Error("public listeners stopped; the proxy cannot serve", "err", err)
+	p.failed <- fmt.Errorf("public.tls_bind/internal_bind: the listeners stopped: %w", err)
+}
+
+// Failed delivers an error when the proxy stops serving on its own (its public listeners
+// died); the process should then exit.
+func (p *Proxy) Failed() <-chan error { return p.failed }
 
 // Stop stops accepting clients, closes clients still waiting, lets relayed pairs finish within
 // the drain timeout (or ctx), saves the announcements and releases everything.

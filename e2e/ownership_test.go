@@ -81,6 +81,15 @@ func TestAnotherOperatorCannotTakeOverANameItDoesNotOwn(t *testing.T) {
 	if err != nil || strings.Contains(out, chain.Domain) {
 		t.Errorf("other-operator.ga's getAnnouncements: %v %s", err, out)
 	}
+	// The node tells its own operator the directory's current entries (how the proxies see a
+	// grant removed), and nobody else.
+	out, err = c.Call(ctx, chain.PublicEPS, "public-proxy-1.ga._directory", `{"operators": ["private-proxy-1.ga", "nobody.ga"]}`)
+	if err != nil || !strings.Contains(out, "allowed_domains") || !strings.Contains(out, `"nobody.ga": null`) {
+		t.Errorf("the node's directory lookup: %v %s", err, out)
+	}
+	if out, err := c.Call(ctx, chain.OtherEPS, "public-proxy-1.ga._directory", `{"operators": ["private-proxy-1.ga"]}`); err == nil {
+		t.Errorf("another operator read the public proxy's directory lookup: %s", out)
+	}
 	// Nothing refused was stored: the private proxy's file holds the settings' name alone.
 	stored := storedDomains(t, c, "private-proxy-1")
 	if len(stored) != 1 || stored[0] != chain.Domain {

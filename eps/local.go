@@ -1,6 +1,7 @@
 package eps
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"epsproxy/eps/directory"
 	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
 )
@@ -51,6 +53,14 @@ func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
 	case method == "_ping":
 		jsonrpc.WriteResult(w, id, n.ping())
 		return
+	case method == directory.LookupMethod:
+		res, e := n.lookup(req.Params)
+		if e != nil {
+			jsonrpc.WriteError(w, id, e)
+			return
+		}
+		jsonrpc.WriteResult(w, id, res)
+		return
 	default:
 		raw, e = n.deliver(ctx, n.name, method, req.Params, id)
 	}
@@ -60,6 +70,24 @@ func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jsonrpc.WriteRaw(w, id, raw)
+}
+
+// lookup answers the built-in directory lookup for the node's own operator.
+func (n *Node) lookup(params json.RawMessage) (directory.LookupResult, *jsonrpc.Error) {
+	var ps directory.LookupParams
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ps); err != nil {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "params of %s: %v", directory.LookupMethod, err)
+	}
+	if len(ps.Operators) > directory.MaxLookup {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "at most %d operators per lookup", directory.MaxLookup)
+	}
+	out := directory.LookupResult{}
+	for _, op := range ps.Operators {
+		out[op] = n.dir.Entry(op)
+	}
+	return out, nil
 }
 
 // Ping is the result of the built-in _ping method: who answered and since when.

@@ -281,3 +281,35 @@ func TestDialBacksGoOnlyWhereTheyMay(t *testing.T) {
 	default:
 	}
 }
+
+// A grant removed from the directory takes effect: the names its operator added stop being
+// served and are withdrawn at the public proxy; names still covered, and the settings' own,
+// stay.
+func TestRemovedGrantsWithdrawTheirNames(t *testing.T) {
+	s := Settings{InternalEndpoint: "127.0.0.1:8888", Announce: []Announcement{{Domain: "app.a.example", Proxy: "pub.test"}}}
+	p, nd := newProxyAndNode(t, s, t.TempDir())
+	ctx := context.Background()
+	for _, c := range []struct{ op, domain string }{{"op.test", "api.a.example"}, {"op.test", "web.b.example"}, {"gone.test", "x.a.example"}} {
+		if _, err := epsclient.Typed(p.announceConnection)(ctx, call(wire.AnnounceConnection, c.op, []string{".a.example", ".b.example"},
+			map[string]string{"domain": c.domain, "proxy": "pub.test"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The directory now grants op.test only .a.example, and gone.test nothing (it left).
+	nd.mu.Lock()
+	nd.grants["op.test"] = []string{".a.example"}
+	nd.names = map[string]int{}
+	nd.mu.Unlock()
+	p.checkGrants()
+	now := time.Now()
+	for name, want := range map[string]bool{"app.a.example": true, "api.a.example": true, "web.b.example": false, "x.a.example": false} {
+		if _, ok := p.anns.get(name, "pub.test", now); ok != want {
+			t.Errorf("%s served: %v, want %v", name, ok, want)
+		}
+	}
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.names["web.b.example"] != 1 || nd.names["x.a.example"] != 1 || len(nd.names) != 2 {
+		t.Errorf("withdrawals sent to the public proxy: %v", nd.names)
+	}
+}

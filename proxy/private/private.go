@@ -122,11 +122,12 @@ func (p *Proxy) Start() error {
 		return fmt.Errorf("eps.listen: %w", err)
 	}
 	p.log.Info("announcements restored", "file", p.anns.path, "restored", restored, "total", len(p.anns.snapshot()))
-	p.wg.Add(p.s.Workers + 1)
+	p.wg.Add(p.s.Workers + 2)
 	for range p.s.Workers {
 		go p.dialWorker()
 	}
 	go p.announcer()
+	go p.watchGrants()
 	if p.s.standbyOn() {
 		p.wg.Add(1)
 		go p.standbyManager()

@@ -52,6 +52,10 @@ type Settings struct {
 	DialBackEndpoints proxy.AddrList `yaml:"dial_back_endpoints"`
 	// MaxNamesPerOperator caps the live names one operator may add at run time (default 1000).
 	MaxNamesPerOperator int `yaml:"max_names_per_operator"`
+	// GrantCheckEvery is how often the proxy asks its node whether the operators that added
+	// names still hold a grant for them (default 30s); names whose grant was removed are
+	// withdrawn.
+	GrantCheckEvery config.Duration `yaml:"grant_check_every"`
 }
 
 // Terminate is the certificate the private proxy presents when it terminates TLS.
@@ -126,7 +130,7 @@ func (s Settings) Validate() error {
 	if err := s.Relay.Validate(); err != nil {
 		return err
 	}
-	for key, d := range map[string]config.Duration{"reannounce_every": s.ReannounceEvery, "dial_timeout": s.DialTimeout, "standby_wait": s.StandbyWait} {
+	for key, d := range map[string]config.Duration{"reannounce_every": s.ReannounceEvery, "dial_timeout": s.DialTimeout, "standby_wait": s.StandbyWait, "grant_check_every": s.GrantCheckEvery} {
 		if d < 0 {
 			return config.Errorf(key, "must not be negative")
 		}
@@ -161,6 +165,7 @@ func (s Settings) WithDefaults() Settings {
 	s.Workers = cmp.Or(s.Workers, DefaultWorkers)
 	s.Queue = cmp.Or(s.Queue, DefaultQueue)
 	s.MaxNamesPerOperator = cmp.Or(s.MaxNamesPerOperator, DefaultMaxNames)
+	s.GrantCheckEvery = cmp.Or(s.GrantCheckEvery, config.Duration(proxy.DefaultGrantCheckEvery))
 	s.Relay = s.Relay.WithDefaults()
 	return s
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,8 +110,9 @@ func (p *Proxy) Start() error {
 	}
 	p.log.Info("announcements restored", "file", p.store, "loaded", rep.Loaded, "expired", rep.Expired, "invalid", rep.Invalid)
 	p.log.Info("listening", "tls", p.s.TLSBind, "internal", p.s.InternalBind, "endpoint", p.s.InternalEndpoint, "eps", p.server.Addr())
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go p.purge()
+	go p.watchGrants()
 	go p.watchEngine()
 	return nil
 }
@@ -225,5 +228,69 @@ func (p *Proxy) Stats() Stats {
 		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(),
 		HelloConns: p.eng.HelloConns(), Pending: p.eng.Pending(), Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(),
 		PipesOpen: p.relay.PipesOpen(), Announcements: p.table.Len(), EPSQueued: p.pool.Queued(),
+	}
+}
+
+// watchGrants withdraws, at start and every GrantCheckEvery, the names whose announcer the
+// directory no longer grants them: a grant removed from the directory takes effect here without
+// waiting for the announcer to come back.
+func (p *Proxy) watchGrants() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.s.GrantCheckEvery.D())
+	defer t.Stop()
+	for {
+		p.checkGrants()
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkGrants asks the node for the announcers' current grants and withdraws what they no
+// longer cover. If the node cannot be asked, nothing changes.
+func (p *Proxy) checkGrants() {
+	now := time.Now()
+	byOperator := map[string][]string{}
+	for _, a := range p.table.List(now) {
+		byOperator[a.Operator] = append(byOperator[a.Operator], a.Domain)
+	}
+	if len(byOperator) == 0 {
+		return
+	}
+	ops := slices.Sorted(maps.Keys(byOperator))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	grants, err := proxy.CurrentGrants(ctx, p.client, p.name, ops)
+	if err != nil {
+		p.log.Debug("grants not checked: the node did not answer", "err", err)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	withdrawn := 0
+	for _, op := range ops {
+		for _, domain := range byOperator[op] {
+			if matcher.Allowed(grants[op], domain) {
+				continue
+			}
+			if err := p.table.Withdraw(op, domain); err == nil {
+				withdrawn++
+				p.log.Warn("announcement withdrawn: the directory no longer grants it", "operator", op, "domain", domain)
+			}
+		}
+	}
+	if withdrawn > 0 {
+		if err := p.table.Save(p.store); err != nil {
+			p.log.Error("saving announcements failed", "file", p.store, "err", err)
+		}
 	}
 }

@@ -35,6 +35,9 @@ type Settings struct {
 	StandbyMax      int             `yaml:"standby_max"`
 	StandbyTTL      config.Duration `yaml:"standby_ttl"`
 	StandbyTokenTTL config.Duration `yaml:"standby_token_ttl"`
+	// GrantCheckEvery is how often the proxy asks its node whether each announcer still holds a
+	// grant for its names (default 30s); names whose grant was removed stop matching.
+	GrantCheckEvery config.Duration `yaml:"grant_check_every"`
 
 	RateLimits struct {
 		Public   Rate `yaml:"public"`
@@ -69,6 +72,9 @@ func (s Settings) Validate() error {
 	if err := s.Relay.Validate(); err != nil {
 		return err
 	}
+	if s.GrantCheckEvery < 0 {
+		return config.Errorf("grant_check_every", "must not be negative")
+	}
 	for key, d := range map[string]config.Duration{"hello_timeout": s.HelloTimeout, "token_timeout": s.TokenTimeout, "accept_timeout": s.AcceptTimeout} {
 		if d < 0 {
 			return config.Errorf(key, "must not be negative")
@@ -99,6 +105,7 @@ func (s Settings) Validate() error {
 func (s Settings) WithDefaults() Settings {
 	s.InternalEndpoint = cmp.Or(s.InternalEndpoint, s.InternalBind)
 	s.Relay = s.Relay.WithDefaults()
+	s.GrantCheckEvery = cmp.Or(s.GrantCheckEvery, config.Duration(proxy.DefaultGrantCheckEvery))
 	return s
 }
 

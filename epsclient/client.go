@@ -2,10 +2,15 @@ package epsclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
+	"epsproxy/eps/directory"
 	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
 )
@@ -21,7 +26,17 @@ type Client struct {
 // defaults.
 func NewClient(s Settings, id *config.Identity, operator string) *Client {
 	s = s.WithDefaults()
-	tr := jsonrpc.NewTransport(id.ClientConfig(operator), nil)
+	tc := id.ClientConfig(operator)
+	if len(s.Pins) > 0 {
+		byName := tc.VerifyConnection
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := byName(cs); err != nil {
+				return err
+			}
+			return pinned(s.Pins, cs.PeerCertificates[0])
+		}
+	}
+	tr := jsonrpc.NewTransport(tc, nil)
 	return &Client{rpc: &jsonrpc.Client{URL: s.Node, HTTP: &http.Client{Transport: tr}}, timeout: s.Timeout.D()}
 }
 
@@ -42,3 +57,11 @@ func (c *Client) CallRaw(ctx context.Context, operator, method string, params an
 
 // Close drops idle connections to the node.
 func (c *Client) Close() { c.rpc.HTTP.CloseIdleConnections() }
+
+// pinned checks leaf against the node's pins (none: any certificate for the name).
+func pinned(pins []string, leaf *x509.Certificate) error {
+	if len(pins) == 0 || slices.Contains(pins, directory.Fingerprint(leaf)) {
+		return nil
+	}
+	return fmt.Errorf("the node's certificate %s is not one of eps.pins", directory.Fingerprint(leaf))
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"epsproxy/eps/directory"
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
@@ -266,5 +267,44 @@ func TestPoolOneStuckOperatorDelaysNoOther(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the other operator's calls wait behind the stuck operator's")
 		}
+	}
+}
+
+// With eps.pins, the proxy's link to its node holds only for a pinned certificate, both ways:
+// the server takes delivered calls only from it, and the client reaches only it. Another
+// certificate for the same name, from the same CA, is refused.
+func TestNodePins(t *testing.T) {
+	p := testnet.NewPKI(t, op)
+	p.Add(t, "other-"+op, op) // the same name, another key: what a thief of the CA's trust would hold
+	good, other := p.Identity(t, op), p.Identity(t, "other-"+op)
+	pin := directory.Fingerprint(good.Cert.Leaf)
+	srv := startServer(t, p, map[string]epsclient.Handler{"m": func(ctx context.Context, c *epsclient.Call) (any, error) { return "ok", nil }})
+	// startServer runs unpinned; a pinned server takes the pinned caller only.
+	pinnedSrv := epsclient.NewServer(op, discard())
+	pinnedSrv.Pin([]string{pin})
+	pinnedSrv.Handle("m", func(ctx context.Context, c *epsclient.Call) (any, error) { return "ok", nil })
+	if err := pinnedSrv.Start("127.0.0.1:0", "/jsonrpc", good); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pinnedSrv.Shutdown(context.Background()) })
+	params := map[string]any{"_client": map[string]any{"name": "x"}}
+	if err := rawCall(t, p, pinnedSrv, op, "m", params); err != nil {
+		t.Errorf("the pinned node's call: %v", err)
+	}
+	if err := rawCall(t, p, pinnedSrv, "other-"+op, "m", params); code(err) != jsonrpc.CodeNotAllowed || !strings.Contains(err.Error(), "pins") {
+		t.Errorf("another certificate for the name: %v, want 403 naming the pins", err)
+	}
+	// The client side: a node presenting a certificate other than the pinned one is not reached.
+	s := epsclient.Settings{Node: "https://" + srv.Addr() + "/jsonrpc", Listen: "127.0.0.1:0", Pins: []string{directory.Fingerprint(other.Cert.Leaf)}}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := epsclient.NewClient(s, good, op)
+	defer c.Close()
+	if err := c.Call(context.Background(), op, "m", params, nil); err == nil || !strings.Contains(err.Error(), "eps.pins") {
+		t.Errorf("a node whose certificate is not pinned was reached: %v", err)
+	}
+	if err := (epsclient.Settings{Node: "https://127.0.0.1:1/x", Listen: "127.0.0.1:0", Pins: []string{"ABC"}}).Validate(); err == nil {
+		t.Errorf("a malformed pin was accepted")
 	}
 }

@@ -67,6 +67,7 @@ func (c *Call) Decode(v any) error {
 // Server is the JSON-RPC endpoint this operator's node delivers calls to.
 type Server struct {
 	operator string
+	pins     []string
 	log      *slog.Logger
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -78,6 +79,10 @@ type Server struct {
 func NewServer(operator string, log *slog.Logger) *Server {
 	return &Server{operator: operator, log: log, handlers: map[string]Handler{}}
 }
+
+// Pin makes the server take calls only from a node certificate with one of these fingerprints
+// (eps.pins). Call it before Start.
+func (s *Server) Pin(fingerprints []string) { s.pins = fingerprints }
 
 // Handle registers h for method. Safe to call at any time.
 func (s *Server) Handle(method string, h Handler) {
@@ -119,9 +124,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // ServeHTTP serves one delivered call. Who calls is checked before a byte of the body is read:
 // only this operator's own node, by the exact name of its certificate.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name, _, err := config.VerifiedOperator(r.TLS)
+	name, leaf, err := config.VerifiedOperator(r.TLS)
 	if err == nil && name != s.operator {
 		err = fmt.Errorf("the client certificate is for %q", name)
+	}
+	if err == nil {
+		err = pinned(s.pins, leaf)
 	}
 	if err != nil {
 		s.log.Warn("EPS call refused: not from this operator's node", "remote", r.RemoteAddr, "err", err)

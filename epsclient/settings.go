@@ -2,8 +2,11 @@ package epsclient
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +34,10 @@ type Settings struct {
 	Queue   int `yaml:"queue"`
 	// Timeout bounds one call to the node.
 	Timeout config.Duration `yaml:"timeout"`
+	// Pins optionally pins the node's certificate: lowercase hex SHA-256 fingerprints of the
+	// leaf, as the directory's `certificates` list them. When set, the proxy reaches its node
+	// and takes delivered calls only from a certificate listed here.
+	Pins []string `yaml:"pins"`
 }
 
 // Validate checks the block; keys are relative to it. It changes nothing: a zero key means its
@@ -57,6 +64,11 @@ func (s Settings) Validate() error {
 	}
 	if s.Timeout < 0 {
 		return config.Errorf("timeout", "must not be negative")
+	}
+	for i, pin := range s.Pins {
+		if b, err := hex.DecodeString(pin); err != nil || len(b) != sha256.Size || pin != strings.ToLower(pin) {
+			return config.Errorf("pins["+strconv.Itoa(i)+"]", "want the lowercase hex SHA-256 of a certificate (64 characters), got %q", pin)
+		}
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 	}
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
 	p.server = epsclient.NewServer(base.Name, p.log)
+	p.server.Pin(base.EPS.Pins)
 	p.server.Handle(wire.IncomingConnection, epsclient.Typed(p.incomingConnection))
 	p.server.Handle(wire.AnnounceConnection, epsclient.Typed(p.announceConnection))
 	p.server.Handle(wire.GetAnnouncements, epsclient.Typed(p.getAnnouncements))

@@ -77,6 +77,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.server = epsclient.NewServer(base.Name, p.log)
+	p.server.Pin(base.EPS.Pins)
 	p.server.Handle(wire.AnnounceConnections, epsclient.Typed(p.announceConnections))
 	p.server.Handle(wire.GetAnnouncements, epsclient.Typed(p.getAnnouncements))
 	p.server.Handle(wire.ReserveConnections, epsclient.Typed(p.reserveConnections))

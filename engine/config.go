@@ -48,7 +48,8 @@ type Config struct {
 	// for their private side. Clients beyond either cap are closed at once.
 	MaxHelloConns int
 	MaxPending    int
-	// PublicRate and InternalRate limit new connections per source IP per window (0 = no limit).
+	// PublicRate and InternalRate limit new connections per source per window (0 = no limit); a
+	// source is an IPv4 address or an IPv6 /64 (internal/netsrc).
 	PublicRate   RateLimit
 	InternalRate RateLimit
 	// FDReserve is how many file descriptors are kept free below RLIMIT_NOFILE for everything
@@ -69,7 +70,7 @@ type Config struct {
 	StandbyTokenTTL time.Duration
 }
 
-// RateLimit allows Limit new connections per source IP in each Window.
+// RateLimit allows Limit new connections per source in each Window.
 type RateLimit struct {
 	Limit  int
 	Window time.Duration

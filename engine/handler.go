@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"epsproxy/engine/hello"
+	"epsproxy/internal/netsrc"
 	"epsproxy/proxy/wire"
 )
 
@@ -40,6 +41,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e := h.e
 	now := time.Now()
 	s := &conn{c: c, loop: e.loopOf(c.EventLoop()), public: localPort(c) != e.internalPort, src: remoteIP(c)}
+	s.key = netsrc.Of(s.src)
 	c.SetContext(s)
 	e.gnetConns.Add(1)
 	lim, what := e.pubRate, "public"
@@ -52,7 +54,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch {
 	case e.fdsInUse() > e.fdLimit-int64(e.cfg.FDReserve):
 		return h.refuse(s, "fd_budget", what)
-	case !lim.allow(s.src, now):
+	case !lim.allow(s.key, now):
 		e.stats.RateLimited.Add(1)
 		return h.refuse(s, "rate_limited", what)
 	case s.public && e.helloConns.Load() >= int64(e.cfg.MaxHelloConns):

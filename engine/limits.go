@@ -12,26 +12,27 @@ import (
 // refused for the rest of the window (a flood of spoofed-looking sources must not grow memory).
 const maxSources = 100000
 
-// limiter counts new connections per source IP in fixed windows. Each limiter has its own window,
+// limiter counts new connections per source (netsrc: an IPv4 address or an IPv6 /64) in fixed
+// windows. Each limiter has its own window,
 // so the two listeners reset independently.
 type limiter struct {
 	limit  int
 	window time.Duration
 	mu     sync.Mutex
 	start  time.Time
-	counts map[netip.Addr]int
+	counts map[netip.Prefix]int
 }
 
 func newLimiter(r RateLimit) *limiter {
 	if r.Limit <= 0 || r.Window <= 0 {
 		return nil
 	}
-	return &limiter{limit: r.Limit, window: r.Window, counts: map[netip.Addr]int{}}
+	return &limiter{limit: r.Limit, window: r.Window, counts: map[netip.Prefix]int{}}
 }
 
 // allow counts one connection from src and reports whether it is within the limit. A nil limiter
 // allows everything.
-func (l *limiter) allow(src netip.Addr, now time.Time) bool {
+func (l *limiter) allow(src netip.Prefix, now time.Time) bool {
 	if l == nil {
 		return true
 	}

@@ -12,17 +12,20 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultHelloTimeout  = 5 * time.Second
-	DefaultTokenTimeout  = 5 * time.Second
-	DefaultAcceptTimeout = 10 * time.Second
-	DefaultMaxHello      = 64 << 10 // bytes buffered per client before its hello completes
-	DefaultMaxHelloConns = 10000
-	DefaultMaxPending    = 10000
-	DefaultTick          = 100 * time.Millisecond
-	DefaultMaxStandby    = 1024
-	DefaultStandbyOps    = 1024
-	DefaultStandbyTTL    = time.Minute
-	DefaultStandbyTokens = 10 * time.Minute
+	DefaultHelloTimeout      = 5 * time.Second
+	DefaultTokenTimeout      = 5 * time.Second
+	DefaultAcceptTimeout     = 10 * time.Second
+	DefaultMaxHello          = 64 << 10 // bytes buffered per client before its hello completes
+	DefaultMaxHelloConns     = 10000
+	DefaultMaxHelloPerSource = 64
+	DefaultMaxTokenConns     = 1024
+	DefaultMaxTokenPerSource = 64
+	DefaultMaxPending        = 10000
+	DefaultTick              = 100 * time.Millisecond
+	DefaultMaxStandby        = 1024
+	DefaultStandbyOps        = 1024
+	DefaultStandbyTTL        = time.Minute
+	DefaultStandbyTokens     = 10 * time.Minute
 )
 
 // Config configures an Engine. Zero values take the defaults.
@@ -48,6 +51,18 @@ type Config struct {
 	// for their private side. Clients beyond either cap are closed at once.
 	MaxHelloConns int
 	MaxPending    int
+	// MaxHelloPerSource caps the hello-phase connections one source holds (default
+	// DefaultMaxHelloPerSource, negative = no cap): a source holding that many has its next
+	// connection closed at once, so one source cannot take every hello slot. A source is an IPv4
+	// address or an IPv6 /64 (internal/netsrc).
+	MaxHelloPerSource int
+	// MaxTokenConns caps the internal connections that have not presented their token yet, and
+	// MaxTokenPerSource those of one source (defaults DefaultMaxTokenConns and
+	// DefaultMaxTokenPerSource, negative = no cap): connections that never send a token cannot
+	// take the descriptors public clients need. A private proxy sends its token at once, so a
+	// legitimate one rarely holds more than a few in this phase.
+	MaxTokenConns     int
+	MaxTokenPerSource int
 	// PublicRate and InternalRate limit new connections per source per window (0 = no limit); a
 	// source is an IPv4 address or an IPv6 /64 (internal/netsrc).
 	PublicRate   RateLimit
@@ -119,6 +134,17 @@ func (c *Config) fill() error {
 	if c.MaxHelloConns <= 0 {
 		c.MaxHelloConns = DefaultMaxHelloConns
 	}
+	capOr := func(n *int, v int) {
+		switch {
+		case *n == 0:
+			*n = v
+		case *n < 0:
+			*n = 0 // off
+		}
+	}
+	capOr(&c.MaxHelloPerSource, DefaultMaxHelloPerSource)
+	capOr(&c.MaxTokenConns, DefaultMaxTokenConns)
+	capOr(&c.MaxTokenPerSource, DefaultMaxTokenPerSource)
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}

@@ -53,28 +53,53 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	switch {
 	case e.fdsInUse() > e.fdLimit-int64(e.cfg.FDReserve):
+		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "fd_budget", what)
 	case !lim.allow(s.key, now):
 		e.stats.RateLimited.Add(1)
 		return h.refuse(s, "rate_limited", what)
 	case s.public && e.helloConns.Load() >= int64(e.cfg.MaxHelloConns):
+		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "too_many_hellos", what)
 	}
 	if s.public {
+		if e.helloCap.enter(s.key) != capOK {
+			e.stats.SourceBusy.Add(1)
+			return h.refuse(s, "source_busy", what)
+		}
 		s.phase = phaseHello
 		e.helloConns.Add(1)
 		s.loop.hello.push(s, now.Add(e.cfg.HelloTimeout))
-	} else {
-		s.phase = phaseToken
-		s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
+		return nil, gnet.None
 	}
+	switch e.tokenCap.enter(s.key) {
+	case capTotal:
+		e.stats.Overloaded.Add(1)
+		return h.refuse(s, "too_many_tokens", what)
+	case capSource:
+		e.stats.SourceBusy.Add(1)
+		return h.refuse(s, "source_busy", what)
+	}
+	s.phase = phaseToken
+	s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
 	return nil, gnet.None
 }
 
-func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action) {
-	if reason != "rate_limited" {
-		h.e.stats.Overloaded.Add(1)
+// leavePhase uncounts s from the hello or token phase it is leaving. Every way out of those
+// phases (matched, handed off, parked, closed for any reason) passes here once: the caller then
+// changes s.phase.
+func (e *Engine) leavePhase(s *conn) {
+	switch s.phase {
+	case phaseHello:
+		e.helloConns.Add(-1)
+		e.helloCap.leave(s.key)
+	case phaseToken:
+		e.tokenCap.leave(s.key)
 	}
+}
+
+// refuse closes a connection OnOpen will not admit; the caller counts why.
+func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action) {
 	if s.public {
 		h.e.stats.Refused.Add(1)
 	}
@@ -92,8 +117,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	switch s.phase {
 	case phaseHandedOff:
 		return gnet.None
-	case phaseHello:
-		h.e.helloConns.Add(-1)
+	case phaseHello, phaseToken:
+		h.e.leavePhase(s)
 	case phaseWaiting:
 		h.e.pending.drop(s)
 	}
@@ -157,7 +182,7 @@ func (h *handler) onHello(s *conn) gnet.Action {
 		e.stats.Overloaded.Add(1)
 		return h.reject(s, "too_many_pending", nil, "domain", s.domain)
 	}
-	e.helloConns.Add(-1)
+	e.leavePhase(s)
 	s.phase = phaseWaiting
 	s.loop.waiting.push(s, now.Add(e.cfg.AcceptTimeout))
 	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
@@ -180,7 +205,7 @@ func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
 		_ = unix.Close(private)
 		return h.reject(s, "dup_failed", err)
 	}
-	e.helloConns.Add(-1)
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	// buf is everything the client sent so far; Add copies it before gnet reuses its buffer.
@@ -239,6 +264,7 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		h.closeClient(client)
 		return gnet.Close
 	}
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	if client.loop == s.loop {
@@ -265,6 +291,7 @@ func (h *handler) park(s *conn, operator string) gnet.Action {
 		e.log.Warn("dup of a standby connection failed", "err", err)
 		return gnet.Close
 	}
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	if !e.standby.park(operator, fd, time.Now()) {

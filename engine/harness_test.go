@@ -346,7 +346,7 @@ func stats(e *engine.Engine) map[string]*atomic.Int64 {
 		"Accepted": &s.Accepted, "Refused": &s.Refused, "NoRoute": &s.NoRoute, "Matched": &s.Matched,
 		"Paired": &s.Paired, "Expired": &s.Expired, "NotifyFailed": &s.NotifyFailed,
 		"BadTokens": &s.BadTokens, "HelloTimeouts": &s.HelloTimeouts, "RateLimited": &s.RateLimited,
-		"Overloaded": &s.Overloaded,
+		"Overloaded": &s.Overloaded, "SourceBusy": &s.SourceBusy,
 	}
 }
 

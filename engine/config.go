@@ -12,20 +12,22 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultHelloTimeout      = 5 * time.Second
-	DefaultTokenTimeout      = 5 * time.Second
-	DefaultAcceptTimeout     = 10 * time.Second
-	DefaultMaxHello          = 64 << 10 // bytes buffered per client before its hello completes
-	DefaultMaxHelloConns     = 10000
-	DefaultMaxHelloPerSource = 64
-	DefaultMaxTokenConns     = 1024
-	DefaultMaxTokenPerSource = 64
-	DefaultMaxPending        = 10000
-	DefaultTick              = 100 * time.Millisecond
-	DefaultMaxStandby        = 1024
-	DefaultStandbyOps        = 1024
-	DefaultStandbyTTL        = time.Minute
-	DefaultStandbyTokens     = 10 * time.Minute
+	DefaultHelloTimeout       = 5 * time.Second
+	DefaultTokenTimeout       = 5 * time.Second
+	DefaultAcceptTimeout      = 10 * time.Second
+	DefaultMaxHello           = 64 << 10 // bytes buffered per client before its hello completes
+	DefaultMaxHelloConns      = 10000
+	DefaultMaxHelloPerSource  = 64
+	DefaultMaxTokenConns      = 1024
+	DefaultMaxTokenPerSource  = 64
+	DefaultMaxPending         = 10000
+	DefaultTick               = 100 * time.Millisecond
+	DefaultMaxStandby         = 1024
+	DefaultStandbyOps         = 1024
+	DefaultStandbyTTL         = time.Minute
+	DefaultStandbyTokens      = 10 * time.Minute
+	DefaultRefusalLogLines    = 10
+	DefaultRefusalLogInterval = 10 * time.Second
 )
 
 // Config configures an Engine. Zero values take the defaults.
@@ -83,6 +85,12 @@ type Config struct {
 	// it. StandbyTokenTTL is how long a reserved token may wait to be presented.
 	StandbyTTL      time.Duration
 	StandbyTokenTTL time.Duration
+	// RefusalLogLines is how many refusals of each reason get a log line of their own in each
+	// RefusalLogInterval (defaults DefaultRefusalLogLines and DefaultRefusalLogInterval;
+	// negative lines: every refusal). The rest are counted, and summed up in one line per reason
+	// when the interval ends, so a flood of refusals cannot fill the disk.
+	RefusalLogLines    int
+	RefusalLogInterval time.Duration
 }
 
 // RateLimit allows Limit new connections per source in each Window.
@@ -114,6 +122,7 @@ func (c *Config) fill() error {
 	def(&c.Tick, DefaultTick)
 	def(&c.StandbyTTL, DefaultStandbyTTL)
 	def(&c.StandbyTokenTTL, DefaultStandbyTokens)
+	def(&c.RefusalLogInterval, DefaultRefusalLogInterval)
 	switch {
 	case c.MaxStandby == 0:
 		c.MaxStandby = DefaultMaxStandby
@@ -145,6 +154,7 @@ func (c *Config) fill() error {
 	capOr(&c.MaxHelloPerSource, DefaultMaxHelloPerSource)
 	capOr(&c.MaxTokenConns, DefaultMaxTokenConns)
 	capOr(&c.MaxTokenPerSource, DefaultMaxTokenPerSource)
+	capOr(&c.RefusalLogLines, DefaultRefusalLogLines)
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}

@@ -53,6 +53,7 @@ type Engine struct {
 	// in all); the hello phase's total is helloConns.
 	helloCap *phaseCap
 	tokenCap *phaseCap
+	refusals *refusalLog
 
 	internalPort int
 	fdLimit      int64
@@ -106,6 +107,7 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		intRate:      newLimiter(cfg.InternalRate),
 		helloCap:     newPhaseCap(cfg.MaxHelloPerSource, 0),
 		tokenCap:     newPhaseCap(cfg.MaxTokenPerSource, cfg.MaxTokenConns),
+		refusals:     newRefusalLog(log, cfg.RefusalLogLines, cfg.RefusalLogInterval, time.Now()),
 		internalPort: ip,
 		fdLimit:      int64(limit),
 		fdBase:       int64(countFDs()),
@@ -143,6 +145,8 @@ func (e *Engine) Run() error {
 	)
 	// gnet has closed its connections; the parked sockets are the engine's own.
 	e.standby.closeAll()
+	// The interval's refusals that got no line of their own still get their summary.
+	e.refusals.flush(time.Now(), true)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -204,7 +208,9 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 		return
 	}
 	e.stats.NotifyFailed.Add(1)
-	e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
+	if e.refusals.allow("notify_failed") {
+		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
+	}
 	_ = s.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if s.phase == phaseWaiting {
 			_ = s.loop.el.Close(s.c)

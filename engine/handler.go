@@ -103,7 +103,9 @@ func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action)
 	if s.public {
 		h.e.stats.Refused.Add(1)
 	}
-	h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
+	if h.e.refusals.allow(reason) {
+		h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
+	}
 	s.phase = phaseClosed
 	return nil, gnet.Close
 }
@@ -137,7 +139,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		// Bytes after the hello (TLS early data) wait in gnet's buffer until the handoff
 		// collects them; a client that keeps sending without an answer is cut off.
 		if c.InboundBuffered()+s.hello.Len() > h.e.cfg.MaxHello {
-			h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
+			if h.e.refusals.allow("too_much_early_data") {
+				h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
+			}
 			return gnet.Close
 		}
 		return gnet.None
@@ -188,7 +192,9 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
 		e.pending.drop(s)
 		e.stats.NotifyFailed.Add(1)
-		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
+		if e.refusals.allow("notify_failed") {
+			e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
+		}
 		return gnet.Close
 	}
 	e.stats.Matched.Add(1)
@@ -222,6 +228,9 @@ func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
 
 func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.Action {
 	h.e.stats.Refused.Add(1)
+	if !h.e.refusals.allow(reason) {
+		return gnet.Close
+	}
 	args := append([]any{"reason", reason, "remote", s.src.String()}, attrs...)
 	if err != nil {
 		args = append(args, "err", err.Error())
@@ -241,7 +250,9 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		// The private side must wait for the replayed hello before it says anything: bytes after
 		// the token are not a TLS server talking.
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
+		if e.refusals.allow("bytes_after_token") {
+			e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	b, _ := s.c.Peek(wire.TokenSize)
@@ -255,7 +266,9 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		}
 		// Unknown, used or expired: close without a word, so a token reveals nothing.
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
+		if e.refusals.allow("unknown_token") {
+			e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	fd, err := s.c.Dup()
@@ -296,7 +309,9 @@ func (h *handler) park(s *conn, operator string) gnet.Action {
 	s.unlink()
 	if !e.standby.park(operator, fd, time.Now()) {
 		_ = unix.Close(fd)
-		e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+		if e.refusals.allow("standby_full") {
+			e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	e.stats.Parked.Add(1)
@@ -349,6 +364,7 @@ func (e *Engine) handoff(client *conn, private int) {
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
 	e.standby.sweep(time.Now())
+	e.refusals.flush(time.Now(), false)
 	e.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -365,20 +381,26 @@ func (e *Engine) sweep(l *loop, now time.Time) {
 	for s := l.hello.expired(now); s != nil; s = l.hello.expired(now) {
 		e.stats.HelloTimeouts.Add(1)
 		e.stats.Refused.Add(1)
-		e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
+		if e.refusals.allow("hello_timeout") {
+			e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
+		}
 		_ = l.el.Close(s.c)
 	}
 	for s := l.waiting.expired(now); s != nil; s = l.waiting.expired(now) {
 		// Claim it first: its private side may be pairing with it right now on another loop.
 		if e.pending.drop(s) {
 			e.stats.Expired.Add(1)
-			e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+			if e.refusals.allow("accept_timeout") {
+				e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+			}
 			_ = l.el.Close(s.c)
 		}
 	}
 	for s := l.token.expired(now); s != nil; s = l.token.expired(now) {
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
+		if e.refusals.allow("token_timeout") {
+			e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
+		}
 		_ = l.el.Close(s.c)
 	}
 }

@@ -12,17 +12,22 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultHelloTimeout  = 5 * time.Second
-	DefaultTokenTimeout  = 5 * time.Second
-	DefaultAcceptTimeout = 10 * time.Second
-	DefaultMaxHello      = 64 << 10 // bytes buffered per client before its hello completes
-	DefaultMaxHelloConns = 10000
-	DefaultMaxPending    = 10000
-	DefaultTick          = 100 * time.Millisecond
-	DefaultMaxStandby    = 1024
-	DefaultStandbyOps    = 1024
-	DefaultStandbyTTL    = time.Minute
-	DefaultStandbyTokens = 10 * time.Minute
+	DefaultHelloTimeout       = 5 * time.Second
+	DefaultTokenTimeout       = 5 * time.Second
+	DefaultAcceptTimeout      = 10 * time.Second
+	DefaultMaxHello           = 64 << 10 // bytes buffered per client before its hello completes
+	DefaultMaxHelloConns      = 10000
+	DefaultMaxHelloPerSource  = 64
+	DefaultMaxTokenConns      = 1024
+	DefaultMaxTokenPerSource  = 64
+	DefaultMaxPending         = 10000
+	DefaultTick               = 100 * time.Millisecond
+	DefaultMaxStandby         = 1024
+	DefaultStandbyOps         = 1024
+	DefaultStandbyTTL         = time.Minute
+	DefaultStandbyTokens      = 10 * time.Minute
+	DefaultRefusalLogLines    = 10
+	DefaultRefusalLogInterval = 10 * time.Second
 )
 
 // Config configures an Engine. Zero values take the defaults.
@@ -48,7 +53,20 @@ type Config struct {
 	// for their private side. Clients beyond either cap are closed at once.
 	MaxHelloConns int
 	MaxPending    int
-	// PublicRate and InternalRate limit new connections per source IP per window (0 = no limit).
+	// MaxHelloPerSource caps the hello-phase connections one source holds (default
+	// DefaultMaxHelloPerSource, negative = no cap): a source holding that many has its next
+	// connection closed at once, so one source cannot take every hello slot. A source is an IPv4
+	// address or an IPv6 /64 (internal/netsrc).
+	MaxHelloPerSource int
+	// MaxTokenConns caps the internal connections that have not presented their token yet, and
+	// MaxTokenPerSource those of one source (defaults DefaultMaxTokenConns and
+	// DefaultMaxTokenPerSource, negative = no cap): connections that never send a token cannot
+	// take the descriptors public clients need. A private proxy sends its token at once, so a
+	// legitimate one rarely holds more than a few in this phase.
+	MaxTokenConns     int
+	MaxTokenPerSource int
+	// PublicRate and InternalRate limit new connections per source per window (0 = no limit); a
+	// source is an IPv4 address or an IPv6 /64 (internal/netsrc).
 	PublicRate   RateLimit
 	InternalRate RateLimit
 	// FDReserve is how many file descriptors are kept free below RLIMIT_NOFILE for everything
@@ -67,9 +85,15 @@ type Config struct {
 	// it. StandbyTokenTTL is how long a reserved token may wait to be presented.
 	StandbyTTL      time.Duration
 	StandbyTokenTTL time.Duration
+	// RefusalLogLines is how many refusals of each reason get a log line of their own in each
+	// RefusalLogInterval (defaults DefaultRefusalLogLines and DefaultRefusalLogInterval;
+	// negative lines: every refusal). The rest are counted, and summed up in one line per reason
+	// when the interval ends, so a flood of refusals cannot fill the disk.
+	RefusalLogLines    int
+	RefusalLogInterval time.Duration
 }
 
-// RateLimit allows Limit new connections per source IP in each Window.
+// RateLimit allows Limit new connections per source in each Window.
 type RateLimit struct {
 	Limit  int
 	Window time.Duration
@@ -98,6 +122,7 @@ func (c *Config) fill() error {
 	def(&c.Tick, DefaultTick)
 	def(&c.StandbyTTL, DefaultStandbyTTL)
 	def(&c.StandbyTokenTTL, DefaultStandbyTokens)
+	def(&c.RefusalLogInterval, DefaultRefusalLogInterval)
 	switch {
 	case c.MaxStandby == 0:
 		c.MaxStandby = DefaultMaxStandby
@@ -118,6 +143,18 @@ func (c *Config) fill() error {
 	if c.MaxHelloConns <= 0 {
 		c.MaxHelloConns = DefaultMaxHelloConns
 	}
+	capOr := func(n *int, v int) {
+		switch {
+		case *n == 0:
+			*n = v
+		case *n < 0:
+			*n = 0 // off
+		}
+	}
+	capOr(&c.MaxHelloPerSource, DefaultMaxHelloPerSource)
+	capOr(&c.MaxTokenConns, DefaultMaxTokenConns)
+	capOr(&c.MaxTokenPerSource, DefaultMaxTokenPerSource)
+	capOr(&c.RefusalLogLines, DefaultRefusalLogLines)
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}

@@ -34,7 +34,8 @@ type conn struct {
 	list     *deadlines // the list holding the conn, nil when none
 	prev     *conn
 	next     *conn
-	src      netip.Addr
+	src      netip.Addr   // the peer's address, for the log
+	key      netip.Prefix // the peer's source (netsrc), for the per-source limits and caps
 	token    wire.Token
 	hello    *bytebufferpool.ByteBuffer // bytes to replay to the private side
 	domain   string

@@ -49,6 +49,11 @@ type Engine struct {
 	standby *standby
 	pubRate *limiter
 	intRate *limiter
+	// helloCap and tokenCap count the hello and token phases per source (and the token phase
+	// in all); the hello phase's total is helloConns.
+	helloCap *phaseCap
+	tokenCap *phaseCap
+	refusals *refusalLog
 
 	internalPort int
 	fdLimit      int64
@@ -100,6 +105,9 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		standby:      newStandby(cfg),
 		pubRate:      newLimiter(cfg.PublicRate),
 		intRate:      newLimiter(cfg.InternalRate),
+		helloCap:     newPhaseCap(cfg.MaxHelloPerSource, 0),
+		tokenCap:     newPhaseCap(cfg.MaxTokenPerSource, cfg.MaxTokenConns),
+		refusals:     newRefusalLog(log, cfg.RefusalLogLines, cfg.RefusalLogInterval, time.Now()),
 		internalPort: ip,
 		fdLimit:      int64(limit),
 		fdBase:       int64(countFDs()),
@@ -137,6 +145,8 @@ func (e *Engine) Run() error {
 	)
 	// gnet has closed its connections; the parked sockets are the engine's own.
 	e.standby.closeAll()
+	// The interval's refusals that got no line of their own still get their summary.
+	e.refusals.flush(time.Now(), true)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -198,7 +208,9 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 		return
 	}
 	e.stats.NotifyFailed.Add(1)
-	e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
+	if e.refusals.allow("notify_failed") {
+		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
+	}
 	_ = s.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		if s.phase == phaseWaiting {
 			_ = s.loop.el.Close(s.c)
@@ -223,6 +235,13 @@ func (e *Engine) Pending() int { return e.pending.len() }
 
 // HelloConns is the number of clients still sending their ClientHello.
 func (e *Engine) HelloConns() int { return int(e.helloConns.Load()) }
+
+// TokenConns is the number of internal connections that have not presented their token yet
+// (0 when the token phase is not capped).
+func (e *Engine) TokenConns() int {
+	n, _ := e.tokenCap.counts()
+	return n
+}
 
 // Loops returns the number of event loops Run starts.
 func (e *Engine) Loops() int { return e.cfg.Loops }
@@ -267,5 +286,6 @@ type Stats struct {
 	BadTokens     atomic.Int64 // internal connections closed: short, unknown, late or trailing bytes
 	HelloTimeouts atomic.Int64 // clients closed for not finishing the hello in time
 	RateLimited   atomic.Int64 // connections refused by a per-source limit (both listeners)
-	Overloaded    atomic.Int64 // connections refused by a cap (hello conns, pending, fds)
+	Overloaded    atomic.Int64 // connections refused by a cap (hello conns, token conns, pending, fds)
+	SourceBusy    atomic.Int64 // connections refused by a per-source cap (hello phase, token phase)
 }

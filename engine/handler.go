@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"epsproxy/engine/hello"
+	"epsproxy/internal/netsrc"
 	"epsproxy/proxy/wire"
 )
 
@@ -40,6 +41,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e := h.e
 	now := time.Now()
 	s := &conn{c: c, loop: e.loopOf(c.EventLoop()), public: localPort(c) != e.internalPort, src: remoteIP(c)}
+	s.key = netsrc.Of(s.src)
 	c.SetContext(s)
 	e.gnetConns.Add(1)
 	lim, what := e.pubRate, "public"
@@ -51,32 +53,59 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	switch {
 	case e.fdsInUse() > e.fdLimit-int64(e.cfg.FDReserve):
+		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "fd_budget", what)
-	case !lim.allow(s.src, now):
+	case !lim.allow(s.key, now):
 		e.stats.RateLimited.Add(1)
 		return h.refuse(s, "rate_limited", what)
 	case s.public && e.helloConns.Load() >= int64(e.cfg.MaxHelloConns):
+		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "too_many_hellos", what)
 	}
 	if s.public {
+		if e.helloCap.enter(s.key) != capOK {
+			e.stats.SourceBusy.Add(1)
+			return h.refuse(s, "source_busy", what)
+		}
 		s.phase = phaseHello
 		e.helloConns.Add(1)
 		s.loop.hello.push(s, now.Add(e.cfg.HelloTimeout))
-	} else {
-		s.phase = phaseToken
-		s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
+		return nil, gnet.None
 	}
+	switch e.tokenCap.enter(s.key) {
+	case capTotal:
+		e.stats.Overloaded.Add(1)
+		return h.refuse(s, "too_many_tokens", what)
+	case capSource:
+		e.stats.SourceBusy.Add(1)
+		return h.refuse(s, "source_busy", what)
+	}
+	s.phase = phaseToken
+	s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
 	return nil, gnet.None
 }
 
-func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action) {
-	if reason != "rate_limited" {
-		h.e.stats.Overloaded.Add(1)
+// leavePhase uncounts s from the hello or token phase it is leaving. Every way out of those
+// phases (matched, handed off, parked, closed for any reason) passes here once: the caller then
+// changes s.phase.
+func (e *Engine) leavePhase(s *conn) {
+	switch s.phase {
+	case phaseHello:
+		e.helloConns.Add(-1)
+		e.helloCap.leave(s.key)
+	case phaseToken:
+		e.tokenCap.leave(s.key)
 	}
+}
+
+// refuse closes a connection OnOpen will not admit; the caller counts why.
+func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action) {
 	if s.public {
 		h.e.stats.Refused.Add(1)
 	}
-	h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
+	if h.e.refusals.allow(reason) {
+		h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
+	}
 	s.phase = phaseClosed
 	return nil, gnet.Close
 }
@@ -90,8 +119,8 @@ func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	switch s.phase {
 	case phaseHandedOff:
 		return gnet.None
-	case phaseHello:
-		h.e.helloConns.Add(-1)
+	case phaseHello, phaseToken:
+		h.e.leavePhase(s)
 	case phaseWaiting:
 		h.e.pending.drop(s)
 	}
@@ -110,7 +139,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		// Bytes after the hello (TLS early data) wait in gnet's buffer until the handoff
 		// collects them; a client that keeps sending without an answer is cut off.
 		if c.InboundBuffered()+s.hello.Len() > h.e.cfg.MaxHello {
-			h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
+			if h.e.refusals.allow("too_much_early_data") {
+				h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
+			}
 			return gnet.Close
 		}
 		return gnet.None
@@ -155,13 +186,15 @@ func (h *handler) onHello(s *conn) gnet.Action {
 		e.stats.Overloaded.Add(1)
 		return h.reject(s, "too_many_pending", nil, "domain", s.domain)
 	}
-	e.helloConns.Add(-1)
+	e.leavePhase(s)
 	s.phase = phaseWaiting
 	s.loop.waiting.push(s, now.Add(e.cfg.AcceptTimeout))
 	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
 		e.pending.drop(s)
 		e.stats.NotifyFailed.Add(1)
-		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
+		if e.refusals.allow("notify_failed") {
+			e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
+		}
 		return gnet.Close
 	}
 	e.stats.Matched.Add(1)
@@ -178,7 +211,7 @@ func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
 		_ = unix.Close(private)
 		return h.reject(s, "dup_failed", err)
 	}
-	e.helloConns.Add(-1)
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	// buf is everything the client sent so far; Add copies it before gnet reuses its buffer.
@@ -195,6 +228,9 @@ func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
 
 func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.Action {
 	h.e.stats.Refused.Add(1)
+	if !h.e.refusals.allow(reason) {
+		return gnet.Close
+	}
 	args := append([]any{"reason", reason, "remote", s.src.String()}, attrs...)
 	if err != nil {
 		args = append(args, "err", err.Error())
@@ -214,7 +250,9 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		// The private side must wait for the replayed hello before it says anything: bytes after
 		// the token are not a TLS server talking.
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
+		if e.refusals.allow("bytes_after_token") {
+			e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	b, _ := s.c.Peek(wire.TokenSize)
@@ -228,7 +266,9 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		}
 		// Unknown, used or expired: close without a word, so a token reveals nothing.
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
+		if e.refusals.allow("unknown_token") {
+			e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	fd, err := s.c.Dup()
@@ -237,6 +277,7 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		h.closeClient(client)
 		return gnet.Close
 	}
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	if client.loop == s.loop {
@@ -263,11 +304,14 @@ func (h *handler) park(s *conn, operator string) gnet.Action {
 		e.log.Warn("dup of a standby connection failed", "err", err)
 		return gnet.Close
 	}
+	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
 	if !e.standby.park(operator, fd, time.Now()) {
 		_ = unix.Close(fd)
-		e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+		if e.refusals.allow("standby_full") {
+			e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+		}
 		return gnet.Close
 	}
 	e.stats.Parked.Add(1)
@@ -320,6 +364,7 @@ func (e *Engine) handoff(client *conn, private int) {
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
 	e.standby.sweep(time.Now())
+	e.refusals.flush(time.Now(), false)
 	e.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -336,20 +381,26 @@ func (e *Engine) sweep(l *loop, now time.Time) {
 	for s := l.hello.expired(now); s != nil; s = l.hello.expired(now) {
 		e.stats.HelloTimeouts.Add(1)
 		e.stats.Refused.Add(1)
-		e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
+		if e.refusals.allow("hello_timeout") {
+			e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
+		}
 		_ = l.el.Close(s.c)
 	}
 	for s := l.waiting.expired(now); s != nil; s = l.waiting.expired(now) {
 		// Claim it first: its private side may be pairing with it right now on another loop.
 		if e.pending.drop(s) {
 			e.stats.Expired.Add(1)
-			e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+			if e.refusals.allow("accept_timeout") {
+				e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
+			}
 			_ = l.el.Close(s.c)
 		}
 	}
 	for s := l.token.expired(now); s != nil; s = l.token.expired(now) {
 		e.stats.BadTokens.Add(1)
-		e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
+		if e.refusals.allow("token_timeout") {
+			e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
+		}
 		_ = l.el.Close(s.c)
 	}
 }

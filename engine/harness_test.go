@@ -67,6 +67,12 @@ func logger() *slog.Logger {
 
 func newRig(t testing.TB, tune func(*engine.Config)) *rig {
 	t.Helper()
+	return newRigLog(t, tune, logger())
+}
+
+// newRigLog is newRig with the engine logging to log.
+func newRigLog(t testing.TB, tune func(*engine.Config), log *slog.Logger) *rig {
+	t.Helper()
 	p := testnet.NewPKI(t)
 	p.Add(t, "backend", "backend", "*.example.internal")
 	id := p.Identity(t, "backend")
@@ -93,7 +99,7 @@ func newRig(t testing.TB, tune func(*engine.Config)) *rig {
 	if tune != nil {
 		tune(&r.cfg)
 	}
-	r.eng, err = engine.New(r.cfg, r.table, r.notify, r.relay, logger())
+	r.eng, err = engine.New(r.cfg, r.table, r.notify, r.relay, log)
 	if err != nil {
 		r.relay.Close()
 		ln.Close()
@@ -346,7 +352,7 @@ func stats(e *engine.Engine) map[string]*atomic.Int64 {
 		"Accepted": &s.Accepted, "Refused": &s.Refused, "NoRoute": &s.NoRoute, "Matched": &s.Matched,
 		"Paired": &s.Paired, "Expired": &s.Expired, "NotifyFailed": &s.NotifyFailed,
 		"BadTokens": &s.BadTokens, "HelloTimeouts": &s.HelloTimeouts, "RateLimited": &s.RateLimited,
-		"Overloaded": &s.Overloaded,
+		"Overloaded": &s.Overloaded, "SourceBusy": &s.SourceBusy,
 	}
 }
 

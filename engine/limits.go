@@ -12,26 +12,27 @@ import (
 // refused for the rest of the window (a flood of spoofed-looking sources must not grow memory).
 const maxSources = 100000
 
-// limiter counts new connections per source IP in fixed windows. Each limiter has its own window,
+// limiter counts new connections per source (netsrc: an IPv4 address or an IPv6 /64) in fixed
+// windows. Each limiter has its own window,
 // so the two listeners reset independently.
 type limiter struct {
 	limit  int
 	window time.Duration
 	mu     sync.Mutex
 	start  time.Time
-	counts map[netip.Addr]int
+	counts map[netip.Prefix]int
 }
 
 func newLimiter(r RateLimit) *limiter {
 	if r.Limit <= 0 || r.Window <= 0 {
 		return nil
 	}
-	return &limiter{limit: r.Limit, window: r.Window, counts: map[netip.Addr]int{}}
+	return &limiter{limit: r.Limit, window: r.Window, counts: map[netip.Prefix]int{}}
 }
 
 // allow counts one connection from src and reports whether it is within the limit. A nil limiter
 // allows everything.
-func (l *limiter) allow(src netip.Addr, now time.Time) bool {
+func (l *limiter) allow(src netip.Prefix, now time.Time) bool {
 	if l == nil {
 		return true
 	}
@@ -65,4 +66,81 @@ func raiseFDLimit() (uint64, error) {
 		}
 	}
 	return r.Cur, nil
+}
+
+// phaseCap counts the connections in one phase (hello on the public listener, token on the
+// internal one) per source and in all, and caps both, so that one source cannot take every slot
+// of the phase and connections that never finish it cannot take every descriptor. The map has an
+// entry only for a source holding a connection, so it never has more entries than the phase has
+// connections and is empty once they are gone. It is shared by the loops; the lock is held for a
+// map update only.
+type phaseCap struct {
+	perSource int // 0: no per-source cap
+	total     int // 0: no total cap (the hello phase keeps its own total in Engine.helloConns)
+
+	mu   sync.Mutex
+	all  int
+	open map[netip.Prefix]int
+}
+
+// capHit is why enter refused a connection.
+type capHit uint8
+
+const (
+	capOK     capHit = iota
+	capTotal         // the phase is full
+	capSource        // the source holds its share of the phase
+)
+
+func newPhaseCap(perSource, total int) *phaseCap {
+	return &phaseCap{perSource: perSource, total: total, open: map[netip.Prefix]int{}}
+}
+
+// off reports whether the phase is not capped at all: enter and leave then take no lock.
+func (p *phaseCap) off() bool { return p.perSource <= 0 && p.total <= 0 }
+
+// enter counts a connection from src into the phase, or reports the cap that refuses it. Every
+// capOK must be matched by one leave with the same src.
+func (p *phaseCap) enter(src netip.Prefix) capHit {
+	if p.off() {
+		return capOK
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.total > 0 && p.all >= p.total {
+		return capTotal
+	}
+	if p.perSource > 0 {
+		n := p.open[src]
+		if n >= p.perSource {
+			return capSource
+		}
+		p.open[src] = n + 1
+	}
+	p.all++
+	return capOK
+}
+
+// leave uncounts a connection enter admitted.
+func (p *phaseCap) leave(src netip.Prefix) {
+	if p.off() {
+		return
+	}
+	p.mu.Lock()
+	p.all--
+	if p.perSource > 0 {
+		if n := p.open[src] - 1; n > 0 {
+			p.open[src] = n
+		} else {
+			delete(p.open, src)
+		}
+	}
+	p.mu.Unlock()
+}
+
+// counts returns the connections in the phase and the sources holding them (0, 0 when off).
+func (p *phaseCap) counts() (conns, sources int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.all, len(p.open)
 }

@@ -32,7 +32,10 @@ func partialClients(t testing.TB, r *rig, n int, hello []byte) []net.Conn {
 // Not parallel: it counts the process's goroutines.
 func TestThousandHelloClientsCostNoGoroutines(t *testing.T) {
 	const clients = 1000
-	r := newRig(t, func(c *engine.Config) { c.HelloTimeout = longPhase })
+	r := newRig(t, func(c *engine.Config) {
+		c.HelloTimeout = longPhase
+		c.MaxHelloPerSource = -1 // every client is 127.0.0.1
+	})
 	hello := captureHello(t, r.clientTC)
 	// One client through first, so whatever starts lazily has started.
 	if err := goodClient(r); err != nil {
@@ -62,6 +65,7 @@ func TestMaxHelloConnsClosesTheExtraClient(t *testing.T) {
 	r := newRig(t, func(c *engine.Config) {
 		c.HelloTimeout = longPhase
 		c.MaxHelloConns = limit
+		c.MaxHelloPerSource = -1 // every client is 127.0.0.1: the total is what is tested
 	})
 	hello := captureHello(t, r.clientTC)
 	cs := partialClients(t, r, limit, hello)

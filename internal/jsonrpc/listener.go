@@ -5,14 +5,16 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"epsproxy/internal/netsrc"
 )
 
 // Connection caps of the signaling network's listeners. A peer needs one or two connections (an
 // HTTP/2 client multiplexes its calls, and each connection carries at most
 // MaxConcurrentStreams calls at once), so a source with many more is a flood, not a peer.
 const (
-	// MaxConnsPerSource caps the connections one source holds open at once; an IPv6 source is
-	// its /64, which one host can fill at will.
+	// MaxConnsPerSource caps the connections one source holds open at once; a source is
+	// netsrc's: an IPv4 address or an IPv6 /64.
 	MaxConnsPerSource = 32
 	// MaxConns caps all connections open at once.
 	MaxConns = 4096
@@ -48,7 +50,7 @@ func (l *Limited) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := Source(c.RemoteAddr())
+		src := netsrc.Source(c.RemoteAddr())
 		l.mu.Lock()
 		if l.all >= l.total || l.open[src] >= l.perSource {
 			l.mu.Unlock()
@@ -82,19 +84,4 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(func() { c.l.release(c.src) })
 	return c.Conn.Close()
-}
-
-// Source is what counts as one source of connections: an IPv4 address, or the /64 of an IPv6
-// address. Anything else is one source of its own kind.
-func Source(a net.Addr) netip.Prefix {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Prefix{}
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32)
-	}
-	p, _ := ip.WithZone("").Prefix(64)
-	return p
 }

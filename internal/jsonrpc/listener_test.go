@@ -3,7 +3,6 @@ package jsonrpc
 import (
 	"io"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 )
@@ -71,17 +70,5 @@ func TestLimitListenerCapsEachSource(t *testing.T) {
 	}
 	if ln.Refused() != 1 {
 		t.Errorf("refused %d, want 1", ln.Refused())
-	}
-}
-
-func TestSourceGroupsIPv6By64(t *testing.T) {
-	a := Source(&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2::1"), Port: 1})
-	b := Source(&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:ffff::9"), Port: 2})
-	c := Source(&net.TCPAddr{IP: net.ParseIP("2001:db8:1:3::1"), Port: 1})
-	if a != b || a == c || a != netip.MustParsePrefix("2001:db8:1:2::/64") {
-		t.Errorf("IPv6 sources: %v %v %v", a, b, c)
-	}
-	if v4 := Source(&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.2"), Port: 1}); v4 != netip.MustParsePrefix("127.0.0.2/32") {
-		t.Errorf("mapped IPv4 source: %v", v4)
 	}
 }

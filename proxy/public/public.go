@@ -214,8 +214,8 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 
 // Stats is the public proxy's section of the admin stats.
 type Stats struct {
-	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded int64
-	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                    int
+	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded, SourceBusy int64
+	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                                int
 }
 
 // Stats returns the counters of the engine, the relay and the table. Safe from any goroutine.
@@ -226,7 +226,7 @@ func (p *Proxy) Stats() Stats {
 		StandbyPaired: e.StandbyPaired.Load(), Parked: e.Parked.Load(), StandbyParked: parked, StandbyTokens: tokens,
 		Accepted: e.Accepted.Load(), Refused: e.Refused.Load(), NoRoute: e.NoRoute.Load(), Matched: e.Matched.Load(),
 		Paired: e.Paired.Load(), Expired: e.Expired.Load(), NotifyFailed: e.NotifyFailed.Load(), BadTokens: e.BadTokens.Load(),
-		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(),
+		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(), SourceBusy: e.SourceBusy.Load(),
 		HelloConns: p.eng.HelloConns(), Pending: p.eng.Pending(), Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(),
 		PipesOpen: p.relay.PipesOpen(), Announcements: p.table.Len(), EPSQueued: p.pool.Queued(),
 	}

@@ -27,6 +27,12 @@ type Settings struct {
 	Loops         int `yaml:"loops"`
 	MaxHelloConns int `yaml:"max_hello_conns"`
 	MaxPending    int `yaml:"max_pending"`
+	// Per-source caps (a source is an IPv4 address or an IPv6 /64; -1 = no cap): hello-phase
+	// connections one source holds on the public port (default 64), and internal connections
+	// that have not sent their token yet, in all (default 1024) and per source (default 64).
+	MaxHelloPerSource int `yaml:"max_hello_per_source"`
+	MaxTokenConns     int `yaml:"max_token_conns"`
+	MaxTokenPerSource int `yaml:"max_token_per_source"`
 
 	// Standby connections (sockets private proxies dial ahead of time, see reserveConnections):
 	// StandbyMax caps each operator's reserved tokens plus parked sockets (default 1024, -1
@@ -80,6 +86,11 @@ func (s Settings) Validate() error {
 			return config.Errorf(key, "must not be negative")
 		}
 	}
+	for key, n := range map[string]int{"max_hello_per_source": s.MaxHelloPerSource, "max_token_conns": s.MaxTokenConns, "max_token_per_source": s.MaxTokenPerSource} {
+		if n < -1 || n > 1<<20 {
+			return config.Errorf(key, "want -1 (no cap), 0 (the default) or up to %d", 1<<20)
+		}
+	}
 	if s.StandbyMax < -1 || s.StandbyMax > 1<<20 {
 		return config.Errorf("standby_max", "want -1 (off) to %d", 1<<20)
 	}
@@ -112,18 +123,21 @@ func (s Settings) WithDefaults() Settings {
 // engineConfig translates the block for the engine.
 func (s Settings) engineConfig() engine.Config {
 	return engine.Config{
-		PublicAddr:      s.TLSBind,
-		InternalAddr:    s.InternalBind,
-		Loops:           s.Loops,
-		HelloTimeout:    s.HelloTimeout.D(),
-		TokenTimeout:    s.TokenTimeout.D(),
-		AcceptTimeout:   s.AcceptTimeout.D(),
-		MaxHelloConns:   s.MaxHelloConns,
-		MaxPending:      s.MaxPending,
-		MaxStandby:      s.StandbyMax,
-		StandbyTTL:      s.StandbyTTL.D(),
-		StandbyTokenTTL: s.StandbyTokenTTL.D(),
-		PublicRate:      engine.RateLimit{Limit: s.RateLimits.Public.Limit, Window: s.RateLimits.Public.Window.D()},
-		InternalRate:    engine.RateLimit{Limit: s.RateLimits.Internal.Limit, Window: s.RateLimits.Internal.Window.D()},
+		PublicAddr:        s.TLSBind,
+		InternalAddr:      s.InternalBind,
+		Loops:             s.Loops,
+		HelloTimeout:      s.HelloTimeout.D(),
+		TokenTimeout:      s.TokenTimeout.D(),
+		AcceptTimeout:     s.AcceptTimeout.D(),
+		MaxHelloConns:     s.MaxHelloConns,
+		MaxPending:        s.MaxPending,
+		MaxHelloPerSource: s.MaxHelloPerSource,
+		MaxTokenConns:     s.MaxTokenConns,
+		MaxTokenPerSource: s.MaxTokenPerSource,
+		MaxStandby:        s.StandbyMax,
+		StandbyTTL:        s.StandbyTTL.D(),
+		StandbyTokenTTL:   s.StandbyTokenTTL.D(),
+		PublicRate:        engine.RateLimit{Limit: s.RateLimits.Public.Limit, Window: s.RateLimits.Public.Window.D()},
+		InternalRate:      engine.RateLimit{Limit: s.RateLimits.Internal.Limit, Window: s.RateLimits.Internal.Window.D()},
 	}
 }

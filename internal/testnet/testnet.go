@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"epsproxy/internal/config"
 	"epsproxy/internal/pki"
 )
@@ -78,7 +80,12 @@ func (p *PKI) Identity(t testing.TB, file string) *config.Identity {
 // Ports for tests come from below the kernel's ephemeral range (32768 and up by default): a port
 // picked there with listen(":0") and released until the test binds it can meanwhile become the
 // source port of one of the many outgoing connections tests make. Here no outgoing connection
-// takes it, and the registry makes sure this process never hands out one port twice.
+// takes it, and the registry makes sure this process never hands out one port twice. Test
+// binaries of several packages run at once, each with its own registry: a port is also locked
+// for the life of the process with a lock file (flock, released by the kernel when the process
+// ends), so that two processes never hold the same port. Without that, a port a chain process
+// freed while it restarted could be taken by another package's test, whose listener then
+// received the chain's traffic.
 const (
 	portLow  = 20000
 	portHigh = 32000
@@ -86,7 +93,26 @@ const (
 
 var ports struct {
 	sync.Mutex
-	used map[int]bool
+	used  map[int]bool
+	locks []*os.File // held open: the locks last as long as the process
+}
+
+// lockPort takes the machine-wide lock on port for this process; false if another holds it.
+func lockPort(port int) bool {
+	dir := filepath.Join(os.TempDir(), "epsproxy-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true // no lock directory: the per-process registry alone
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	ports.locks = append(ports.locks, f)
+	return true
 }
 
 // Addr returns a loopback address whose port is free now and was never handed out before by this
@@ -102,13 +128,16 @@ func Addr() (string, error) {
 		if ports.used[port] {
 			continue
 		}
+		ports.used[port] = true // tried: whatever follows, not again
+		if !lockPort(port) {
+			continue // another test process holds it
+		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue // taken by someone else
 		}
 		ln.Close()
-		ports.used[port] = true
 		return addr, nil
 	}
 	return "", fmt.Errorf("testnet: no free port in %d-%d", portLow, portHigh)

@@ -1,10 +1,10 @@
 package private
 
 import (
-	"context"
 	"time"
 
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
 
@@ -79,29 +79,22 @@ func batches(list []wire.Announcement) [][]wire.Announcement {
 
 // announceTo sends one batch of names (at most wire.MaxAnnounceBatch) to a public proxy and
 // logs what it refused; false if the call failed.
-func (p *Proxy) announceTo(proxy string, list []wire.Announcement) bool {
+func (p *Proxy) announceTo(public string, list []wire.Announcement) bool {
 	var results []*jsonrpc.Error
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-p.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err := p.client.Call(ctx, proxy, wire.AnnounceConnections, wire.AnnounceParams{Connections: list}, &results)
+	ctx, cancel := proxy.StopContext(p.stop)
+	err := p.client.Call(ctx, public, wire.AnnounceConnections, wire.AnnounceParams{Connections: list}, &results)
 	cancel()
 	if err != nil {
-		p.log.Warn("announcing failed, will retry", "proxy", proxy, "names", len(list), "err", err)
+		p.log.Warn("announcing failed, will retry", "proxy", public, "names", len(list), "err", err)
 		return false
 	}
 	refused := 0
 	for i, e := range results {
 		if e != nil && i < len(list) {
 			refused++
-			p.log.Warn("announcement refused", "proxy", proxy, "domain", list[i].Domain, "code", e.Code, "err", e.Message)
+			p.log.Warn("announcement refused", "proxy", public, "domain", list[i].Domain, "code", e.Code, "err", e.Message)
 		}
 	}
-	p.log.Info("announced", "proxy", proxy, "accepted", len(list)-refused, "refused", refused)
+	p.log.Info("announced", "proxy", public, "accepted", len(list)-refused, "refused", refused)
 	return true
 }

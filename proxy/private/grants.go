@@ -15,21 +15,12 @@ import (
 // directory no longer grants them, here and at the public proxies they were announced to.
 func (p *Proxy) watchGrants() {
 	defer p.wg.Done()
-	t := time.NewTicker(p.s.GrantCheckEvery.D())
-	defer t.Stop()
-	for {
-		p.checkGrants()
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-	}
+	proxy.Every(p.stop, p.s.GrantCheckEvery.D(), p.checkGrants)
 }
 
 // checkGrants asks the node for the owners' current grants and withdraws what they no longer
 // cover. If the node cannot be asked, nothing changes.
-func (p *Proxy) checkGrants() {
+func (p *Proxy) checkGrants(ctx context.Context) {
 	owners := map[string]bool{}
 	for _, a := range p.anns.snapshot() {
 		if a.Owner != "" {
@@ -39,15 +30,6 @@ func (p *Proxy) checkGrants() {
 	if len(owners) == 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-p.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	grants, err := proxy.CurrentGrants(ctx, p.client, p.name, slices.Sorted(maps.Keys(owners)))
 	if err != nil {
 		p.log.Debug("grants not checked: the node did not answer", "err", err)

@@ -300,7 +300,7 @@ func TestRemovedGrantsWithdrawTheirNames(t *testing.T) {
 	nd.grants["op.test"] = []string{".a.example"}
 	nd.names = map[string]int{}
 	nd.mu.Unlock()
-	p.checkGrants()
+	p.checkGrants(context.Background())
 	now := time.Now()
 	for name, want := range map[string]bool{"app.a.example": true, "api.a.example": true, "web.b.example": false, "x.a.example": false} {
 		if _, ok := p.anns.get(name, "pub.test", now); ok != want {

@@ -237,21 +237,12 @@ func (p *Proxy) Stats() Stats {
 // waiting for the announcer to come back.
 func (p *Proxy) watchGrants() {
 	defer p.wg.Done()
-	t := time.NewTicker(p.s.GrantCheckEvery.D())
-	defer t.Stop()
-	for {
-		p.checkGrants()
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-		}
-	}
+	proxy.Every(p.stop, p.s.GrantCheckEvery.D(), p.checkGrants)
 }
 
 // checkGrants asks the node for the announcers' current grants and withdraws what they no
 // longer cover. If the node cannot be asked, nothing changes.
-func (p *Proxy) checkGrants() {
+func (p *Proxy) checkGrants(ctx context.Context) {
 	now := time.Now()
 	byOperator := map[string][]string{}
 	for _, a := range p.table.List(now) {
@@ -261,15 +252,6 @@ func (p *Proxy) checkGrants() {
 		return
 	}
 	ops := slices.Sorted(maps.Keys(byOperator))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-p.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	grants, err := proxy.CurrentGrants(ctx, p.client, p.name, ops)
 	if err != nil {
 		p.log.Debug("grants not checked: the node did not answer", "err", err)

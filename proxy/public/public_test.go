@@ -104,7 +104,7 @@ func TestRemovedGrantsStopMatching(t *testing.T) {
 	mu.Lock()
 	grants["a.test"] = []string{".b.a.example"}
 	mu.Unlock()
-	p.checkGrants()
+	p.checkGrants(context.Background())
 	now := time.Now()
 	for name, want := range map[string]bool{"www.a.example": false, "api.b.a.example": true, "www.b.example": false} {
 		if _, ok := p.table.Lookup([]byte(name), now); ok != want {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,8 @@ const usage = `usage: eps server run [--profile KIND] [--profile-dir DIR]
                                       profile into DIR (default profiles) on shutdown
        eps call METHOD [PARAMS]       call <operator>.<method> through that node's local API
                                       with the node's own identity; PARAMS is a JSON object
+       eps check                      load and validate $EPS_SETTINGS, the directory and the
+                                      certificates, print one line and exit (0 when valid)
        eps version                    print the version`
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -40,6 +43,8 @@ func run(args []string, stderr io.Writer) int {
 	switch {
 	case len(args) >= 2 && args[0] == "server" && args[1] == "run":
 		return serve(args[2:], stderr)
+	case len(args) == 1 && args[0] == "check":
+		return check(os.Stdout, stderr)
 	case len(args) >= 2 && len(args) <= 3 && args[0] == "call":
 		params := "{}"
 		if len(args) == 3 {
@@ -118,5 +123,20 @@ func call(method, params string, stdout, stderr io.Writer) int {
 		out.Write(raw)
 	}
 	fmt.Fprintln(stdout, out.String())
+	return 0
+}
+
+// check loads and validates $EPS_SETTINGS, the directory and the TLS identity as `server run`
+// would, and exits: 0 with one line, or 1 with one line naming the file, the key and the problem.
+// It opens no socket.
+func check(stdout, stderr io.Writer) int {
+	var s eps.Settings
+	if err := config.Load("EPS_SETTINGS", "EPS_", &s); err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	if _, err := eps.New(s, slog.New(slog.DiscardHandler)); err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
+	fmt.Fprintf(stdout, "eps: %s: settings of %s and its directory are valid\n", os.Getenv("EPS_SETTINGS"), s.Name)
 	return 0
 }

@@ -16,9 +16,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"epsproxy/internal/admin"
@@ -32,6 +35,8 @@ const usage = `usage: proxy run public|private [--profile KIND] [--profile-dir D
                             run the proxy described by $PROXY_SETTINGS; with --profile (cpu,
                             mem, block, mutex, goroutine) write a profile into DIR (default
                             profiles) on shutdown
+       proxy check          load and validate $PROXY_SETTINGS (and the certificates they name),
+                            print one line and exit: 0 when valid, 1 naming file, key and problem
        proxy version        print the version`
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -40,6 +45,8 @@ func run(args []string, stderr io.Writer) int {
 	switch {
 	case len(args) >= 2 && args[0] == "run" && (args[1] == "public" || args[1] == "private"):
 		return serve(args[1], args[2:], stderr)
+	case len(args) == 1 && args[0] == "check":
+		return check(os.Stdout, stderr)
 	}
 	if status, ok := daemon.Help(args, os.Stdout, stderr, usage); ok {
 		return status
@@ -109,4 +116,31 @@ func serve(which string, args []string, stderr io.Writer) int {
 	}
 	defer stopProfile()
 	return daemon.Run(log, stderr, "proxy", svc, grace)
+}
+
+// check loads and validates $PROXY_SETTINGS as `run` would, loads the TLS identity (and the
+// terminate_tls certificate), and exits: 0 with one line saying what was checked, or 1 with one
+// line naming the file, the key and the problem. It opens no socket.
+func check(stdout, stderr io.Writer) int {
+	var s settings
+	if err := config.Load("PROXY_SETTINGS", "PROXY_", &s); err != nil {
+		return daemon.Fail(stderr, "proxy", err)
+	}
+	if _, err := s.base(slog.New(slog.DiscardHandler)); err != nil {
+		return daemon.Fail(stderr, "proxy", err)
+	}
+	roles := []string{}
+	if s.Public != nil {
+		roles = append(roles, "public")
+	}
+	if s.Private != nil {
+		roles = append(roles, "private")
+		if t := s.Private.TerminateTLS; t != nil {
+			if _, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile)); err != nil {
+				return daemon.Fail(stderr, "proxy", config.Errorf("private.terminate_tls.cert_file", "%v", err))
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "proxy: %s: settings of %s (%s) are valid\n", os.Getenv("PROXY_SETTINGS"), s.Name, strings.Join(roles, ", "))
+	return 0
 }

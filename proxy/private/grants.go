@@ -36,7 +36,13 @@ func (p *Proxy) checkGrants(ctx context.Context) {
 		return
 	}
 	revoked := func(a Announcement) bool { return a.Owner != "" && !matcher.Allowed(grants[a.Owner], a.Domain) }
-	if !slices.ContainsFunc(slices.Collect(maps.Values(p.anns.snapshot())), revoked) {
+	found := false
+	for _, a := range p.anns.snapshot() {
+		if found = revoked(a); found {
+			break
+		}
+	}
+	if !found {
 		return // nothing to withdraw: no save
 	}
 	var gone []Announcement

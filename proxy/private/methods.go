@@ -3,6 +3,7 @@ package private
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"epsproxy/epsclient"
@@ -117,18 +118,18 @@ func (p *Proxy) mayHold(m map[key]Announcement, a Announcement, withdraw bool, n
 // holder finds a live announcement in m, held by someone other than a's owner, that owns a's
 // name: the same name to any public proxy, or the wildcard that serves it by matcher's rule.
 func holder(m map[key]Announcement, a Announcement, now time.Time) (Announcement, bool) {
-	for _, b := range m {
-		if b.Owner == a.Owner || !live(b, now) {
-			continue
+	heldBy := func(name string) (Announcement, bool) {
+		for _, b := range m {
+			if b.Domain == name && b.Owner != a.Owner && live(b, now) {
+				return b, true
+			}
 		}
-		if b.Domain == a.Domain {
-			return b, true
-		}
-		if _, serves := matcher.Match(a.Domain, func(name string) (struct{}, bool) { return struct{}{}, name == b.Domain && name != a.Domain }); serves {
-			return b, true
-		}
+		return Announcement{}, false
 	}
-	return Announcement{}, false
+	if strings.HasPrefix(a.Domain, "*.") {
+		return heldBy(a.Domain) // a pattern: Match looks up host names only
+	}
+	return matcher.Match(a.Domain, heldBy)
 }
 
 // confirm announces a to its public proxy (or withdraws it there) before it is stored, so that a

@@ -149,8 +149,12 @@ func (p *Pool) work() {
 		if q.busy == 0 && len(q.jobs) == 0 {
 			delete(p.ops, j.Operator) // the map holds only operators with work
 		}
-		// A job of this operator may have waited for the share just freed.
-		p.wake.Broadcast()
+		// The share just freed makes at most one more job runnable, and this worker takes it
+		// itself at the top of the loop: no other worker needs waking, except at Close, when
+		// the idle ones must see the queue drained and return.
+		if p.closed {
+			p.wake.Broadcast()
+		}
 	}
 }
 

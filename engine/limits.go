@@ -13,8 +13,7 @@ import (
 const maxSources = 100000
 
 // limiter counts new connections per source (netsrc: an IPv4 address or an IPv6 /64) in fixed
-// windows. Each limiter has its own window,
-// so the two listeners reset independently.
+// windows. Each limiter has its own window, so the two listeners reset independently.
 type limiter struct {
 	limit  int
 	window time.Duration

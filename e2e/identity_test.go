@@ -36,6 +36,22 @@ func issueFromDevCA(t *testing.T, c *chain.Chain, file, commonName string, dnsNa
 	}
 }
 
+// listener is one TLS listener of the signaling network and the operator it serves as.
+type listener struct{ what, addr, path, server string }
+
+// signalingListeners are the six: each node's local API and peer link, each proxy's EPS endpoint.
+func signalingListeners(c *chain.Chain) []listener {
+	p := c.Ports
+	return []listener{
+		{"public node, local API", p.PublicNodeLocal, "/jsonrpc", publicOp},
+		{"private node, local API", p.PrivateNodeLocal, "/jsonrpc", privateOp},
+		{"public node, peer link", p.PublicNodePeer, "/eps/v1/call", publicOp},
+		{"private node, peer link", p.PrivateNodePeer, "/eps/v1/call", privateOp},
+		{"public proxy, EPS endpoint", p.PublicEPS, "/jsonrpc", publicOp},
+		{"private proxy, EPS endpoint", p.PrivateEPS, "/jsonrpc", privateOp},
+	}
+}
+
 // Certificates the network's CA issued but that are no operator's identity: a wildcard, and one
 // naming two operators. Every listener of the signaling network refuses them, where before a
 // wildcard passed for its own operator at the local APIs and the proxies' endpoints, and a
@@ -46,17 +62,7 @@ func TestOnlyExactOperatorCertificatesAreIdentities(t *testing.T) {
 	issueFromDevCA(t, c, "wildcard", "wild.ga", "*.ga")
 	issueFromDevCA(t, c, "two-names", publicOp, publicOp, privateOp)
 	startAll(t, c)
-	p := c.Ports
-	for _, e := range []struct {
-		what, addr, path, server string
-	}{
-		{"public node, local API", p.PublicNodeLocal, "/jsonrpc", publicOp},
-		{"private node, local API", p.PrivateNodeLocal, "/jsonrpc", privateOp},
-		{"public node, peer link", p.PublicNodePeer, "/eps/v1/call", publicOp},
-		{"private node, peer link", p.PrivateNodePeer, "/eps/v1/call", privateOp},
-		{"public proxy, EPS endpoint", p.PublicEPS, "/jsonrpc", publicOp},
-		{"private proxy, EPS endpoint", p.PrivateEPS, "/jsonrpc", privateOp},
-	} {
+	for _, e := range signalingListeners(c) {
 		for _, cert := range []string{"wildcard", "two-names"} {
 			at := rpcEnd{rpcClient(t, c, cert, e.server), "https://" + e.addr + e.path}
 			body := rpcCall(publicOp+".getAnnouncements", obj{"_client": obj{"name": e.server}})
@@ -73,16 +79,7 @@ func TestCallersAreRefusedBeforeTheBodyIsRead(t *testing.T) {
 	t.Parallel()
 	c := newChain(t)
 	startAll(t, c)
-	p := c.Ports
-	for _, e := range []struct {
-		what, addr, path, server string
-	}{
-		{"public node, local API", p.PublicNodeLocal, "/jsonrpc", publicOp},
-		{"public node, peer link", p.PublicNodePeer, "/eps/v1/call", publicOp},
-		{"private node, peer link", p.PrivateNodePeer, "/eps/v1/call", privateOp},
-		{"public proxy, EPS endpoint", p.PublicEPS, "/jsonrpc", publicOp},
-		{"private proxy, EPS endpoint", p.PrivateEPS, "/jsonrpc", privateOp},
-	} {
+	for _, e := range signalingListeners(c) {
 		conn, err := tls.Dial("tcp", e.addr, &tls.Config{RootCAs: c.Roots, ServerName: e.server, NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			t.Fatalf("%s: %v", e.what, err)

@@ -149,28 +149,15 @@ func (t *Table) Len() int {
 // swap. Safe for concurrent use; writers are serialised and never delay
 // readers.
 func (t *Table) Announce(operator string, allowed []string, items []Item, now time.Time) []error {
-	errs := make([]error, len(items))
-	if err := checkOperator(operator); err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
-	}
-	rules := parseRules(allowed)
-
+	names, errs := Check(operator, allowed, items, now)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.initLocked()
 	w := t.writer(t.snap.Load(), t.ops, now)
 	for i, it := range items {
-		name, err := Normalize(it.Domain)
-		if err == nil && !permitted(rules, name) {
-			err = newError(ErrNotAllowed, it.Domain, "not under any domain operator "+strconv.Quote(operator)+" may announce")
+		if errs[i] == nil {
+			errs[i] = w.apply(operator, names[i], it.Domain, it.ExpiresAt)
 		}
-		if err == nil {
-			err = w.apply(operator, name, it.Domain, it.ExpiresAt)
-		}
-		errs[i] = err
 	}
 	t.publish(w)
 	return errs

@@ -227,7 +227,29 @@ func (e *Engine) Reserve(operator string, n int) ([]wire.Token, time.Time, error
 	return e.standby.reserve(operator, n, time.Now())
 }
 
-// Standby returns the parked standby sockets and the reserved tokens not presented yet.
+// Mint makes n one-time standby tokens (at most MaxStandby) without filing them: this instance
+// hands them out on behalf of another instance of the same public proxy, which files their hashes
+// (HashToken) with AcceptTokens. They are meant to be valid until the returned time
+// (now+StandbyTokenTTL). ErrStandbyOff when standby connections are disabled. Safe from any
+// goroutine.
+func (e *Engine) Mint(n int) ([]wire.Token, time.Time, error) {
+	return e.standby.mint(n, time.Now())
+}
+
+// AcceptTokens files the hashes of standby tokens another instance minted (Mint) for operator,
+// valid until the given time: a private side that presents one of the tokens is parked exactly as
+// with a token from Reserve, once. The caps and eviction are Reserve's (the operator's cap counts
+// its outstanding tokens and parked sockets, past it the oldest outstanding tokens are forgotten;
+// MaxStandbyOperators; ErrStandbyOff). Hashes already outstanding are skipped, and those beyond
+// the room the operator's parked sockets leave are not filed. An until later than
+// now+StandbyTokenTTL is brought down to it; an until that is not after now is an error. Safe from
+// any goroutine.
+func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time) error {
+	return e.standby.accept(operator, hashes, until, time.Now())
+}
+
+// Standby returns the parked standby sockets and the standby tokens (reserved or accepted) not
+// presented yet.
 func (e *Engine) Standby() (parked, tokens int) { return e.standby.counts() }
 
 // Pending is the number of clients waiting for their private side.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,9 @@ type reserved struct {
 	until time.Time
 }
 
-// operatorStandby is one operator's share: its outstanding tokens and parked sockets, both in
-// the order they were made, so the oldest is at the front for expiry and eviction.
+// operatorStandby is one operator's share: its outstanding tokens in the order they expire and
+// its parked sockets in the order they were parked, so the oldest is at the front for expiry and
+// eviction.
 type operatorStandby struct {
 	tokens []reserved
 	parked []parked
@@ -71,9 +73,9 @@ func newStandby(cfg Config) *standby {
 	}
 }
 
-// reserve makes n tokens for operator. Past the operator's cap the oldest outstanding tokens are
-// forgotten (a private proxy that restarted lost them anyway); parked sockets count toward the cap
-// and are never evicted for tokens.
+// reserve makes n tokens for operator and files them. Past the operator's cap the oldest
+// outstanding tokens are forgotten (a private proxy that restarted lost them anyway); parked
+// sockets count toward the cap and are never evicted for tokens.
 func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token, time.Time, error) {
 	if sb.maxPerOp <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
@@ -83,27 +85,16 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token,
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	op := sb.ops[operator]
-	if op == nil {
-		if len(sb.ops) >= sb.maxOps {
-			return nil, time.Time{}, errors.New("engine: too many operators hold standby connections")
-		}
-		op = &operatorStandby{}
-		sb.ops[operator] = op
-	}
-	n = min(n, sb.maxPerOp-len(op.parked))
-	if n <= 0 {
-		return nil, time.Time{}, errors.New("engine: the operator's standby connections are at their cap")
-	}
-	for len(op.tokens)+len(op.parked)+n > sb.maxPerOp {
-		delete(sb.tokens, op.tokens[0].hash)
-		op.tokens = op.tokens[1:]
+	op, n, err := sb.admit(operator, n)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	until := now.Add(sb.tokenTTL)
 	out := make([]wire.Token, 0, n)
+	rs := make([]reserved, 0, n)
 	for len(out) < n {
-		var tok wire.Token
-		if _, err := rand.Read(tok[:]); err != nil {
+		tok, err := newToken()
+		if err != nil {
 			return nil, time.Time{}, err
 		}
 		r := reserved{hash: HashToken(tok), until: until}
@@ -111,10 +102,116 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token,
 			continue
 		}
 		sb.tokens[r.hash] = operator
-		op.tokens = append(op.tokens, r)
+		rs = append(rs, r)
 		out = append(out, tok)
 	}
+	op.add(rs)
 	return out, until, nil
+}
+
+// accept files hashes, tokens another instance minted, as operator's outstanding tokens until
+// the given time, under the caps and eviction of reserve. Hashes already outstanding are skipped
+// (a batch delivered twice files nothing new); those beyond the room left beside the operator's
+// parked sockets are not filed. An until later than now+StandbyTokenTTL is brought down to it, so
+// another instance's clock or settings cannot make this one hold hashes longer than its own
+// tokens; an until that is not after now files nothing.
+func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now time.Time) error {
+	if sb.maxPerOp <= 0 {
+		return ErrStandbyOff
+	}
+	if len(hashes) == 0 {
+		return errors.New("engine: accept at least one token")
+	}
+	if !now.Before(until) {
+		return errors.New("engine: the tokens have expired")
+	}
+	if limit := now.Add(sb.tokenTTL); until.After(limit) {
+		until = limit
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	fresh := make([]reserved, 0, len(hashes))
+	for i, h := range hashes {
+		if _, dup := sb.tokens[h]; dup || slices.Contains(hashes[:i], h) {
+			continue
+		}
+		fresh = append(fresh, reserved{hash: h, until: until})
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	op, n, err := sb.admit(operator, len(fresh))
+	if err != nil {
+		return err
+	}
+	fresh = fresh[:n]
+	for _, r := range fresh {
+		sb.tokens[r.hash] = operator
+	}
+	op.add(fresh)
+	return nil
+}
+
+// admit makes room for n more tokens of operator: it returns the operator's entry (made if need
+// be, within MaxStandbyOperators) and how many of the n fit beside its parked sockets, having
+// forgotten the oldest outstanding tokens so that they do. Callers hold mu.
+func (sb *standby) admit(operator string, n int) (*operatorStandby, int, error) {
+	op := sb.ops[operator]
+	if op == nil {
+		if len(sb.ops) >= sb.maxOps {
+			return nil, 0, errors.New("engine: too many operators hold standby connections")
+		}
+		op = &operatorStandby{}
+		sb.ops[operator] = op
+	}
+	n = min(n, sb.maxPerOp-len(op.parked))
+	if n <= 0 {
+		return nil, 0, errors.New("engine: the operator's standby connections are at their cap")
+	}
+	for len(op.tokens)+len(op.parked)+n > sb.maxPerOp {
+		delete(sb.tokens, op.tokens[0].hash)
+		op.tokens = op.tokens[1:]
+	}
+	return op, n, nil
+}
+
+// add files rs, which share one expiry, keeping op.tokens in expiry order (accepted tokens may
+// expire before the ones reserved here earlier). The tokens are usually the latest to expire, so
+// the place is sought from the back.
+func (op *operatorStandby) add(rs []reserved) {
+	i := len(op.tokens)
+	for i > 0 && op.tokens[i-1].until.After(rs[0].until) {
+		i--
+	}
+	op.tokens = slices.Insert(op.tokens, i, rs...)
+}
+
+// mint makes n tokens (at most MaxStandby) and files none: another instance of the public proxy
+// files their hashes (accept), and the tokens are valid there until the returned time, which this
+// instance's StandbyTokenTTL sets.
+func (sb *standby) mint(n int, now time.Time) ([]wire.Token, time.Time, error) {
+	if sb.maxPerOp <= 0 {
+		return nil, time.Time{}, ErrStandbyOff
+	}
+	if n <= 0 {
+		return nil, time.Time{}, errors.New("engine: mint at least one token")
+	}
+	out := make([]wire.Token, min(n, sb.maxPerOp))
+	for i := range out {
+		tok, err := newToken()
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		out[i] = tok
+	}
+	return out, now.Add(sb.tokenTTL), nil
+}
+
+// newToken is a fresh random token.
+func newToken() (wire.Token, error) {
+	var tok wire.Token
+	_, err := rand.Read(tok[:])
+	return tok, err
 }
 
 // HashToken is the SHA-256 of a standby token: the standby table knows its tokens by hash, so that

@@ -86,6 +86,26 @@ func noNotice(t testing.TB, r *rig) {
 	}
 }
 
+// servedByStandby connects a TLS client that must be relayed to a parked socket (the test has
+// relayed it to the backend), not take the notice path, and echoes what through it.
+func servedByStandby(t testing.TB, r *rig, what string) {
+	t.Helper()
+	client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
+	select {
+	case err := <-client.done:
+		if err != nil {
+			t.Fatalf("%s: client handshake: %v", what, err)
+		}
+	case n := <-r.noticeCh:
+		t.Fatalf("%s: the client took the notice path (notice for %q by %q) with a live socket parked", what, n.Domain, n.Operator)
+	case <-time.After(2 * patience):
+		t.Fatalf("%s: client handshake: no result in time", what)
+	}
+	if err := echo(client.c, []byte(what)); err != nil {
+		t.Errorf("%s: echo: %v", what, err)
+	}
+}
+
 // standbyRig is a rig whose internal connections are only closed by the engine's judgement,
 // never by the token deadline, and whose notices are held: a client that takes the notice path
 // waits for the test.
@@ -276,20 +296,7 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 		if err := r.relayToBackend(live); err != nil {
 			t.Fatal(err)
 		}
-		client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
-		select {
-		case err := <-client.done:
-			if err != nil {
-				t.Fatalf("client handshake: %v", err)
-			}
-		case n := <-r.noticeCh:
-			t.Fatalf("the client took the notice path (notice for %q by %q) with a live socket parked", n.Domain, n.Operator)
-		case <-time.After(2 * patience):
-			t.Fatal("client handshake: no result in time")
-		}
-		if err := echo(client.c, []byte("the live standby socket")); err != nil {
-			t.Errorf("client: %v", err)
-		}
+		servedByStandby(t, r, "the live standby socket")
 		noNotice(t, r)
 		wantParked(t, r, 0)
 		wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})

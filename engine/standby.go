@@ -21,17 +21,29 @@ import (
 // private proxy learns the name from the hello's SNI. With no parked socket the client takes the
 // signaled path (token, Notifier, dial-back).
 //
+// Tokens are known by their SHA-256 (HashToken), so they may also come as hashes alone: instances
+// of one public proxy share their standby reservations, and the instance a private proxy asked
+// mints tokens for another (Engine.Mint), which files only their hashes (Engine.AcceptTokens).
+// A token presented for an accepted hash parks its socket exactly as a reserved one does; every
+// token works once, and an operator's cap counts both kinds.
+//
 // A parked socket lives outside gnet (dup'ed out like a handed-off one) so that any loop can take
-// it without waking another. Its liveness is checked when it is taken (a private side that closed
-// it has sent FIN), and it is closed after StandbyTTL unused, so a private side that vanished
-// without a FIN cannot hold a dead socket for long; the private side dials a fresh one.
+// it without waking another. The standby table watches every parked socket with an epoll instance
+// of its own and one goroutine blocked in epoll_wait (standby_watch_linux.go): a socket whose
+// private side closes or resets it (the private proxy was stopped or killed) or sends a byte is
+// closed and dropped at once (Stats.StandbyGone), so the counts and the pool are what the private
+// proxies really hold. Its liveness is checked again when it is taken, and it is closed after
+// StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
+// hold a dead socket for long; the private side dials a fresh one.
 
-// ErrStandbyOff is returned by Reserve when standby connections are disabled.
+// ErrStandbyOff is returned by Reserve, Mint and AcceptTokens when standby connections are
+// disabled.
 var ErrStandbyOff = errors.New("engine: standby connections are disabled")
 
 // parked is a standby socket waiting for a client.
 type parked struct {
 	fd    int
+	id    uint64 // its registration with the watcher, never reused
 	until time.Time
 }
 
@@ -49,27 +61,41 @@ type operatorStandby struct {
 	parked []parked
 }
 
-// standby holds every operator's reserved tokens and parked sockets. Any loop and the EPS side
-// use it; one mutex guards it and nothing under it blocks (close(2) on an idle socket aside).
+// standby holds every operator's reserved tokens and parked sockets, and watches the parked
+// sockets (standby_watch_linux.go). Any loop, the EPS side and the watcher use it; one mutex
+// guards it and nothing under it blocks (close(2) and epoll_ctl on an idle socket aside).
 type standby struct {
-	mu       sync.Mutex
-	tokens   map[wire.TokenHash]string // token's hash → operator that reserved it
-	ops      map[string]*operatorStandby
-	parkedN  atomic.Int64 // written under mu, read without it
-	maxPerOp int
-	maxOps   int
-	tokenTTL time.Duration
-	parkTTL  time.Duration
+	mu        sync.Mutex
+	tokens    map[wire.TokenHash]string // token's hash → operator that reserved it
+	ops       map[string]*operatorStandby
+	parkedN   atomic.Int64  // written under mu, read without it
+	goneCount *atomic.Int64 // Stats.StandbyGone
+	maxPerOp  int
+	maxOps    int
+	tokenTTL  time.Duration
+	parkTTL   time.Duration
+
+	// The watcher's: its epoll instance and stop eventfd (-1 before start and after stop), the
+	// last id given to a parked socket, each parked socket's operator by id.
+	epfd      int
+	evfd      int
+	watchDone chan struct{}
+	lastID    uint64
+	watched   map[uint64]string
 }
 
-func newStandby(cfg Config) *standby {
+func newStandby(cfg Config, gone *atomic.Int64) *standby {
 	return &standby{
-		tokens:   map[wire.TokenHash]string{},
-		ops:      map[string]*operatorStandby{},
-		maxPerOp: cfg.MaxStandby,
-		maxOps:   cfg.MaxStandbyOperators,
-		tokenTTL: cfg.StandbyTokenTTL,
-		parkTTL:  cfg.StandbyTTL,
+		tokens:    map[wire.TokenHash]string{},
+		ops:       map[string]*operatorStandby{},
+		goneCount: gone,
+		maxPerOp:  cfg.MaxStandby,
+		maxOps:    cfg.MaxStandbyOperators,
+		tokenTTL:  cfg.StandbyTokenTTL,
+		parkTTL:   cfg.StandbyTTL,
+		epfd:      -1,
+		evfd:      -1,
+		watched:   map[uint64]string{},
 	}
 }
 
@@ -241,7 +267,8 @@ func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
 	return operator, ok
 }
 
-// park files fd for operator; false (fd not taken) when the operator's cap is reached.
+// park files fd for operator and watches it; false (fd not taken) when the operator's cap is
+// reached or the watcher is not running.
 func (sb *standby) park(operator string, fd int, now time.Time) bool {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -257,13 +284,18 @@ func (sb *standby) park(operator string, fd int, now time.Time) bool {
 	if len(op.parked) >= sb.maxPerOp {
 		return false
 	}
-	op.parked = append(op.parked, parked{fd: fd, until: now.Add(sb.parkTTL)})
-	sb.parkedN.Add(1)
+	id, ok := sb.watchFD(operator, fd)
+	if !ok {
+		return false
+	}
+	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL)})
 	return true
 }
 
 // take returns a live parked socket of operator, closing the dead ones it meets; the oldest
-// first, so sockets do not sit until they expire while newer ones serve.
+// first, so sockets do not sit until they expire while newer ones serve. The watcher closes a
+// socket whose private side went away as soon as the kernel knows; the check here covers the
+// moment between the two.
 func (sb *standby) take(operator string, now time.Time) (int, bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -274,11 +306,16 @@ func (sb *standby) take(operator string, now time.Time) (int, bool) {
 	for len(op.parked) > 0 {
 		p := op.parked[0]
 		op.parked = op.parked[1:]
-		sb.parkedN.Add(-1)
-		if now.Before(p.until) && idle(p.fd) {
+		sb.unwatch(p)
+		if !now.Before(p.until) {
+			_ = unix.Close(p.fd)
+			continue
+		}
+		if idle(p.fd) {
 			return p.fd, true
 		}
 		_ = unix.Close(p.fd)
+		sb.goneCount.Add(1)
 	}
 	return -1, false
 }
@@ -292,7 +329,7 @@ func idle(fd int) bool {
 }
 
 // sweep closes expired parked sockets and forgets expired tokens; it returns how many sockets it
-// closed.
+// closed. Dead sockets are the watcher's.
 func (sb *standby) sweep(now time.Time) int {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -302,10 +339,10 @@ func (sb *standby) sweep(now time.Time) int {
 			delete(sb.tokens, op.tokens[0].hash)
 			op.tokens = op.tokens[1:]
 		}
-		for len(op.parked) > 0 && (!now.Before(op.parked[0].until) || !idle(op.parked[0].fd)) {
+		for len(op.parked) > 0 && !now.Before(op.parked[0].until) {
+			sb.unwatch(op.parked[0])
 			_ = unix.Close(op.parked[0].fd)
 			op.parked = op.parked[1:]
-			sb.parkedN.Add(-1)
 			closed++
 		}
 		if len(op.tokens) == 0 && len(op.parked) == 0 {
@@ -313,20 +350,6 @@ func (sb *standby) sweep(now time.Time) int {
 		}
 	}
 	return closed
-}
-
-// closeAll closes every parked socket and forgets every token (engine stop).
-func (sb *standby) closeAll() {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	for _, op := range sb.ops {
-		for _, p := range op.parked {
-			_ = unix.Close(p.fd)
-		}
-	}
-	clear(sb.ops)
-	clear(sb.tokens)
-	sb.parkedN.Store(0)
 }
 
 // counts returns the parked sockets and outstanding tokens over all operators.

@@ -46,7 +46,7 @@ func TestStandbyMintFilesNothing(t *testing.T) {
 	wantTokens(t, r, 0, "after Mint")
 	refusedAtOnce(t, presentToken(t, r, toks[0][:]), "a minted token nobody accepted")
 	wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-	wantStandbyStats(t, r, 0, 0)
+	wantStandbyStats(t, r, 0, 0, 0)
 }
 
 func TestStandbyAcceptedTokenServesTheNextClient(t *testing.T) {
@@ -72,7 +72,7 @@ func TestStandbyAcceptedTokenServesTheNextClient(t *testing.T) {
 	noNotice(t, r)
 	wantParked(t, r, 0)
 	wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-	wantStandbyStats(t, r, 1, 1)
+	wantStandbyStats(t, r, 1, 1, 0)
 }
 
 func TestStandbyAcceptedTokenWorksOnce(t *testing.T) {
@@ -89,7 +89,7 @@ func TestStandbyAcceptedTokenWorksOnce(t *testing.T) {
 		t.Errorf("Standby() = %d parked, %d tokens, want 1 and 0", p, tok)
 	}
 	wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyAcceptCaps(t *testing.T) {
@@ -134,7 +134,7 @@ func TestStandbyAcceptCaps(t *testing.T) {
 			t.Errorf("Standby() = %d parked, %d tokens, want 3 and 0", p, tok)
 		}
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 3})
-		wantStandbyStats(t, r, 3, 0)
+		wantStandbyStats(t, r, 3, 0, 0)
 	})
 	t.Run("MaxStandbyOperators", func(t *testing.T) {
 		t.Parallel()
@@ -192,7 +192,7 @@ func TestStandbyAcceptExpiry(t *testing.T) {
 		sleepUntil(accepted.Add(ttl + 10*time.Millisecond))
 		refusedAtOnce(t, presentToken(t, r, toks[0][:]), "an accepted token past this instance's StandbyTokenTTL")
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-		wantStandbyStats(t, r, 0, 0)
+		wantStandbyStats(t, r, 0, 0, 0)
 	})
 	// Tokens are forgotten in the order they expire, whatever order they were filed in: an accepted
 	// token that expires first is swept although a reserved one was filed before it.

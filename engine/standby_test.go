@@ -69,11 +69,12 @@ func wantCounter(t testing.TB, name string, load func() int64, want int64) {
 }
 
 // wantStandbyStats checks the standby counters the rig's stats map leaves out.
-func wantStandbyStats(t testing.TB, r *rig, parked, standbyPaired int64) {
+func wantStandbyStats(t testing.TB, r *rig, parked, standbyPaired, gone int64) {
 	t.Helper()
 	s := r.eng.Stats()
 	wantCounter(t, "Parked", s.Parked.Load, parked)
 	wantCounter(t, "StandbyPaired", s.StandbyPaired.Load, standbyPaired)
+	wantCounter(t, "StandbyGone", s.StandbyGone.Load, gone)
 }
 
 // noNotice asserts the engine has sent no notice so far.
@@ -164,7 +165,7 @@ func TestStandbyServesTheNextClient(t *testing.T) {
 		t.Errorf("Standby() = %d parked, %d tokens after the client took the socket, want 0 and 0", p, tok)
 	}
 	wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-	wantStandbyStats(t, r, 1, 1)
+	wantStandbyStats(t, r, 1, 1, 0)
 }
 
 func TestStandbyOnlyServesItsOperator(t *testing.T) {
@@ -200,7 +201,7 @@ func TestStandbyOnlyServesItsOperator(t *testing.T) {
 		t.Errorf("parked = %d, want 1 (the other operator's socket)", p)
 	}
 	wantStats(t, r.eng, map[string]int64{"Accepted": 2, "Matched": 2, "Paired": 2})
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyTokenWorksOnce(t *testing.T) {
@@ -219,7 +220,7 @@ func TestStandbyTokenWorksOnce(t *testing.T) {
 		t.Errorf("parked = %d, want 1", p)
 	}
 	wantStats(t, r.eng, map[string]int64{"BadTokens": 2})
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
@@ -234,7 +235,7 @@ func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
 			t.Errorf("parked = %d, want 0", p)
 		}
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-		wantStandbyStats(t, r, 0, 0)
+		wantStandbyStats(t, r, 0, 0, 0)
 	})
 	t.Run("once parked", func(t *testing.T) {
 		t.Parallel()
@@ -248,7 +249,7 @@ func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
 			t.Errorf("parked socket that spoke first: want a close without a byte, got %v", res)
 		}
 		wantParked(t, r, 0)
-		wantStandbyStats(t, r, 1, 0)
+		wantStandbyStats(t, r, 1, 0, 1)
 	})
 }
 
@@ -283,7 +284,7 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 				t.Errorf("client: %v", err)
 			}
 			wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-			wantStandbyStats(t, r, 1, 0)
+			wantStandbyStats(t, r, 1, 0, 1)
 		})
 	}
 	// A closed socket ahead of a live one is passed over: the live one serves the client.
@@ -300,7 +301,7 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 		noNotice(t, r)
 		wantParked(t, r, 0)
 		wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-		wantStandbyStats(t, r, 2, 1)
+		wantStandbyStats(t, r, 2, 1, 1)
 	})
 }
 
@@ -322,7 +323,7 @@ func TestStandbyTTLClosesAnUnusedSocket(t *testing.T) {
 	}
 	wantParked(t, r, 0)
 	wantStats(t, r.eng, nil)
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyTokenTTL(t *testing.T) {
@@ -353,7 +354,7 @@ func TestStandbyTokenTTL(t *testing.T) {
 				t.Errorf("parked = %d, want 0", p)
 			}
 			wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-			wantStandbyStats(t, r, 0, 0)
+			wantStandbyStats(t, r, 0, 0, 0)
 		})
 	}
 }
@@ -394,7 +395,7 @@ func TestStandbyCaps(t *testing.T) {
 			t.Errorf("Standby() = %d parked, %d tokens, want 1 and 2", p, tok)
 		}
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-		wantStandbyStats(t, r, 1, 0)
+		wantStandbyStats(t, r, 1, 0, 0)
 	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()

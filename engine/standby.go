@@ -156,11 +156,18 @@ func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now t
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	fresh := make([]reserved, 0, len(hashes))
-	for i, h := range hashes {
-		if _, dup := sb.tokens[h]; dup || slices.Contains(hashes[:i], h) {
+	// No more than the cap can be filed, so no more are looked at.
+	fresh := make([]reserved, 0, min(len(hashes), sb.maxPerOp))
+	seen := make(map[wire.TokenHash]struct{}, cap(fresh))
+	for _, h := range hashes {
+		if len(fresh) == cap(fresh) {
+			break
+		}
+		_, known := sb.tokens[h]
+		if _, twice := seen[h]; known || twice {
 			continue
 		}
+		seen[h] = struct{}{}
 		fresh = append(fresh, reserved{hash: h, until: until})
 	}
 	if len(fresh) == 0 {
@@ -242,7 +249,7 @@ func newToken() (wire.Token, error) {
 
 // HashToken is the SHA-256 of a standby token: the standby table knows its tokens by hash, so that
 // an instance can file tokens another instance of the same public proxy minted (AcceptTokens)
-// without the tokens themselves leaving the minting instance. Hashing costs a standby dial about
+// without the tokens themselves travelling between the instances. Hashing costs a standby dial about
 // a tenth of a microsecond, once (BenchmarkHashToken); a client's bytes are never hashed.
 func HashToken(t wire.Token) wire.TokenHash { return sha256.Sum256(t[:]) }
 

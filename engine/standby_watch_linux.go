@@ -12,7 +12,9 @@ import (
 // owned by the standby table, watches every parked socket, and one goroutine waits in epoll_wait
 // with no timeout. It wakes only when a parked socket's peer closes or resets it (the kernel
 // sends FIN or RST for a private proxy that was killed) or sends a byte, and on engine stop; an
-// idle pool costs a thread blocked in the kernel and nothing else. The socket is then closed and
+// idle pool costs a thread blocked in the kernel and nothing else. (The relay's loops park on the
+// runtime poller instead because they wait often and briefly, and each blocking wait costs the
+// scheduler a hand-off; this one waits for minutes at a time.) The socket is then closed and
 // dropped from its operator's list at once, so the counts are true and the pool's size is what
 // the private proxies really hold.
 //

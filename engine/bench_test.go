@@ -1,12 +1,14 @@
 package engine_test
 
 import (
+	"crypto/rand"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"epsproxy/engine"
+	"epsproxy/proxy/wire"
 )
 
 // Benchmarks report; they never fail on a figure.
@@ -85,5 +87,17 @@ func BenchmarkBulk(b *testing.B) {
 		}
 	case <-time.After(time.Minute):
 		b.Fatal("backend did not drain")
+	}
+}
+
+// BenchmarkHashToken is what a standby dial pays, once, for the table knowing its tokens by hash.
+func BenchmarkHashToken(b *testing.B) {
+	var tok wire.Token
+	_, _ = rand.Read(tok[:])
+	var sink wire.TokenHash
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = engine.HashToken(tok)
+		tok[0] = sink[0]
 	}
 }

@@ -21,17 +21,22 @@
 // Standby connections shortcut this (standby.go): a token made by Reserve parks the internal
 // connection that presents it (dup'ed out of gnet) under the operator that reserved it, and a
 // routed client whose announcer has a parked socket is handed to the relay with it at once, on the
-// client's loop, without a token of its own or a Notice. The pending table's rule applies: the
-// parked list is shared, and whoever takes a socket from it owns it.
+// client's loop, without a token of its own or a Notice. A standby token may also have been minted
+// by another instance of the same public proxy (Mint there) and filed here as its SHA-256 hash
+// (AcceptTokens); it parks its socket the same way. The pending table's rule applies: the parked
+// list is shared, and whoever takes a socket from it owns it. Parked sockets are watched by the
+// standby table's own epoll instance and one goroutine blocked in epoll_wait, which closes a
+// parked socket as soon as its private side closes, resets or writes to it.
 //
 // Concurrency: gnet callbacks run on their event loop; per-loop state (the hello parser, the
-// deadline lists) is only touched there. The pending table is the one structure shared between
-// loops, and whoever removes a token from it owns the transition (pairing, expiry, cancellation),
-// so a client can never be both paired and closed. Work for another loop's connection goes through
+// deadline lists) is only touched there. The pending table and the standby table are the
+// structures shared between loops (the standby watcher takes the latter's mutex too, briefly).
+// Whoever removes a token from the pending table owns the transition (pairing, expiry,
+// cancellation), so a client can never be both paired and closed. Work for another loop's connection goes through
 // that loop's Execute. The engine never blocks a loop: no EPS calls (Notifier must only enqueue),
 // no locks held across I/O.
 //
 // The engine owns sockets and their phases. It must not know the EPS protocol, how announcements
 // are made, or how the relay moves bytes; of the proxies' contract (proxy/wire) it uses only the
-// token, the bytes a private proxy presents first on the internal port.
+// token, the bytes a private proxy presents first on the internal port, and the token's hash.
 package engine

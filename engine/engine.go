@@ -95,14 +95,13 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("engine: RLIMIT_NOFILE: %w", err)
 	}
-	return &Engine{
+	e := &Engine{
 		cfg:          cfg,
 		routes:       routes,
 		notify:       notify,
 		relay:        rl,
 		log:          log,
 		pending:      newPending(cfg.MaxPending),
-		standby:      newStandby(cfg),
 		pubRate:      newLimiter(cfg.PublicRate),
 		intRate:      newLimiter(cfg.InternalRate),
 		helloCap:     newPhaseCap(cfg.MaxHelloPerSource, 0),
@@ -113,7 +112,9 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		fdBase:       int64(countFDs()),
 		ready:        make(chan struct{}),
 		done:         make(chan struct{}),
-	}, nil
+	}
+	e.standby = newStandby(cfg, &e.stats.StandbyGone)
+	return e, nil
 }
 
 // Run listens and serves until Stop; it returns the error that stopped the engine (nil after
@@ -129,6 +130,9 @@ func (e *Engine) Run() error {
 		}
 		ln.Close()
 	}
+	if err := e.standby.start(); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
 	h := &handler{e: e}
 	// ReusePort: every loop accepts and registers its own connections. Without it gnet's
 	// acceptor hands sockets to the loops through a queue, and a socket handed over while Stop
@@ -143,8 +147,8 @@ func (e *Engine) Run() error {
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLogger(gnetLogger{e.log}),
 	)
-	// gnet has closed its connections; the parked sockets are the engine's own.
-	e.standby.closeAll()
+	// gnet has closed its connections; the parked sockets and their watcher are the engine's own.
+	e.standby.stop()
 	// The interval's refusals that got no line of their own still get their summary.
 	e.refusals.flush(time.Now(), true)
 	if err != nil {
@@ -227,7 +231,29 @@ func (e *Engine) Reserve(operator string, n int) ([]wire.Token, time.Time, error
 	return e.standby.reserve(operator, n, time.Now())
 }
 
-// Standby returns the parked standby sockets and the reserved tokens not presented yet.
+// Mint makes n one-time standby tokens (at most MaxStandby) without filing them: this instance
+// hands them out on behalf of another instance of the same public proxy, which files their hashes
+// (HashToken) with AcceptTokens. They are meant to be valid until the returned time
+// (now+StandbyTokenTTL). ErrStandbyOff when standby connections are disabled. Safe from any
+// goroutine.
+func (e *Engine) Mint(n int) ([]wire.Token, time.Time, error) {
+	return e.standby.mint(n, time.Now())
+}
+
+// AcceptTokens files the hashes of standby tokens another instance minted (Mint) for operator,
+// valid until the given time: a private side that presents one of the tokens is parked exactly as
+// with a token from Reserve, once. The caps and eviction are Reserve's (the operator's cap counts
+// its outstanding tokens and parked sockets, past it the oldest outstanding tokens are forgotten;
+// MaxStandbyOperators; ErrStandbyOff). Hashes already outstanding are skipped, and those beyond
+// the room the operator's parked sockets leave are not filed. An until later than
+// now+StandbyTokenTTL is brought down to it; an until that is not after now is an error. Safe from
+// any goroutine.
+func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time) error {
+	return e.standby.accept(operator, hashes, until, time.Now())
+}
+
+// Standby returns the parked standby sockets and the standby tokens (reserved or accepted) not
+// presented yet.
 func (e *Engine) Standby() (parked, tokens int) { return e.standby.counts() }
 
 // Pending is the number of clients waiting for their private side.
@@ -281,6 +307,7 @@ type Stats struct {
 	Paired        atomic.Int64 // clients handed to the relay with their private side (either way)
 	StandbyPaired atomic.Int64 // of those, clients relayed to a parked standby socket at once
 	Parked        atomic.Int64 // standby sockets parked
+	StandbyGone   atomic.Int64 // parked sockets closed because their private side closed, reset or spoke
 	Expired       atomic.Int64 // clients whose private side did not come in time
 	NotifyFailed  atomic.Int64 // clients closed because the notice failed
 	BadTokens     atomic.Int64 // internal connections closed: short, unknown, late or trailing bytes

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,60 +21,87 @@ import (
 // private proxy learns the name from the hello's SNI. With no parked socket the client takes the
 // signaled path (token, Notifier, dial-back).
 //
+// Tokens are known by their SHA-256 (HashToken), so they may also come as hashes alone: instances
+// of one public proxy share their standby reservations, and the instance a private proxy asked
+// mints tokens for another (Engine.Mint), which files only their hashes (Engine.AcceptTokens).
+// A token presented for an accepted hash parks its socket exactly as a reserved one does; every
+// token works once, and an operator's cap counts both kinds.
+//
 // A parked socket lives outside gnet (dup'ed out like a handed-off one) so that any loop can take
-// it without waking another. Its liveness is checked when it is taken (a private side that closed
-// it has sent FIN), and it is closed after StandbyTTL unused, so a private side that vanished
-// without a FIN cannot hold a dead socket for long; the private side dials a fresh one.
+// it without waking another. The standby table watches every parked socket with an epoll instance
+// of its own and one goroutine blocked in epoll_wait (standby_watch_linux.go): a socket whose
+// private side closes or resets it (the private proxy was stopped or killed) or sends a byte is
+// closed and dropped at once (Stats.StandbyGone), so the counts and the pool are what the private
+// proxies really hold. Its liveness is checked again when it is taken, and it is closed after
+// StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
+// hold a dead socket for long; the private side dials a fresh one.
 
-// ErrStandbyOff is returned by Reserve when standby connections are disabled.
+// ErrStandbyOff is returned by Reserve, Mint and AcceptTokens when standby connections are
+// disabled.
 var ErrStandbyOff = errors.New("engine: standby connections are disabled")
 
 // parked is a standby socket waiting for a client.
 type parked struct {
 	fd    int
+	id    uint64 // its registration with the watcher, never reused
 	until time.Time
 }
 
-// reserved is a standby token not presented yet.
+// reserved is a standby token not presented yet, known by its hash.
 type reserved struct {
-	tok   wire.Token
+	hash  wire.TokenHash
 	until time.Time
 }
 
-// operatorStandby is one operator's share: its outstanding tokens and parked sockets, both in
-// the order they were made, so the oldest is at the front for expiry and eviction.
+// operatorStandby is one operator's share: its outstanding tokens in the order they expire and
+// its parked sockets in the order they were parked, so the oldest is at the front for expiry and
+// eviction.
 type operatorStandby struct {
 	tokens []reserved
 	parked []parked
 }
 
-// standby holds every operator's reserved tokens and parked sockets. Any loop and the EPS side
-// use it; one mutex guards it and nothing under it blocks (close(2) on an idle socket aside).
+// standby holds every operator's reserved tokens and parked sockets, and watches the parked
+// sockets (standby_watch_linux.go). Any loop, the EPS side and the watcher use it; one mutex
+// guards it and nothing under it blocks (close(2) and epoll_ctl on an idle socket aside).
 type standby struct {
-	mu       sync.Mutex
-	tokens   map[wire.Token]string // token → operator that reserved it
-	ops      map[string]*operatorStandby
-	parkedN  atomic.Int64 // written under mu, read without it
-	maxPerOp int
-	maxOps   int
-	tokenTTL time.Duration
-	parkTTL  time.Duration
+	mu        sync.Mutex
+	tokens    map[wire.TokenHash]string // token's hash → operator that reserved it
+	ops       map[string]*operatorStandby
+	parkedN   atomic.Int64  // written under mu, read without it
+	goneCount *atomic.Int64 // Stats.StandbyGone
+	maxPerOp  int
+	maxOps    int
+	tokenTTL  time.Duration
+	parkTTL   time.Duration
+
+	// The watcher's: its epoll instance and stop eventfd (-1 before start and after stop), the
+	// last id given to a parked socket, each parked socket's operator by id.
+	epfd      int
+	evfd      int
+	watchDone chan struct{}
+	lastID    uint64
+	watched   map[uint64]string
 }
 
-func newStandby(cfg Config) *standby {
+func newStandby(cfg Config, gone *atomic.Int64) *standby {
 	return &standby{
-		tokens:   map[wire.Token]string{},
-		ops:      map[string]*operatorStandby{},
-		maxPerOp: cfg.MaxStandby,
-		maxOps:   cfg.MaxStandbyOperators,
-		tokenTTL: cfg.StandbyTokenTTL,
-		parkTTL:  cfg.StandbyTTL,
+		tokens:    map[wire.TokenHash]string{},
+		ops:       map[string]*operatorStandby{},
+		goneCount: gone,
+		maxPerOp:  cfg.MaxStandby,
+		maxOps:    cfg.MaxStandbyOperators,
+		tokenTTL:  cfg.StandbyTokenTTL,
+		parkTTL:   cfg.StandbyTTL,
+		epfd:      -1,
+		evfd:      -1,
+		watched:   map[uint64]string{},
 	}
 }
 
-// reserve makes n tokens for operator. Past the operator's cap the oldest outstanding tokens are
-// forgotten (a private proxy that restarted lost them anyway); parked sockets count toward the cap
-// and are never evicted for tokens.
+// reserve makes n tokens for operator and files them. Past the operator's cap the oldest
+// outstanding tokens are forgotten (a private proxy that restarted lost them anyway); parked
+// sockets count toward the cap and are never evicted for tokens.
 func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token, time.Time, error) {
 	if sb.maxPerOp <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
@@ -82,52 +111,161 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token,
 	}
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	op, n, err := sb.admit(operator, n)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	until := now.Add(sb.tokenTTL)
+	out := make([]wire.Token, 0, n)
+	rs := make([]reserved, 0, n)
+	for len(out) < n {
+		tok, err := newToken()
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		r := reserved{hash: HashToken(tok), until: until}
+		if _, dup := sb.tokens[r.hash]; dup {
+			continue
+		}
+		sb.tokens[r.hash] = operator
+		rs = append(rs, r)
+		out = append(out, tok)
+	}
+	op.add(rs)
+	return out, until, nil
+}
+
+// accept files hashes, tokens another instance minted, as operator's outstanding tokens until
+// the given time, under the caps and eviction of reserve. Hashes already outstanding are skipped
+// (a batch delivered twice files nothing new); those beyond the room left beside the operator's
+// parked sockets are not filed. An until later than now+StandbyTokenTTL is brought down to it, so
+// another instance's clock or settings cannot make this one hold hashes longer than its own
+// tokens; an until that is not after now files nothing.
+func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now time.Time) error {
+	if sb.maxPerOp <= 0 {
+		return ErrStandbyOff
+	}
+	if len(hashes) == 0 {
+		return errors.New("engine: accept at least one token")
+	}
+	if !now.Before(until) {
+		return errors.New("engine: the tokens have expired")
+	}
+	if limit := now.Add(sb.tokenTTL); until.After(limit) {
+		until = limit
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	// No more than the cap can be filed, so no more are looked at.
+	fresh := make([]reserved, 0, min(len(hashes), sb.maxPerOp))
+	seen := make(map[wire.TokenHash]struct{}, cap(fresh))
+	for _, h := range hashes {
+		if len(fresh) == cap(fresh) {
+			break
+		}
+		_, known := sb.tokens[h]
+		if _, twice := seen[h]; known || twice {
+			continue
+		}
+		seen[h] = struct{}{}
+		fresh = append(fresh, reserved{hash: h, until: until})
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	op, n, err := sb.admit(operator, len(fresh))
+	if err != nil {
+		return err
+	}
+	fresh = fresh[:n]
+	for _, r := range fresh {
+		sb.tokens[r.hash] = operator
+	}
+	op.add(fresh)
+	return nil
+}
+
+// admit makes room for n more tokens of operator: it returns the operator's entry (made if need
+// be, within MaxStandbyOperators) and how many of the n fit beside its parked sockets, having
+// forgotten the oldest outstanding tokens so that they do. Callers hold mu.
+func (sb *standby) admit(operator string, n int) (*operatorStandby, int, error) {
 	op := sb.ops[operator]
 	if op == nil {
 		if len(sb.ops) >= sb.maxOps {
-			return nil, time.Time{}, errors.New("engine: too many operators hold standby connections")
+			return nil, 0, errors.New("engine: too many operators hold standby connections")
 		}
 		op = &operatorStandby{}
 		sb.ops[operator] = op
 	}
 	n = min(n, sb.maxPerOp-len(op.parked))
 	if n <= 0 {
-		return nil, time.Time{}, errors.New("engine: the operator's standby connections are at their cap")
+		return nil, 0, errors.New("engine: the operator's standby connections are at their cap")
 	}
 	for len(op.tokens)+len(op.parked)+n > sb.maxPerOp {
-		delete(sb.tokens, op.tokens[0].tok)
+		delete(sb.tokens, op.tokens[0].hash)
 		op.tokens = op.tokens[1:]
 	}
-	until := now.Add(sb.tokenTTL)
-	out := make([]wire.Token, 0, n)
-	for len(out) < n {
-		var r reserved
-		if _, err := rand.Read(r.tok[:]); err != nil {
+	return op, n, nil
+}
+
+// add files rs, which share one expiry, keeping op.tokens in expiry order (accepted tokens may
+// expire before the ones reserved here earlier). The tokens are usually the latest to expire, so
+// the place is sought from the back.
+func (op *operatorStandby) add(rs []reserved) {
+	i := len(op.tokens)
+	for i > 0 && op.tokens[i-1].until.After(rs[0].until) {
+		i--
+	}
+	op.tokens = slices.Insert(op.tokens, i, rs...)
+}
+
+// mint makes n tokens (at most MaxStandby) and files none: another instance of the public proxy
+// files their hashes (accept), and the tokens are valid there until the returned time, which this
+// instance's StandbyTokenTTL sets.
+func (sb *standby) mint(n int, now time.Time) ([]wire.Token, time.Time, error) {
+	if sb.maxPerOp <= 0 {
+		return nil, time.Time{}, ErrStandbyOff
+	}
+	if n <= 0 {
+		return nil, time.Time{}, errors.New("engine: mint at least one token")
+	}
+	out := make([]wire.Token, min(n, sb.maxPerOp))
+	for i := range out {
+		tok, err := newToken()
+		if err != nil {
 			return nil, time.Time{}, err
 		}
-		if _, dup := sb.tokens[r.tok]; dup {
-			continue
-		}
-		r.until = until
-		sb.tokens[r.tok] = operator
-		op.tokens = append(op.tokens, r)
-		out = append(out, r.tok)
+		out[i] = tok
 	}
-	return out, until, nil
+	return out, now.Add(sb.tokenTTL), nil
 }
+
+// newToken is a fresh random token.
+func newToken() (wire.Token, error) {
+	var tok wire.Token
+	_, err := rand.Read(tok[:])
+	return tok, err
+}
+
+// HashToken is the SHA-256 of a standby token: the standby table knows its tokens by hash, so that
+// an instance can file tokens another instance of the same public proxy minted (AcceptTokens)
+// without the tokens themselves travelling between the instances. Hashing costs a standby dial about
+// a tenth of a microsecond, once (BenchmarkHashToken); a client's bytes are never hashed.
+func HashToken(t wire.Token) wire.TokenHash { return sha256.Sum256(t[:]) }
 
 // claim removes tok if it is an outstanding standby token and returns its operator.
 func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
+	h := HashToken(tok)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	operator, ok := sb.tokens[tok]
+	operator, ok := sb.tokens[h]
 	if !ok {
 		return "", false
 	}
-	delete(sb.tokens, tok)
+	delete(sb.tokens, h)
 	op := sb.ops[operator]
 	for i := range op.tokens {
-		if op.tokens[i].tok == tok {
+		if op.tokens[i].hash == h {
 			ok = now.Before(op.tokens[i].until)
 			op.tokens = append(op.tokens[:i], op.tokens[i+1:]...)
 			break
@@ -136,7 +274,8 @@ func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
 	return operator, ok
 }
 
-// park files fd for operator; false (fd not taken) when the operator's cap is reached.
+// park files fd for operator and watches it; false (fd not taken) when the operator's cap is
+// reached or the watcher is not running.
 func (sb *standby) park(operator string, fd int, now time.Time) bool {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -152,13 +291,18 @@ func (sb *standby) park(operator string, fd int, now time.Time) bool {
 	if len(op.parked) >= sb.maxPerOp {
 		return false
 	}
-	op.parked = append(op.parked, parked{fd: fd, until: now.Add(sb.parkTTL)})
-	sb.parkedN.Add(1)
+	id, ok := sb.watchFD(operator, fd)
+	if !ok {
+		return false
+	}
+	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL)})
 	return true
 }
 
 // take returns a live parked socket of operator, closing the dead ones it meets; the oldest
-// first, so sockets do not sit until they expire while newer ones serve.
+// first, so sockets do not sit until they expire while newer ones serve. The watcher closes a
+// socket whose private side went away as soon as the kernel knows; the check here covers the
+// moment between the two.
 func (sb *standby) take(operator string, now time.Time) (int, bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -169,11 +313,16 @@ func (sb *standby) take(operator string, now time.Time) (int, bool) {
 	for len(op.parked) > 0 {
 		p := op.parked[0]
 		op.parked = op.parked[1:]
-		sb.parkedN.Add(-1)
-		if now.Before(p.until) && idle(p.fd) {
+		sb.unwatch(p)
+		if !now.Before(p.until) {
+			_ = unix.Close(p.fd)
+			continue
+		}
+		if idle(p.fd) {
 			return p.fd, true
 		}
 		_ = unix.Close(p.fd)
+		sb.goneCount.Add(1)
 	}
 	return -1, false
 }
@@ -187,20 +336,20 @@ func idle(fd int) bool {
 }
 
 // sweep closes expired parked sockets and forgets expired tokens; it returns how many sockets it
-// closed.
+// closed. Dead sockets are the watcher's.
 func (sb *standby) sweep(now time.Time) int {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	closed := 0
 	for name, op := range sb.ops {
 		for len(op.tokens) > 0 && !now.Before(op.tokens[0].until) {
-			delete(sb.tokens, op.tokens[0].tok)
+			delete(sb.tokens, op.tokens[0].hash)
 			op.tokens = op.tokens[1:]
 		}
-		for len(op.parked) > 0 && (!now.Before(op.parked[0].until) || !idle(op.parked[0].fd)) {
+		for len(op.parked) > 0 && !now.Before(op.parked[0].until) {
+			sb.unwatch(op.parked[0])
 			_ = unix.Close(op.parked[0].fd)
 			op.parked = op.parked[1:]
-			sb.parkedN.Add(-1)
 			closed++
 		}
 		if len(op.tokens) == 0 && len(op.parked) == 0 {
@@ -208,20 +357,6 @@ func (sb *standby) sweep(now time.Time) int {
 		}
 	}
 	return closed
-}
-
-// closeAll closes every parked socket and forgets every token (engine stop).
-func (sb *standby) closeAll() {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	for _, op := range sb.ops {
-		for _, p := range op.parked {
-			_ = unix.Close(p.fd)
-		}
-	}
-	clear(sb.ops)
-	clear(sb.tokens)
-	sb.parkedN.Store(0)
 }
 
 // counts returns the parked sockets and outstanding tokens over all operators.

@@ -69,11 +69,12 @@ func wantCounter(t testing.TB, name string, load func() int64, want int64) {
 }
 
 // wantStandbyStats checks the standby counters the rig's stats map leaves out.
-func wantStandbyStats(t testing.TB, r *rig, parked, standbyPaired int64) {
+func wantStandbyStats(t testing.TB, r *rig, parked, standbyPaired, gone int64) {
 	t.Helper()
 	s := r.eng.Stats()
 	wantCounter(t, "Parked", s.Parked.Load, parked)
 	wantCounter(t, "StandbyPaired", s.StandbyPaired.Load, standbyPaired)
+	wantCounter(t, "StandbyGone", s.StandbyGone.Load, gone)
 }
 
 // noNotice asserts the engine has sent no notice so far.
@@ -83,6 +84,26 @@ func noNotice(t testing.TB, r *rig) {
 	case n := <-r.noticeCh:
 		t.Errorf("the engine sent a notice for %q by %q, want none", n.Domain, n.Operator)
 	default:
+	}
+}
+
+// servedByStandby connects a TLS client that must be relayed to a parked socket (the test has
+// relayed it to the backend), not take the notice path, and echoes what through it.
+func servedByStandby(t testing.TB, r *rig, what string) {
+	t.Helper()
+	client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
+	select {
+	case err := <-client.done:
+		if err != nil {
+			t.Fatalf("%s: client handshake: %v", what, err)
+		}
+	case n := <-r.noticeCh:
+		t.Fatalf("%s: the client took the notice path (notice for %q by %q) with a live socket parked", what, n.Domain, n.Operator)
+	case <-time.After(2 * patience):
+		t.Fatalf("%s: client handshake: no result in time", what)
+	}
+	if err := echo(client.c, []byte(what)); err != nil {
+		t.Errorf("%s: echo: %v", what, err)
 	}
 }
 
@@ -144,7 +165,7 @@ func TestStandbyServesTheNextClient(t *testing.T) {
 		t.Errorf("Standby() = %d parked, %d tokens after the client took the socket, want 0 and 0", p, tok)
 	}
 	wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-	wantStandbyStats(t, r, 1, 1)
+	wantStandbyStats(t, r, 1, 1, 0)
 }
 
 func TestStandbyOnlyServesItsOperator(t *testing.T) {
@@ -180,7 +201,7 @@ func TestStandbyOnlyServesItsOperator(t *testing.T) {
 		t.Errorf("parked = %d, want 1 (the other operator's socket)", p)
 	}
 	wantStats(t, r.eng, map[string]int64{"Accepted": 2, "Matched": 2, "Paired": 2})
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyTokenWorksOnce(t *testing.T) {
@@ -199,7 +220,7 @@ func TestStandbyTokenWorksOnce(t *testing.T) {
 		t.Errorf("parked = %d, want 1", p)
 	}
 	wantStats(t, r.eng, map[string]int64{"BadTokens": 2})
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
@@ -214,7 +235,7 @@ func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
 			t.Errorf("parked = %d, want 0", p)
 		}
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-		wantStandbyStats(t, r, 0, 0)
+		wantStandbyStats(t, r, 0, 0, 0)
 	})
 	t.Run("once parked", func(t *testing.T) {
 		t.Parallel()
@@ -228,7 +249,7 @@ func TestStandbyBytesAfterTokenCloseTheConnection(t *testing.T) {
 			t.Errorf("parked socket that spoke first: want a close without a byte, got %v", res)
 		}
 		wantParked(t, r, 0)
-		wantStandbyStats(t, r, 1, 0)
+		wantStandbyStats(t, r, 1, 0, 1)
 	})
 }
 
@@ -263,7 +284,7 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 				t.Errorf("client: %v", err)
 			}
 			wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-			wantStandbyStats(t, r, 1, 0)
+			wantStandbyStats(t, r, 1, 0, 1)
 		})
 	}
 	// A closed socket ahead of a live one is passed over: the live one serves the client.
@@ -276,24 +297,11 @@ func TestStandbyClosedByItsPrivateSideIsNotUsed(t *testing.T) {
 		if err := r.relayToBackend(live); err != nil {
 			t.Fatal(err)
 		}
-		client := startTLS(t, r.cfg.PublicAddr, r.clientTC)
-		select {
-		case err := <-client.done:
-			if err != nil {
-				t.Fatalf("client handshake: %v", err)
-			}
-		case n := <-r.noticeCh:
-			t.Fatalf("the client took the notice path (notice for %q by %q) with a live socket parked", n.Domain, n.Operator)
-		case <-time.After(2 * patience):
-			t.Fatal("client handshake: no result in time")
-		}
-		if err := echo(client.c, []byte("the live standby socket")); err != nil {
-			t.Errorf("client: %v", err)
-		}
+		servedByStandby(t, r, "the live standby socket")
 		noNotice(t, r)
 		wantParked(t, r, 0)
 		wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1})
-		wantStandbyStats(t, r, 2, 1)
+		wantStandbyStats(t, r, 2, 1, 1)
 	})
 }
 
@@ -315,7 +323,7 @@ func TestStandbyTTLClosesAnUnusedSocket(t *testing.T) {
 	}
 	wantParked(t, r, 0)
 	wantStats(t, r.eng, nil)
-	wantStandbyStats(t, r, 1, 0)
+	wantStandbyStats(t, r, 1, 0, 0)
 }
 
 func TestStandbyTokenTTL(t *testing.T) {
@@ -346,7 +354,7 @@ func TestStandbyTokenTTL(t *testing.T) {
 				t.Errorf("parked = %d, want 0", p)
 			}
 			wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-			wantStandbyStats(t, r, 0, 0)
+			wantStandbyStats(t, r, 0, 0, 0)
 		})
 	}
 }
@@ -387,7 +395,7 @@ func TestStandbyCaps(t *testing.T) {
 			t.Errorf("Standby() = %d parked, %d tokens, want 1 and 2", p, tok)
 		}
 		wantStats(t, r.eng, map[string]int64{"BadTokens": 1})
-		wantStandbyStats(t, r, 1, 0)
+		wantStandbyStats(t, r, 1, 0, 0)
 	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()

@@ -12,6 +12,10 @@ const TokenSize = 32
 // Token is a one-time token. In JSON it is the standard base64 of its 32 bytes.
 type Token [TokenSize]byte
 
+// TokenHash is the SHA-256 of a Token: what one public proxy instance files for a standby token
+// another instance of it minted, so that the token itself never travels between them.
+type TokenHash [32]byte
+
 // String is the token's JSON form (standard base64).
 func (t Token) String() string { return base64.StdEncoding.EncodeToString(t[:]) }
 

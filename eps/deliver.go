@@ -34,7 +34,7 @@ func (n *Node) deliver(ctx context.Context, caller, method string, params, id js
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "encoding the call: %v", err)
 	}
-	raw, err := n.svc.Post(ctx, body)
+	raw, err := n.svc.post(ctx, body)
 	if err != nil {
 		e := jsonrpc.AsError(err)
 		if e.Code == jsonrpc.CodeUnreachable || e.Code == jsonrpc.CodeTimeout {

@@ -21,6 +21,10 @@
 //   - delivery (Settings.Service): the node POSTs the call to its service's JSON-RPC endpoint over
 //     HTTPS with its certificate, with params._client = {"name": caller, "entry": caller's
 //     directory entry}. Any `_client` a caller sent is replaced: only the receiving node sets it.
+//     A service run by several processes has several endpoints (service.endpoint and
+//     service.endpoints): calls go round-robin to those believed up, a call that could not reach
+//     one (a refused connect or handshake, never a timeout) goes on to the next within its
+//     deadline, and a prober checks each every service.health_every (service.go).
 //
 // Every failure comes back as a JSON-RPC error with a code from internal/jsonrpc: 404 unknown
 // operator, 403 not allowed, -32601 method not found, 502 unreachable, 504 timed out, 503 overloaded.

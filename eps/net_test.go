@@ -110,7 +110,16 @@ func (n *testNet) settings(op string) eps.Settings {
 // start runs op's service (an epsclient.Server with test methods) and node.
 func (n *testNet) start(t testing.TB, op string) {
 	t.Helper()
-	id := n.pki.Identity(t, op)
+	srv := n.newService(t, op, "127.0.0.1:0")
+	n.services[op] = srv
+	s := n.settings(op)
+	s.Service.Endpoint = "https://" + srv.Addr() + "/jsonrpc"
+	n.startNode(t, op, s)
+}
+
+// newService starts a service of op on addr: an epsclient.Server with the test methods.
+func (n *testNet) newService(t testing.TB, op, addr string) *epsclient.Server {
+	t.Helper()
 	srv := epsclient.NewServer(op, quietLog())
 	srv.Handle("echo", echo)
 	srv.Handle("slow", func(ctx context.Context, c *epsclient.Call) (any, error) {
@@ -120,11 +129,16 @@ func (n *testNet) start(t testing.TB, op string) {
 		}
 		return "late", nil
 	})
-	if err := srv.Start("127.0.0.1:0", "/jsonrpc", id); err != nil {
+	if err := srv.Start(addr, "/jsonrpc", n.pki.Identity(t, op)); err != nil {
 		t.Fatal(err)
 	}
-	s := n.settings(op)
-	s.Service.Endpoint = "https://" + srv.Addr() + "/jsonrpc"
+	return srv
+}
+
+// startNode starts op's node with settings s and a client of its local API.
+func (n *testNet) startNode(t testing.TB, op string, s eps.Settings) {
+	t.Helper()
+	id := n.pki.Identity(t, op)
 	node, err := eps.New(s, quietLog())
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +146,7 @@ func (n *testNet) start(t testing.TB, op string) {
 	if err := node.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n.nodes[op], n.services[op] = node, srv
+	n.nodes[op] = node
 	var cs epsclient.Settings
 	cs.Node = "https://" + node.LocalAddr() + "/jsonrpc"
 	cs.Listen = "127.0.0.1:0"

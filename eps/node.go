@@ -23,11 +23,11 @@ type Node struct {
 	log   *slog.Logger
 	dir   *directory.Directory
 	id    *config.Identity
-	peers *http.Client    // to other nodes, dialled by operator name
-	svc   *jsonrpc.Client // to this operator's service; nil when none is configured
-	slots chan struct{}   // MaxInflight delivery slots
-	ids   sync.Map        // caller name -> encoded _client object
-	srvs  []*http.Server  // local and peer servers
+	peers *http.Client   // to other nodes, dialled by operator name
+	svc   *service       // this operator's service endpoints; nil when none is configured
+	slots chan struct{}  // MaxInflight delivery slots
+	ids   sync.Map       // caller name -> encoded _client object
+	srvs  []*http.Server // local and peer servers
 	lns   []net.Listener
 	start time.Time
 }
@@ -70,7 +70,7 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		slots: make(chan struct{}, s.MaxInflight),
 	}
 	n.peers = &http.Client{Transport: n.peerTransport()}
-	if s.Service.Endpoint != "" {
+	if urls := s.ServiceEndpoints(); len(urls) > 0 {
 		// The service holds the operator's own certificate: the same name and the same pins.
 		tc := id.ClientConfig(s.Name)
 		byName := tc.VerifyConnection
@@ -80,7 +80,7 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 			}
 			return dir.Pinned(s.Name, cs.PeerCertificates[0])
 		}
-		n.svc = &jsonrpc.Client{URL: s.Service.Endpoint, HTTP: &http.Client{Transport: jsonrpc.NewTransport(tc, nil)}}
+		n.svc = newService(urls, tc, s.Service.HealthEvery.D(), n.log)
 	}
 	return n, nil
 }
@@ -121,6 +121,9 @@ func (n *Node) Start() error {
 		}(f.what)
 		n.log.Info("listening", "what", f.what, "addr", ln.Addr().String())
 	}
+	if n.svc != nil {
+		n.svc.start()
+	}
 	return nil
 }
 
@@ -140,9 +143,22 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.peers.CloseIdleConnections()
 	if n.svc != nil {
-		n.svc.HTTP.CloseIdleConnections()
+		n.svc.close()
 	}
 	return first
+}
+
+// Stats is the node's section of /debug/stats: its service endpoints, in settings order.
+type Stats struct {
+	Service []EndpointStats
+}
+
+// Stats returns the state and counters of the service endpoints. Safe from any goroutine.
+func (n *Node) Stats() Stats {
+	if n.svc == nil {
+		return Stats{Service: []EndpointStats{}}
+	}
+	return Stats{Service: n.svc.stats()}
 }
 
 func (n *Node) closeAll() {

@@ -84,6 +84,7 @@ func serve(args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "eps", config.Errorf("admin.bind", "%v", err))
 	}
 	defer adm.Stop(context.Background())
+	adm.Register("eps", func() any { return n.Stats() })
 	return daemon.Run(log, stderr, "eps", nodeService{n}, 10*time.Second)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,9 +70,14 @@ func must(t *testing.T, err error) {
 func TestTwoNodeProcessesRouteACall(t *testing.T) {
 	bin := buildEPS(t)
 	a, b := writeNet(t)
+	// a's node has an admin listener and a service endpoint (nobody listens there).
+	adminAddr, service := testnet.FreeAddr(t), "https://"+testnet.FreeAddr(t)+"/jsonrpc"
 	for _, r := range []role{a, b} {
 		cmd := exec.Command(bin, "server", "run")
 		cmd.Env = append(os.Environ(), "EPS_SETTINGS="+r.dir)
+		if r.name == a.name {
+			cmd.Env = append(cmd.Env, "EPS_ADMIN_BIND="+adminAddr, "EPS_SERVICE_ENDPOINT="+service)
+		}
 		var logs bytes.Buffer
 		cmd.Stderr = &logs
 		must(t, cmd.Start())
@@ -111,6 +117,18 @@ func TestTwoNodeProcessesRouteACall(t *testing.T) {
 	var ping struct{ Name string }
 	if err := json.Unmarshal(out, &ping); err != nil || ping.Name != "b.test" {
 		t.Fatalf("ping answer %s (%v), want name b.test", out, err)
+	}
+	// /debug/stats has the node's section with its service endpoint.
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + adminAddr + "/debug/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var stats struct {
+		EPS struct{ Service []struct{ URL string } } `json:"eps"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil || len(stats.EPS.Service) != 1 || stats.EPS.Service[0].URL != service {
+		t.Errorf("/debug/stats: %+v (%v), want the eps section with the endpoint %s", stats, err, service)
 	}
 }
 

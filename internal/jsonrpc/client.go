@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync/atomic"
 )
@@ -60,16 +61,20 @@ func (c *Client) CallRaw(ctx context.Context, method string, params any) (json.R
 	return c.Post(ctx, body)
 }
 
-// Post sends an already encoded request body and returns the result of the response.
+// Post sends an already encoded request body and returns the result of the response. When the
+// request failed before it could reach the server, Unsent reports so on the error.
 func (c *Client) Post(ctx context.Context, body []byte) (json.RawMessage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	var conn connWatch
+	req, err := http.NewRequestWithContext(conn.watch(ctx), http.MethodPost, c.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, Errorf(CodeInternal, "building the request to %s: %v", c.URL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, TransportError(ctx, c.URL, err)
+		e := TransportError(ctx, c.URL, err)
+		e.unsent = conn.waiting.Load() && ctx.Err() == nil
+		return nil, e
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
@@ -87,6 +92,30 @@ func (c *Client) Post(ctx context.Context, body []byte) (json.RawMessage, error)
 		return nil, out.Error
 	}
 	return out.Result, nil
+}
+
+// Unsent reports whether err, from Post, Call or CallRaw, is a failure that happened before the
+// request could reach the server: no connection to it could be had (the dial or the TLS handshake
+// failed, or timed out) while the call itself still had time. Such a call cannot have taken
+// effect, so it may be sent to another server. Any other failure (the call's own deadline or
+// cancellation, a connection lost once the request was on it, an answer) may have taken effect.
+func Unsent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.unsent
+}
+
+// connWatch follows one request's search for a connection. net/http calls GetConn when an
+// attempt starts looking for one and GotConn once it has one (HTTP/2 included), so a request that
+// failed while waiting failed in its dial or handshake: nothing of it was written. An earlier
+// attempt that did get a connection is no exception: net/http retries only an attempt the server
+// cannot have processed (HTTP/2 GOAWAY or REFUSED_STREAM, a connection that proved unusable).
+type connWatch struct{ waiting atomic.Bool }
+
+func (w *connWatch) watch(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn: func(string) { w.waiting.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { w.waiting.Store(false) },
+	})
 }
 
 // TransportError classifies a failed HTTP exchange as a timeout or an unreachable peer.

@@ -34,6 +34,8 @@ type Error struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Data    any    `json:"data,omitempty"`
+
+	unsent bool // set by Client.Post: see Unsent
 }
 
 func (e *Error) Error() string {

@@ -150,9 +150,7 @@ func TestStandbyStopLeavesNoWatcher(t *testing.T) {
 	baseFD, baseEpoll := openFDs(t), epolls(t)
 
 	r := watcherRig(t)
-	if watchers() != 1 {
-		t.Errorf("%d standby watchers with one engine running, want 1", watchers())
-	}
+	waitFor(t, "one standby watcher with one engine running", func() bool { return watchers() == 1 })
 	var peers []net.Conn
 	for range 3 {
 		peers = append(peers, park(t, r, reserveOne(t, r, operator)))

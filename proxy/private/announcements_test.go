@@ -82,7 +82,7 @@ func TestStandbyClientsArePairedWhileASaveIsHeldOpen(t *testing.T) {
 		}
 	}()
 
-	sp := newStandbyPool(p, "pub.test")
+	sp := newStandbyPool(p, "pub.test", "")
 	defer sp.close()
 	close(sp.done) // the pool's goroutine is not run: this test dials by hand
 	for i, name := range []string{"a.app.example", "b.app.example", "new.late.example"} {

@@ -3,6 +3,7 @@ package private
 import (
 	"context"
 	"net"
+	"slices"
 	"time"
 
 	"epsproxy/epsclient"
@@ -121,18 +122,21 @@ func (p *Proxy) mayDialBack(proxy, endpoint string) error {
 		return nil
 	}
 	p.learnedMu.Lock()
-	learned := p.learned[proxy]
+	learned := slices.Contains(p.learned[proxy], endpoint)
 	p.learnedMu.Unlock()
-	if endpoint == learned || p.s.DialBackEndpoints.Allows(endpoint) {
+	if learned || p.s.DialBackEndpoints.Allows(endpoint) {
 		return nil
 	}
 	return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is neither pinned for %s (private.endpoints), nor the one its reserveConnections gave, nor in private.dial_back_endpoints", endpoint, proxy)
 }
 
-// learnEndpoint notes the internal endpoint a public proxy's reserveConnections gave.
-func (p *Proxy) learnEndpoint(proxy, endpoint string) {
+// learnEndpoints notes the internal endpoints a public proxy's reserveConnections gave: the one
+// its tokens are for and its live instances.
+func (p *Proxy) learnEndpoints(proxy, endpoint string, instances []string) {
+	eps := append([]string{endpoint}, instances...)
+	slices.Sort(eps)
 	p.learnedMu.Lock()
-	p.learned[proxy] = endpoint
+	p.learned[proxy] = slices.Compact(eps)
 	p.learnedMu.Unlock()
 }
 

@@ -259,7 +259,7 @@ func TestDialBacksGoOnlyWhereTheyMay(t *testing.T) {
 		t.Fatalf("a refused dial-back was queued")
 	}
 	// The endpoint the caller's reserveConnections gave is allowed; so is one the settings list.
-	sp := newStandbyPool(p, "pub.test")
+	sp := newStandbyPool(p, "pub.test", "")
 	close(sp.done) // the pool's goroutine is not run
 	defer sp.close()
 	if err := sp.accept(wire.ReserveResult{Endpoint: "127.0.0.1:7000", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {

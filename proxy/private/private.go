@@ -33,10 +33,11 @@ type Proxy struct {
 	term   *terminator // nil: TLS passes through
 	dials  chan dialJob
 
-	// learned holds, per public proxy, the internal endpoint its last reserveConnections gave:
-	// where a dial-back for it may go when no endpoint is pinned.
+	// learned holds, per public proxy, the internal endpoints its last reserveConnections gave
+	// (its own, and every live instance's of a proxy that runs several): where a dial-back for
+	// it may go when no endpoint is pinned.
 	learnedMu sync.Mutex
-	learned   map[string]string
+	learned   map[string][]string
 
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}
@@ -57,7 +58,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		anns:    newAnnouncements(filepath.Join(base.DataDir, StoreFile)),
 		dialer:  &net.Dialer{Timeout: s.DialTimeout.D()},
 		dials:   make(chan dialJob, s.Queue),
-		learned: map[string]string{},
+		learned: map[string][]string{},
 		changed: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}

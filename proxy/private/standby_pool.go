@@ -61,7 +61,12 @@ type standbyPool struct {
 	gen      uint64       // bumped whenever the stock is replaced or dropped
 	until    time.Time    // the stock's expiry
 	endpoint string
-	waiting  int       // handed to the relay and not taken by a client or gone yet
+	// target is the instance of a public proxy of several that this pool keeps supplied (its
+	// internal endpoint; empty: whichever instance answers), instances the live ones its last
+	// reserveConnections listed (none for a public proxy that runs alone).
+	target    string
+	instances []string
+	waiting   int       // handed to the relay and not taken by a client or gone yet
 	pause    time.Time // no dialing before this
 	backoff  time.Duration
 	stopped  bool
@@ -73,10 +78,10 @@ type standbyPool struct {
 	done   chan struct{}
 }
 
-func newStandbyPool(p *Proxy, proxy string) *standbyPool {
+func newStandbyPool(p *Proxy, proxy, target string) *standbyPool {
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := &standbyPool{
-		p: p, proxy: proxy, want: p.s.Standby, batch: min(max(standbyBatchShare*p.s.Standby, 16), wire.MaxReserve),
+		p: p, proxy: proxy, target: target, want: p.s.Standby, batch: min(max(standbyBatchShare*p.s.Standby, 16), wire.MaxReserve),
 		kickAt: max(p.s.Standby/standbyKickShare, 1),
 		ctx:    ctx,
 		cancel: cancel,
@@ -173,6 +178,13 @@ func (sp *standbyPool) dial(tok wire.Token, endpoint string, gen uint64) bool {
 		return false
 	}
 	return true
+}
+
+// placement returns the instance the pool keeps supplied and the live instances it last heard of.
+func (sp *standbyPool) placement() (target string, instances []string) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.target, sp.instances
 }
 
 // tookToken notes that the public proxy accepted a token: whatever failed before is over.

@@ -11,6 +11,9 @@ import (
 
 // A standby pool's stock of tokens, reserved from its public proxy a batch at a time.
 
+// maxInstances caps the instances of one public proxy this proxy keeps standby connections at.
+const maxInstances = 64
+
 // token takes a token from the stock, reserving a new batch when the stock is used up.
 func (sp *standbyPool) token() (wire.Token, string, uint64, bool) {
 	sp.mu.Lock()
@@ -34,7 +37,8 @@ func (sp *standbyPool) token() (wire.Token, string, uint64, bool) {
 // reserve asks the public proxy for a batch of tokens.
 func (sp *standbyPool) reserve() bool {
 	var res wire.ReserveResult
-	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch}, &res)
+	target, _ := sp.placement()
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch, Endpoint: target}, &res)
 	if sp.ctx.Err() != nil {
 		return false
 	}
@@ -44,6 +48,15 @@ func (sp *standbyPool) reserve() bool {
 	if err != nil {
 		wait := sp.failed()
 		var je *jsonrpc.Error
+		if target != "" && errors.As(err, &je) && je.Code == jsonrpc.CodeNotFound {
+			// The instance is gone: supply whichever answers next (the manager closes a pool
+			// that then doubles another).
+			sp.mu.Lock()
+			sp.target = ""
+			sp.mu.Unlock()
+			sp.p.log.Info("public proxy instance gone; standby connections go elsewhere", "proxy", sp.proxy, "instance", target, "err", err)
+			return false
+		}
 		if errors.As(err, &je) && (je.Code == jsonrpc.CodeMethodNotFound || je.Code == jsonrpc.CodeNotAllowed || je.Code == jsonrpc.CodeNotFound) {
 			wait = standbyRetryOff
 			sp.mu.Lock()
@@ -67,11 +80,26 @@ func (sp *standbyPool) accept(res wire.ReserveResult) error {
 	if len(res.Tokens) > sp.batch {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), sp.batch)
 	}
-	sp.p.learnEndpoint(sp.proxy, res.Endpoint)
+	if len(res.Instances) > maxInstances {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed %d instances, more than %d", len(res.Instances), maxInstances)
+	}
+	for _, ep := range res.Instances {
+		if err := proxy.CheckHostPort(ep); err != nil {
+			return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed a bad instance: %v", err)
+		}
+	}
 	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.target != "" && res.Endpoint != sp.target {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned tokens for %s, asked for %s", res.Endpoint, sp.target)
+	}
+	sp.p.learnEndpoints(sp.proxy, res.Endpoint, res.Instances)
+	if len(res.Instances) > 0 && sp.target == "" {
+		sp.target = res.Endpoint // from now on this pool supplies that instance
+	}
+	sp.instances = res.Instances
 	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
 	sp.gen++
-	sp.mu.Unlock()
 	return nil
 }
 

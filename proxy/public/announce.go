@@ -29,9 +29,11 @@ func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call, ps w
 			items[i].ExpiresAt = *a.ExpiresAt
 		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	errs := p.table.Announce(c.Caller.Name, g.AllowedDomains, items, time.Now())
+	errs, err := p.announce(ctx, c.Caller.Name, g.AllowedDomains, items, time.Now())
+	if err != nil {
+		p.log.Warn("announcements refused", "caller", c.Caller.Name, "count", len(items), "err", err)
+		return nil, err
+	}
 	out := make([]*jsonrpc.Error, len(errs))
 	accepted := 0
 	for i, err := range errs {
@@ -40,13 +42,6 @@ func (p *Proxy) announceConnections(ctx context.Context, c *epsclient.Call, ps w
 			continue
 		}
 		accepted++
-	}
-	if accepted > 0 {
-		if err := p.table.Save(p.store); err != nil {
-			// The table holds the names, so routing works; a restart would lose them until the
-			// private side re-announces. Say so loudly but do not fail the call.
-			p.log.Error("saving announcements failed", "file", p.store, "err", err)
-		}
 	}
 	p.log.Info("announcements", "caller", c.Caller.Name, "accepted", accepted, "refused", len(errs)-accepted)
 	for i, e := range out {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"epsproxy/engine"
@@ -17,6 +18,7 @@ import (
 	"epsproxy/epsclient"
 	"epsproxy/matcher"
 	"epsproxy/proxy"
+	"epsproxy/proxy/cluster"
 	"epsproxy/proxy/wire"
 )
 
@@ -34,16 +36,21 @@ type Proxy struct {
 	base   proxy.Base
 	table  *matcher.Table
 	store  string
-	mu     sync.Mutex // serialises announcement writes and saves
+	mu     sync.Mutex // serialises announcement writes and saves (file mode)
 	relay  *relay.Relay
 	eng    *engine.Engine
 	client *epsclient.Client
 	pool   *epsclient.Pool
 	server *epsclient.Server
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	runErr chan error
-	failed chan error // the engine stopped while the proxy was serving
+	// cluster is the shared store of a proxy that runs as several instances (nil: file mode);
+	// saveTimer and saving batch the saves of the local copy of its mirror.
+	cluster   *cluster.Store
+	saveTimer *time.Timer
+	saving    atomic.Bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	runErr    chan error
+	failed    chan error // the engine stopped while the proxy was serving
 }
 
 // New builds a public proxy from the common role parts and its settings block.
@@ -75,6 +82,11 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		rl.Close()
 		p.pool.Close()
 		return nil, err
+	}
+	if err := p.newCluster(); err != nil {
+		rl.Close()
+		p.pool.Close()
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	p.server = epsclient.NewServer(base.Name, p.log)
 	p.server.Pin(base.EPS.Pins)
@@ -110,6 +122,11 @@ func (p *Proxy) Start() error {
 		p.log.Warn("stored announcement skipped", "file", p.store, "err", e)
 	}
 	p.log.Info("announcements restored", "file", p.store, "loaded", rep.Loaded, "expired", rep.Expired, "invalid", rep.Invalid)
+	if p.cluster != nil {
+		// The copy serves until the shared table is read; the store follows it from here on.
+		p.cluster.Start()
+		p.log.Info("sharing announcements through redis", "redis", p.s.Redis.Addr, "instance", p.s.InternalEndpoint)
+	}
 	p.log.Info("listening", "tls", p.s.TLSBind, "internal", p.s.InternalBind, "endpoint", p.s.InternalEndpoint, "eps", p.server.Addr())
 	p.wg.Add(2)
 	go p.purge()
@@ -152,6 +169,10 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	errs = append(errs, p.server.Shutdown(ctx))
 	p.pool.Close()
 	p.client.Close()
+	if p.cluster != nil {
+		errs = append(errs, p.cluster.Close())
+		p.saveTimer.Stop()
+	}
 	p.mu.Lock()
 	errs = append(errs, p.table.Save(p.store))
 	p.mu.Unlock()
@@ -191,13 +212,9 @@ func (p *Proxy) purge() {
 		case <-p.stop:
 			return
 		case <-t.C:
-			p.mu.Lock()
-			if n := p.table.Purge(time.Now()); n > 0 {
-				if err := p.table.Save(p.store); err != nil {
-					p.log.Error("saving announcements failed", "file", p.store, "err", err)
-				}
-			}
-			p.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			p.purgeExpired(ctx, time.Now())
+			cancel()
 		}
 	}
 }
@@ -214,22 +231,30 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 
 // Stats is the public proxy's section of the admin stats.
 type Stats struct {
-	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded, SourceBusy int64
-	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                                int
+	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, StandbyGone, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded, SourceBusy int64
+	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                                             int
+	// Cluster is the shared store's state (nil without one).
+	Cluster *cluster.Stats
 }
 
 // Stats returns the counters of the engine, the relay and the table. Safe from any goroutine.
 func (p *Proxy) Stats() Stats {
 	e := p.eng.Stats()
 	parked, tokens := p.eng.Standby()
-	return Stats{
+	st := Stats{
 		StandbyPaired: e.StandbyPaired.Load(), Parked: e.Parked.Load(), StandbyParked: parked, StandbyTokens: tokens,
 		Accepted: e.Accepted.Load(), Refused: e.Refused.Load(), NoRoute: e.NoRoute.Load(), Matched: e.Matched.Load(),
 		Paired: e.Paired.Load(), Expired: e.Expired.Load(), NotifyFailed: e.NotifyFailed.Load(), BadTokens: e.BadTokens.Load(),
 		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(), SourceBusy: e.SourceBusy.Load(),
 		HelloConns: p.eng.HelloConns(), Pending: p.eng.Pending(), Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(),
 		PipesOpen: p.relay.PipesOpen(), Announcements: p.table.Len(), EPSQueued: p.pool.Queued(),
+		StandbyGone: e.StandbyGone.Load(),
 	}
+	if p.cluster != nil {
+		cs := p.cluster.Stats()
+		st.Cluster = &cs
+	}
+	return st
 }
 
 // watchGrants withdraws, at start and every GrantCheckEvery, the names whose announcer the
@@ -257,23 +282,14 @@ func (p *Proxy) checkGrants(ctx context.Context) {
 		p.log.Debug("grants not checked: the node did not answer", "err", err)
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	withdrawn := 0
 	for _, op := range ops {
 		for _, domain := range byOperator[op] {
 			if matcher.Allowed(grants[op], domain) {
 				continue
 			}
-			if err := p.table.Withdraw(op, domain); err == nil {
-				withdrawn++
+			if err := p.withdraw(ctx, op, domain); err == nil {
 				p.log.Warn("announcement withdrawn: the directory no longer grants it", "operator", op, "domain", domain)
 			}
-		}
-	}
-	if withdrawn > 0 {
-		if err := p.table.Save(p.store); err != nil {
-			p.log.Error("saving announcements failed", "file", p.store, "err", err)
 		}
 	}
 }

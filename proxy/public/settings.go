@@ -7,6 +7,7 @@ import (
 	"epsproxy/engine"
 	"epsproxy/internal/config"
 	"epsproxy/proxy"
+	"epsproxy/proxy/cluster"
 )
 
 // Settings is the `public` block of a public proxy's settings.
@@ -44,6 +45,12 @@ type Settings struct {
 	// GrantCheckEvery is how often the proxy asks its node whether each announcer still holds a
 	// grant for its names (default 30s); names whose grant was removed stop matching.
 	GrantCheckEvery config.Duration `yaml:"grant_check_every"`
+
+	// Redis, when its addr is set, is where the instances of this public proxy (one operator,
+	// several processes, each with its own binds) share their announcements, their internal
+	// endpoints and their standby tokens (package proxy/cluster). Without it the proxy keeps its
+	// announcements in a file of its own.
+	Redis cluster.Settings `yaml:"redis"`
 
 	RateLimits struct {
 		Public   Rate `yaml:"public"`
@@ -99,6 +106,9 @@ func (s Settings) Validate() error {
 	}
 	if s.StandbyTokenTTL < 0 {
 		return config.Errorf("standby_token_ttl", "must not be negative")
+	}
+	if err := s.Redis.Validate(); err != nil {
+		return config.Join("redis", err)
 	}
 	for key, r := range map[string]Rate{"rate_limits.public": s.RateLimits.Public, "rate_limits.internal": s.RateLimits.Internal} {
 		if r.Limit < 0 {

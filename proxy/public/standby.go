@@ -1,13 +1,17 @@
 package public
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"epsproxy/engine"
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/proxy"
+	"epsproxy/proxy/cluster"
 	"epsproxy/proxy/wire"
 )
 
@@ -21,14 +25,51 @@ func (p *Proxy) reserveConnections(ctx context.Context, c *epsclient.Call, ps wi
 	if _, err := proxy.Grant(c, p.name, "reserve connections at"); err != nil {
 		return nil, err
 	}
-	toks, until, err := p.eng.Reserve(c.Caller.Name, ps.Count)
+	var out wire.ReserveResult
+	if p.cluster != nil {
+		out.Instances = p.cluster.Instances()
+	}
+	target := cmp.Or(ps.Endpoint, p.s.InternalEndpoint)
+	var err error
+	if target == p.s.InternalEndpoint {
+		out.Tokens, out.ExpiresAt, err = p.eng.Reserve(c.Caller.Name, ps.Count)
+	} else {
+		out.Tokens, out.ExpiresAt, err = p.reserveFor(ctx, target, c.Caller.Name, ps.Count, out.Instances)
+	}
 	if errors.Is(err, engine.ErrStandbyOff) {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "%s has standby connections disabled", p.name)
+	}
+	var je *jsonrpc.Error
+	if errors.As(err, &je) {
+		return nil, je
 	}
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%v", err)
 	}
-	out := wire.ReserveResult{Tokens: toks, Endpoint: p.s.InternalEndpoint, ExpiresAt: until.UTC()}
-	p.log.Debug("standby tokens reserved", "caller", c.Caller.Name, "count", len(toks))
+	out.Endpoint, out.ExpiresAt = target, out.ExpiresAt.UTC()
+	p.log.Debug("standby tokens reserved", "caller", c.Caller.Name, "count", len(out.Tokens), "instance", target)
 	return out, nil
+}
+
+// reserveFor mints tokens for another live instance of this public proxy and hands it their
+// hashes through the shared store; the caller dials that instance with them.
+func (p *Proxy) reserveFor(ctx context.Context, target, operator string, n int, live []string) ([]wire.Token, time.Time, error) {
+	if p.cluster == nil || !slices.Contains(live, target) {
+		return nil, time.Time{}, jsonrpc.Errorf(jsonrpc.CodeNotFound, "%s has no live instance with the internal endpoint %s", p.name, target)
+	}
+	toks, until, err := p.eng.Mint(n)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	hashes := make([][32]byte, len(toks))
+	for i, t := range toks {
+		hashes[i] = engine.HashToken(t)
+	}
+	switch err := p.cluster.SendTokens(ctx, target, operator, hashes, until); {
+	case errors.Is(err, cluster.ErrNoInstance):
+		return nil, time.Time{}, jsonrpc.Errorf(jsonrpc.CodeNotFound, "%v", err)
+	case err != nil:
+		return nil, time.Time{}, storeError(err)
+	}
+	return toks, until, nil
 }

@@ -54,17 +54,22 @@ type Ack struct {
 var OK = Ack{Message: "ok"}
 
 // ReserveParams are reserveConnections' params: how many standby tokens the caller wants
-// (1 to MaxReserve).
+// (1 to MaxReserve) and, for a public proxy of several instances, the internal endpoint of the
+// instance they are for (one of ReserveResult.Instances; empty: the instance that answers).
 type ReserveParams struct {
-	Count int `json:"count"`
+	Count    int    `json:"count"`
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // ReserveResult tells the caller where to dial its standby connections and with which tokens;
-// each token is good for one connection until ExpiresAt.
+// each token is good for one connection until ExpiresAt. Instances lists the internal endpoints of
+// every live instance of a public proxy that runs several (absent for one that runs alone): the
+// caller keeps standby connections at each, and accepts dial-backs from each.
 type ReserveResult struct {
 	Tokens    []Token   `json:"tokens"`
 	Endpoint  string    `json:"endpoint"`
 	ExpiresAt time.Time `json:"expires_at"`
+	Instances []string  `json:"instances,omitempty"`
 }
 
 // AnnounceConnectionParams are announceConnection's params: an operator asks a private proxy to

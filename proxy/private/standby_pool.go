@@ -67,9 +67,9 @@ type standbyPool struct {
 	target    string
 	instances []string
 	waiting   int       // handed to the relay and not taken by a client or gone yet
-	pause    time.Time // no dialing before this
-	backoff  time.Duration
-	stopped  bool
+	pause     time.Time // no dialing before this
+	backoff   time.Duration
+	stopped   bool
 
 	ctx    context.Context // ends when the pool stops: cancels a reserve call or a dial
 	cancel context.CancelFunc

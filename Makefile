@@ -1,5 +1,7 @@
 # make           build the commands into ./bin, install them into $(go env GOPATH)/bin, make the dev PKI
 # make demo      the five-process demo on the dev ports; Ctrl-C stops it
+# make demo-cluster  Redis, two public proxy instances, two private proxies, the nodes and the
+#                internal server (installs redis-server if missing and root); Ctrl-C stops it
 # make test      the whole test suite (what CI runs)
 # make fuzz      every fuzz target for FUZZTIME each (default 30s)
 # make soak      200,000 connections through the real chain at concurrency 100 (make test runs 2,000)
@@ -16,7 +18,7 @@ EXAMPLES := internal-server
 CERTS   := settings/dev/certs
 GOBIN   := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build install certs examples demo test fuzz soak vet fmt clean
+.PHONY: all build install certs examples demo demo-cluster test fuzz soak vet fmt clean
 
 all: build install certs
 
@@ -38,6 +40,9 @@ certs: build
 
 demo: all examples
 	scripts/demo
+
+demo-cluster: all examples
+	scripts/demo-cluster
 
 test:
 	$(GO) vet ./...

@@ -45,9 +45,24 @@ func (st *Store) beat(ctx context.Context) {
 		st.log.Debug("heartbeat failed", "err", err)
 		return
 	}
+	st.note(ctx, all.Val(), now)
+}
+
+// ReadInstances reads the live instances from Redis now (one round trip), so that an instance
+// that joined since the last heartbeat is listed; on failure it returns the last list.
+func (st *Store) ReadInstances(ctx context.Context) []string {
+	all, err := st.rdb.HGetAll(ctx, st.k.instances).Result()
+	if err == nil {
+		st.note(ctx, all, time.Now())
+	}
+	return st.Instances()
+}
+
+// note keeps the live instances out of the registry's contents, and forgets long-gone ones.
+func (st *Store) note(ctx context.Context, all map[string]string, now time.Time) {
 	cutoff := now.Add(-liveFor * st.s.Heartbeat.D()).UnixMilli()
 	var live, gone []string
-	for ep, seen := range all.Val() {
+	for ep, seen := range all {
 		ms, err := strconv.ParseInt(seen, 10, 64)
 		switch {
 		case err != nil || now.Add(-forgetAfter).UnixMilli() > ms:

@@ -36,7 +36,11 @@ func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wi
 		p.log.Info("incoming connection refused", "reason", "not_announced", "domain", domain, "from", c.Caller.Name)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "no matching connection found: %s is not announced to %s", domain, c.Caller.Name)
 	}
-	if err := p.mayDialBack(c.Caller.Name, ps.Endpoint); err != nil {
+	err = p.mayDialBack(c.Caller.Name, ps.Endpoint)
+	if err != nil && p.placeAgain(c.Caller.Name) {
+		err = p.mayDialBack(c.Caller.Name, ps.Endpoint)
+	}
+	if err != nil {
 		p.log.Warn("incoming connection refused", "reason", "endpoint_not_allowed", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
 		return nil, err
 	}

@@ -38,6 +38,9 @@ type Proxy struct {
 	// it may go when no endpoint is pinned.
 	learnedMu sync.Mutex
 	learned   map[string][]string
+	// placers holds each public proxy's first standby pool (*standbyPool), which asks where to
+	// dial when a dial-back names an endpoint not heard of.
+	placers sync.Map
 
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}

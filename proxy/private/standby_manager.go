@@ -32,6 +32,9 @@ func (p *Proxy) standbyManager() {
 			if !want[k.proxy] {
 				sp.close()
 				delete(pools, k)
+				if k.instance == "" {
+					p.placers.Delete(k.proxy)
+				}
 			}
 		}
 		for proxy := range want {
@@ -51,7 +54,9 @@ func (p *Proxy) placePools(pools map[poolKey]*standbyPool, proxy string) {
 	first := poolKey{proxy, ""}
 	if pools[first] == nil {
 		sp := newStandbyPool(p, proxy, "")
+		sp.first = true
 		pools[first] = sp
+		p.placers.Store(proxy, sp)
 		go sp.run()
 	}
 	covered := map[string]poolKey{}

@@ -66,10 +66,14 @@ type standbyPool struct {
 	// reserveConnections listed (none for a public proxy that runs alone).
 	target    string
 	instances []string
-	waiting   int       // handed to the relay and not taken by a client or gone yet
-	pause     time.Time // no dialing before this
-	backoff   time.Duration
-	stopped   bool
+	// first marks a proxy's first pool, which also asks where to dial now and then (placement);
+	// placed is when it last asked.
+	first   bool
+	placed  time.Time
+	waiting int       // handed to the relay and not taken by a client or gone yet
+	pause   time.Time // no dialing before this
+	backoff time.Duration
+	stopped bool
 
 	ctx    context.Context // ends when the pool stops: cancels a reserve call or a dial
 	cancel context.CancelFunc
@@ -107,6 +111,9 @@ func (sp *standbyPool) run() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		if sp.placementDue() {
+			sp.place()
+		}
 		sp.fill()
 		select {
 		case <-sp.ctx.Done():

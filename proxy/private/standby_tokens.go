@@ -80,13 +80,8 @@ func (sp *standbyPool) accept(res wire.ReserveResult) error {
 	if len(res.Tokens) > sp.batch {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), sp.batch)
 	}
-	if len(res.Instances) > maxInstances {
-		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed %d instances, more than %d", len(res.Instances), maxInstances)
-	}
-	for _, ep := range res.Instances {
-		if err := proxy.CheckHostPort(ep); err != nil {
-			return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed a bad instance: %v", err)
-		}
+	if err := checkInstances(res.Instances); err != nil {
+		return err
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
@@ -97,10 +92,84 @@ func (sp *standbyPool) accept(res wire.ReserveResult) error {
 	if len(res.Instances) > 0 && sp.target == "" {
 		sp.target = res.Endpoint // from now on this pool supplies that instance
 	}
-	sp.instances = res.Instances
+	sp.instances, sp.placed = res.Instances, time.Now()
 	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
 	sp.gen++
 	return nil
+}
+
+func checkInstances(instances []string) error {
+	if len(instances) > maxInstances {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed %d instances, more than %d", len(instances), maxInstances)
+	}
+	for _, ep := range instances {
+		if err := proxy.CheckHostPort(ep); err != nil {
+			return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections listed a bad instance: %v", err)
+		}
+	}
+	return nil
+}
+
+// placementEvery is how often the first pool of a public proxy of several instances asks where
+// to dial (reserveConnections with count 0), so that an instance that joins gets a pool of its
+// own and its dial-backs are accepted; a dial-back to an endpoint not heard of asks at once
+// (placeSoon).
+const placementEvery = 10 * time.Second
+
+// placementDue reports whether the pool should ask where to dial now.
+func (sp *standbyPool) placementDue() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.first && len(sp.instances) > 0 && time.Since(sp.placed) >= placementEvery
+}
+
+// place asks the public proxy where to dial and notes its live instances.
+func (sp *standbyPool) place() {
+	var res wire.ReserveResult
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{}, &res)
+	sp.mu.Lock()
+	sp.placed = time.Now()
+	sp.mu.Unlock()
+	if err == nil {
+		err = proxy.CheckHostPort(res.Endpoint)
+	}
+	if err == nil {
+		err = checkInstances(res.Instances)
+	}
+	if err != nil {
+		if sp.ctx.Err() == nil {
+			sp.p.log.Debug("asking where to dial failed", "proxy", sp.proxy, "err", err)
+		}
+		return
+	}
+	if pin, pinned := sp.p.s.Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
+		return
+	}
+	sp.p.learnEndpoints(sp.proxy, res.Endpoint, res.Instances)
+	sp.mu.Lock()
+	sp.instances = res.Instances
+	sp.mu.Unlock()
+}
+
+// placeAgain asks where to dial for proxy now, through its first pool, at most once a second;
+// false if it did not ask. A dial-back named an endpoint not heard of, perhaps an instance that
+// joined since the last placement: the caller checks again.
+func (p *Proxy) placeAgain(proxy string) bool {
+	v, ok := p.placers.Load(proxy)
+	if !ok {
+		return false
+	}
+	sp := v.(*standbyPool)
+	sp.mu.Lock()
+	due := (len(sp.instances) > 0 || sp.placed.IsZero()) && time.Since(sp.placed) >= time.Second
+	if due {
+		sp.placed = time.Now() // one caller asks; the others are refused as before
+	}
+	sp.mu.Unlock()
+	if due {
+		sp.place()
+	}
+	return due
 }
 
 // refused drops the stock a refused token came from: the others likely are not accepted either

@@ -19,21 +19,24 @@ import (
 // ahead of time, which are relayed to at once when a client for one of its names arrives (see
 // engine/standby.go). Only an operator the directory lets announce names here may reserve.
 func (p *Proxy) reserveConnections(ctx context.Context, c *epsclient.Call, ps wire.ReserveParams) (any, error) {
-	if ps.Count < 1 || ps.Count > wire.MaxReserve {
-		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "count must be 1 to %d", wire.MaxReserve)
+	if ps.Count < 0 || ps.Count > wire.MaxReserve {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "count must be 0 (where to dial) to %d", wire.MaxReserve)
 	}
 	if _, err := proxy.Grant(c, p.name, "reserve connections at"); err != nil {
 		return nil, err
 	}
-	var out wire.ReserveResult
+	out := wire.ReserveResult{Tokens: []wire.Token{}}
 	if p.cluster != nil {
-		out.Instances = p.cluster.Instances()
+		out.Instances = p.cluster.ReadInstances(ctx)
 	}
 	target := cmp.Or(ps.Endpoint, p.s.InternalEndpoint)
 	var err error
-	if target == p.s.InternalEndpoint {
+	switch {
+	case ps.Count == 0:
+		target, out.ExpiresAt = p.s.InternalEndpoint, time.Now()
+	case target == p.s.InternalEndpoint:
 		out.Tokens, out.ExpiresAt, err = p.eng.Reserve(c.Caller.Name, ps.Count)
-	} else {
+	default:
 		out.Tokens, out.ExpiresAt, err = p.reserveFor(ctx, target, c.Caller.Name, ps.Count, out.Instances)
 	}
 	if errors.Is(err, engine.ErrStandbyOff) {

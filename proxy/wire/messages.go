@@ -54,7 +54,7 @@ type Ack struct {
 var OK = Ack{Message: "ok"}
 
 // ReserveParams are reserveConnections' params: how many standby tokens the caller wants
-// (1 to MaxReserve) and, for a public proxy of several instances, the internal endpoint of the
+// (1 to MaxReserve; 0 asks only where to dial: the result's Endpoint and Instances) and, for a public proxy of several instances, the internal endpoint of the
 // instance they are for (one of ReserveResult.Instances; empty: the instance that answers).
 type ReserveParams struct {
 	Count    int    `json:"count"`

@@ -36,12 +36,7 @@ func newChain(t *testing.T) *chain.Chain {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "e2e-bin-")
-		if buildErr == nil {
-			buildErr = chain.Build(root, binDir)
-		}
-	})
+	buildOnce.Do(func() { binDir, buildErr = buildBin(root) })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -62,6 +57,15 @@ func newChain(t *testing.T) *chain.Chain {
 		}
 	})
 	return c
+}
+
+// buildBin builds the commands into a new temporary directory.
+func buildBin(root string) (string, error) {
+	dir, err := os.MkdirTemp("", "e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	return dir, chain.Build(root, dir)
 }
 
 func tail(s string, n int) string {

@@ -23,6 +23,7 @@
 package chain
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -60,13 +61,24 @@ const Domain = "test.internal-server.local"
 // All lists the processes in start order.
 var All = []string{Internal, PublicEPS, PrivateEPS, Public, Private}
 
-// Ports of one chain.
+// The second public proxy instance and the second private proxy of a cluster chain (NewCluster).
+const (
+	PublicB  = "public-proxy-b"
+	PrivateB = "private-proxy-b"
+)
+
+// ClusterAll lists a cluster chain's processes in start order. Redis is the caller's.
+var ClusterAll = []string{Internal, PublicEPS, PrivateEPS, Public, PublicB, Private, PrivateB}
+
+// Ports of one chain. The B ports are the second instances' of a cluster chain.
 type Ports struct {
 	PublicTLS, PublicInternal, PublicEPS          string
 	PublicNodePeer, PublicNodeLocal               string
 	PrivateEPS, PrivateNodePeer, PrivateNodeLocal string
 	Internal                                      string
 	OtherNodePeer, OtherNodeLocal                 string
+	PublicTLSB, PublicInternalB, PublicEPSB       string
+	PrivateEPSB                                   string
 }
 
 // Chain is one chain's settings tree and processes.
@@ -78,6 +90,9 @@ type Chain struct {
 	Env   map[string][]string // extra environment per process
 
 	freeAddr func() (string, error)
+	// cluster: the processes are the cluster-* roles, with Redis at redis (NewCluster).
+	cluster bool
+	redis   string
 
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd
@@ -119,11 +134,25 @@ func Build(root, bin string) error {
 // listens on, now and in EnableAdmin: a func so that callers running several chains at once
 // keep them apart.
 func New(root, dir, bin string, freeAddr func() (string, error)) (*Chain, error) {
+	return newChain(root, dir, bin, freeAddr, "")
+}
+
+// NewCluster prepares a cluster chain (the roles of make demo-cluster): two public proxy
+// instances (Public, PublicB) sharing their announcements through the Redis at redisAddr, two
+// private proxies (Private, PrivateB), their nodes, each delivering to both, and the internal
+// server. The names of All keep their meaning; StartAll starts ClusterAll.
+func NewCluster(root, dir, bin string, freeAddr func() (string, error), redisAddr string) (*Chain, error) {
+	return newChain(root, dir, bin, freeAddr, redisAddr)
+}
+
+func newChain(root, dir, bin string, freeAddr func() (string, error), redisAddr string) (*Chain, error) {
 	c := &Chain{Dir: dir, Bin: bin, Env: map[string][]string{}, freeAddr: freeAddr,
+		cluster: redisAddr != "", redis: redisAddr,
 		procs: map[string]*exec.Cmd{}, waits: map[string]chan error{}, admin: map[string]string{}}
 	for _, p := range []*string{&c.Ports.PublicTLS, &c.Ports.PublicInternal, &c.Ports.PublicEPS, &c.Ports.PublicNodePeer, &c.Ports.PublicNodeLocal,
 		&c.Ports.PrivateEPS, &c.Ports.PrivateNodePeer, &c.Ports.PrivateNodeLocal, &c.Ports.Internal,
-		&c.Ports.OtherNodePeer, &c.Ports.OtherNodeLocal} {
+		&c.Ports.OtherNodePeer, &c.Ports.OtherNodeLocal,
+		&c.Ports.PublicTLSB, &c.Ports.PublicInternalB, &c.Ports.PublicEPSB, &c.Ports.PrivateEPSB} {
 		a, err := freeAddr()
 		if err != nil {
 			return nil, err
@@ -162,6 +191,18 @@ func (c *Chain) writeOverlay() error {
 			"https://"+p.PublicNodeLocal+"/jsonrpc", p.PublicEPS, p.PublicTLS, p.PublicInternal, p.PublicInternal),
 		"roles/private-proxy-1": fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q, endpoints: {public-proxy-1.ga: %q}}\n",
 			"https://"+p.PrivateNodeLocal+"/jsonrpc", p.PrivateEPS, p.Internal, p.PublicInternal),
+	}
+	url := func(addr string) string { return "https://" + addr + "/jsonrpc" }
+	files["roles/cluster-public-proxy-eps-1"] = fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoints: [%q, %q]}\n",
+		p.PublicNodePeer, p.PublicNodeLocal, url(p.PublicEPS), url(p.PublicEPSB))
+	files["roles/cluster-private-proxy-eps-1"] = fmt.Sprintf("peer: {bind: %q}\nlocal: {bind: %q}\nservice: {endpoints: [%q, %q]}\n",
+		p.PrivateNodePeer, p.PrivateNodeLocal, url(p.PrivateEPS), url(p.PrivateEPSB))
+	for role, ports := range map[string][3]string{"cluster-public-proxy-1a": {p.PublicEPS, p.PublicTLS, p.PublicInternal}, "cluster-public-proxy-1b": {p.PublicEPSB, p.PublicTLSB, p.PublicInternalB}} {
+		files["roles/"+role] = fmt.Sprintf("eps: {node: %q, listen: %q}\npublic: {tls_bind: %q, internal_bind: %q, internal_endpoint: %q, redis: {addr: %q}}\n",
+			url(p.PublicNodeLocal), ports[0], ports[1], ports[2], ports[2], cmp.Or(c.redis, "127.0.0.1:6379"))
+	}
+	for role, listen := range map[string]string{"cluster-private-proxy-1a": p.PrivateEPS, "cluster-private-proxy-1b": p.PrivateEPSB} {
+		files["roles/"+role] = fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q}\n", url(p.PrivateNodeLocal), listen, p.Internal)
 	}
 	for sub, body := range files {
 		path := filepath.Join(c.Dir, "settings", "dev", sub, "999_ports.yml")
@@ -208,6 +249,40 @@ var launches = map[string]launch{
 	OtherEPS:   {"eps", []string{"server", "run"}, "EPS_SETTINGS", "other-operator-eps-1"},
 }
 
+// clusterRoles are the settings roles of a cluster chain's processes.
+var clusterRoles = map[string]string{
+	Public: "cluster-public-proxy-1a", PublicB: "cluster-public-proxy-1b",
+	Private: "cluster-private-proxy-1a", PrivateB: "cluster-private-proxy-1b",
+	PublicEPS: "cluster-public-proxy-eps-1", PrivateEPS: "cluster-private-proxy-eps-1",
+}
+
+// launch returns how a settings-driven process of this chain starts.
+func (c *Chain) launch(name string) (launch, bool) {
+	base := map[string]string{PublicB: Public, PrivateB: Private}
+	l, ok := launches[cmp.Or(base[name], name)]
+	if !ok {
+		return launch{}, false
+	}
+	if c.cluster {
+		role, ok := clusterRoles[name]
+		if !ok {
+			return launch{}, false
+		}
+		l.role = role
+	} else if base[name] != "" {
+		return launch{}, false
+	}
+	return l, true
+}
+
+// all is the chain's process list in start order.
+func (c *Chain) all() []string {
+	if c.cluster {
+		return ClusterAll
+	}
+	return All
+}
+
 // Command returns a process's command line and environment without starting it, for a caller
 // that runs it itself (with settings that must make it fail, say). Its output goes nowhere
 // until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env.
@@ -218,7 +293,7 @@ func (c *Chain) Command(name string) (*exec.Cmd, error) {
 		cmd = exec.Command(filepath.Join(c.Bin, "internal-server"), "-addr", c.Ports.Internal,
 			"-cert", filepath.Join(dev, "certs", "internal-server.crt"), "-key", filepath.Join(dev, "certs", "internal-server.key"))
 	} else {
-		l, ok := launches[name]
+		l, ok := c.launch(name)
 		if !ok {
 			return nil, fmt.Errorf("no process %q", name)
 		}
@@ -261,7 +336,7 @@ func (c *Chain) Start(name string) error {
 
 // StartAll starts every process.
 func (c *Chain) StartAll() error {
-	for _, n := range All {
+	for _, n := range c.all() {
 		if err := c.Start(n); err != nil {
 			c.StopAll(5 * time.Second)
 			return err
@@ -314,7 +389,7 @@ func (c *Chain) signal(name string, sig syscall.Signal, grace time.Duration) err
 // StopAll stops every running process, the proxies first.
 func (c *Chain) StopAll(grace time.Duration) error {
 	var errs []error
-	for _, n := range append([]string{OtherEPS}, reversed(All)...) {
+	for _, n := range append([]string{OtherEPS}, reversed(c.all())...) {
 		if err := c.Stop(n, grace); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n, err))
 		}
@@ -325,7 +400,7 @@ func (c *Chain) StopAll(grace time.Duration) error {
 // Call runs `eps call` through the node of a process (PublicEPS, PrivateEPS or OtherEPS) and
 // returns its output.
 func (c *Chain) Call(ctx context.Context, node, method, params string) (string, error) {
-	l, ok := launches[node]
+	l, ok := c.launch(node)
 	if !ok || l.bin != "eps" {
 		return "", fmt.Errorf("no node %q", node)
 	}
@@ -366,10 +441,19 @@ func (c *Chain) HTTPClient(addr string, keepAlive bool) *http.Client {
 	}
 }
 
-// WaitReady polls GET https://Domain/jsonrpc through the public proxy until it answers 200 (the
-// whole chain is up and the private proxy's announcement went through) or ctx ends.
+// WaitReady polls GET https://Domain/jsonrpc through the public proxy (each instance, in a
+// cluster chain) until it answers 200 (the whole chain is up and the private proxy's
+// announcement went through) or ctx ends.
 func (c *Chain) WaitReady(ctx context.Context) error {
-	cl := c.HTTPClient(c.Ports.PublicTLS, false)
+	if err := c.WaitReadyAt(ctx, c.Ports.PublicTLS); err != nil || !c.cluster {
+		return err
+	}
+	return c.WaitReadyAt(ctx, c.Ports.PublicTLSB)
+}
+
+// WaitReadyAt is WaitReady through the public TLS address addr.
+func (c *Chain) WaitReadyAt(ctx context.Context, addr string) error {
+	cl := c.HTTPClient(addr, false)
 	var last error
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+Domain+"/jsonrpc", nil)
@@ -385,7 +469,7 @@ func (c *Chain) WaitReady(ctx context.Context) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the chain did not answer: %v", last)
+			return fmt.Errorf("the chain did not answer at %s: %v", addr, last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

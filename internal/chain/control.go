@@ -56,7 +56,7 @@ func (c *Chain) Wait(name string, d time.Duration) (exited bool, err error) {
 
 // adminEnv is the variable that sets the admin bind address of each process.
 var adminEnv = map[string]string{
-	Public: "PROXY_ADMIN_BIND", Private: "PROXY_ADMIN_BIND",
+	Public: "PROXY_ADMIN_BIND", Private: "PROXY_ADMIN_BIND", PublicB: "PROXY_ADMIN_BIND", PrivateB: "PROXY_ADMIN_BIND",
 	PublicEPS: "EPS_ADMIN_BIND", PrivateEPS: "EPS_ADMIN_BIND", OtherEPS: "EPS_ADMIN_BIND",
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"epsproxy/engine/relay"
@@ -41,6 +42,8 @@ type Proxy struct {
 	// placers holds each public proxy's first standby pool (*standbyPool), which asks where to
 	// dial when a dial-back names an endpoint not heard of.
 	placers sync.Map
+
+	relayed atomic.Int64 // Stats.Relayed
 
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}
@@ -163,6 +166,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 }
 
 func (p *Proxy) pairDone(st relay.Stats) {
+	p.relayed.Add(1)
 	if st.BToA == 0 && st.Reason == relay.ReasonFailed {
 		// Nothing came back from the internal side: most likely it refused or never
 		// completed the connect (standby connections start it without waiting).
@@ -179,6 +183,8 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 // sockets waiting for a client, over every public proxy.
 type Stats struct {
 	Pairs, PipesInUse, PipesOpen, DialsQueued, Announcements, StandbyWaiting int
+	// Relayed counts the connections relayed and finished since start.
+	Relayed int64
 	// Terminated counts the open connections whose TLS this proxy terminates (terminate_tls).
 	Terminated int
 }
@@ -186,7 +192,8 @@ type Stats struct {
 // Stats returns the relay's and the dial pool's state. Safe from any goroutine.
 func (p *Proxy) Stats() Stats {
 	st := Stats{Pairs: p.relay.Pairs(), PipesInUse: p.relay.PipesInUse(), PipesOpen: p.relay.PipesOpen(),
-		DialsQueued: len(p.dials), Announcements: len(p.anns.snapshot()), StandbyWaiting: p.relay.Awaiting()}
+		DialsQueued: len(p.dials), Announcements: len(p.anns.snapshot()), StandbyWaiting: p.relay.Awaiting(),
+		Relayed: p.relayed.Load()}
 	if p.term != nil {
 		st.Terminated = p.term.connections()
 	}

@@ -10,6 +10,9 @@
 # make bench     the full benchmark (about 15 minutes): the chain against direct and HAProxy,
 #                report in bench/out; `make bench PROFILE=cpu` also profiles the public proxy
 # make bench-quick  the same, shorter (under two minutes)
+# make bench-cluster  Redis and the cluster chain: new connections through one public instance and
+#                through two, interleaved; CPU per connection of each process, Redis commands per
+#                connection (about 3 minutes)
 
 GO      ?= go
 BIN     := bin
@@ -75,7 +78,7 @@ clean:
 	rm -rf $(BIN)
 
 # The harness builds and starts everything itself on loopback and stops it all; see BENCHMARKS.md.
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-cluster
 BENCH_OUT ?= bench/out
 
 bench:
@@ -83,3 +86,6 @@ bench:
 
 bench-quick:
 	$(GO) run ./bench/cmd/bench -quick -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE))
+
+bench-cluster:
+	$(GO) run ./bench/cmd/cluster -reps 5 -seconds 8 -c 24

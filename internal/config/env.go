@@ -8,7 +8,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// applyEnv walks the struct fields (not maps or lists) and, for each field tagged env:"NAME"
+// applyEnv walks the struct fields (and the structs of non-nil pointers: blocks the files set;
+// not maps or lists) and, for each field tagged env:"NAME"
 // whose variable prefix+NAME is set, decodes the variable's value into the field.
 func applyEnv(v reflect.Value, key, prefix string, origins map[string]string) error {
 	t := v.Type()
@@ -40,6 +41,9 @@ func applyEnv(v reflect.Value, key, prefix string, origins map[string]string) er
 				}
 				origins[sub] = "environment variable " + variable
 			}
+		}
+		if fv.Kind() == reflect.Pointer && !fv.IsNil() && fv.Elem().Kind() == reflect.Struct {
+			fv = fv.Elem() // a block the file set, like a proxy's role block
 		}
 		if fv.Kind() == reflect.Struct {
 			if err := applyEnv(fv, sub, prefix, origins); err != nil {

@@ -193,3 +193,29 @@ func TestInlineKeysBelongToTheEnclosingMapping(t *testing.T) {
 		t.Errorf("misspelt inline key: %v", err)
 	}
 }
+
+// role is a block a settings type holds by pointer: present only when a file sets it, as the
+// proxy's public and private blocks.
+type role struct {
+	Bind string `yaml:"bind" env:"ROLE_BIND"`
+}
+
+func TestEnvironmentOverridesReachBlocksHeldByPointer(t *testing.T) {
+	type withRole struct {
+		Role  *role `yaml:"role"`
+		Other *role `yaml:"other"`
+	}
+	dir := t.TempDir()
+	write(t, dir, "001.yml", "role: {bind: '127.0.0.1:1'}\n")
+	t.Setenv("P_ROLE_BIND", "127.0.0.1:2")
+	var s withRole
+	if err := LoadPaths([]string{dir}, "P_", &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Role == nil || s.Role.Bind != "127.0.0.1:2" {
+		t.Errorf("override of a block held by pointer not applied: %+v", s.Role)
+	}
+	if s.Other != nil {
+		t.Errorf("a block no file set was created by the environment: %+v", s.Other)
+	}
+}

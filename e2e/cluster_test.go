@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,7 +17,7 @@ import (
 // public proxy instances sharing their announcements through Redis, two private proxies of one
 // operator serving the same name, their nodes delivering to both.
 
-func newClusterChain(t *testing.T) (*chain.Chain, *testnet.Redis) {
+func newClusterChain(t *testing.T, overlays ...[3]string) (*chain.Chain, *testnet.Redis) {
 	t.Helper()
 	r := testnet.StartRedis(t) // registered first, so stopped after the chain
 	root, err := chain.RepoRoot()
@@ -36,12 +37,17 @@ func newClusterChain(t *testing.T) (*chain.Chain, *testnet.Redis) {
 			t.Fatal(err)
 		}
 	}
+	for _, o := range overlays {
+		if err := c.WriteOverlay(o[0], o[1], o[2]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(func() {
 		if err := c.StopAll(10 * time.Second); err != nil {
 			t.Logf("stopping the chain: %v", err) // the killed processes exit non-zero
 		}
 		if t.Failed() {
-			for _, n := range chain.ClusterAll {
+			for _, n := range append(chain.ClusterAll, chain.OtherEPS) {
 				if log := c.Log(n); log != "" {
 					t.Logf("--- %s log (tail) ---\n%s", n, tail(log, 30))
 				}
@@ -96,6 +102,77 @@ func TestClusterServesAnnouncementsFromEitherInstance(t *testing.T) {
 		a := waitCounter(t, c, chain.Public, "Announcements", want)
 		b := waitCounter(t, c, chain.PublicB, "Announcements", want)
 		t.Logf("%s: in instance A's table %v and B's %v after the call returned", name, a.Round(time.Millisecond), b.Round(time.Millisecond))
+	}
+}
+
+// A second operator may announce names to the public proxy (the directory makes other-operator.ga
+// a private proxy too, granted the same suffix): the name's owner is decided in Redis, whichever
+// instance each call reaches.
+const secondAnnouncer = `operators:
+  other-operator.ga:
+    groups: [operators, private-proxies]
+    settings:
+      - {service: proxy, operator: private-proxy-1.ga, settings: {allowed_domains: [".internal-server.local"]}}
+      - {service: proxy, operator: public-proxy-1.ga, settings: {allowed_domains: [".internal-server.local"]}}
+`
+
+func announceAs(t *testing.T, c *chain.Chain, node, name string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return c.Call(ctx, node, "public-proxy-1.ga.announceConnections", `{"connections":[{"domain":"`+name+`"}]}`)
+}
+
+func TestClusterOwnersAreDecidedOnceForAllInstances(t *testing.T) {
+	c, _ := newClusterChain(t, [3]string{"directory", "9999_second_announcer.yml", secondAnnouncer})
+	if err := c.Start(chain.OtherEPS); err != nil {
+		t.Fatal(err)
+	}
+	// The node just started: wait until it answers.
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		out, err := announceAs(t, c, chain.OtherEPS, chain.Domain)
+		if err == nil || time.Since(start) > 10*time.Second {
+			break
+		}
+		t.Logf("waiting for the other operator's node: %v %s", err, out)
+	}
+	// private-proxy-1.ga holds the demo's name: the other operator is refused by every instance
+	// (the node spreads the calls over both).
+	for i := range 4 {
+		out, err := announceAs(t, c, chain.OtherEPS, chain.Domain)
+		if err != nil || !strings.Contains(out, "409") {
+			t.Fatalf("call %d: announcing a name another operator holds: %v\n%s", i, err, out)
+		}
+	}
+	// Two operators race for one name, through both instances at once: one owner each time.
+	for round := range 5 {
+		name := fmt.Sprintf("race%d.internal-server.local", round)
+		var wg sync.WaitGroup
+		outs := make([]string, 2)
+		for i, node := range []string{chain.PrivateEPS, chain.OtherEPS} {
+			wg.Go(func() {
+				out, err := announceAs(t, c, node, name)
+				if err != nil {
+					out = "error: " + err.Error() + "\n" + out
+				}
+				outs[i] = out
+			})
+		}
+		wg.Wait()
+		won, lost := 0, 0
+		for _, out := range outs {
+			switch {
+			case strings.Contains(out, "409"):
+				lost++
+			case strings.Contains(out, "[null]") || strings.Contains(out, "[\n  null\n]"):
+				won++
+			default:
+				t.Fatalf("round %d: unexpected answer %q", round, out)
+			}
+		}
+		if won != 1 || lost != 1 {
+			t.Fatalf("round %d: %d won and %d lost %s: %q", round, won, lost, name, outs)
+		}
 	}
 }
 

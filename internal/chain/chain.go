@@ -254,6 +254,7 @@ var clusterRoles = map[string]string{
 	Public: "cluster-public-proxy-1a", PublicB: "cluster-public-proxy-1b",
 	Private: "cluster-private-proxy-1a", PrivateB: "cluster-private-proxy-1b",
 	PublicEPS: "cluster-public-proxy-eps-1", PrivateEPS: "cluster-private-proxy-eps-1",
+	OtherEPS: "other-operator-eps-1",
 }
 
 // launch returns how a settings-driven process of this chain starts.

@@ -71,7 +71,7 @@ func (n *Node) clientObject(caller string) (json.RawMessage, error) {
 	if v, ok := n.ids.Load(caller); ok {
 		return v.(json.RawMessage), nil
 	}
-	e := n.dir.Entry(caller)
+	e := n.directory().Entry(caller)
 	if e == nil {
 		return nil, fmt.Errorf("caller %q is not in the directory", caller)
 	}

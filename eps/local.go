@@ -23,7 +23,7 @@ func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("the client certificate is for %q", name)
 	}
 	if err == nil {
-		err = n.dir.Pinned(n.name, leaf)
+		err = n.directory().Pinned(n.name, leaf)
 	}
 	if err != nil {
 		n.log.Warn("local call refused", "remote", r.RemoteAddr, "err", err)
@@ -41,7 +41,7 @@ func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	operator, method := req.Method[:i], req.Method[i+1:]
-	ctx, cancel := context.WithTimeout(r.Context(), n.s.CallTimeout.D())
+	ctx, cancel := context.WithTimeout(r.Context(), n.callTimeout())
 	defer cancel()
 	var (
 		raw json.RawMessage
@@ -85,7 +85,7 @@ func (n *Node) lookup(params json.RawMessage) (directory.LookupResult, *jsonrpc.
 	}
 	out := directory.LookupResult{}
 	for _, op := range ps.Operators {
-		out[op] = n.dir.Entry(op)
+		out[op] = n.directory().Entry(op)
 	}
 	return out, nil
 }

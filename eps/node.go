@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"epsproxy/eps/directory"
@@ -21,8 +22,10 @@ type Node struct {
 	s     Settings
 	name  string
 	log   *slog.Logger
-	dir   *directory.Directory
-	id    *config.Identity
+	dir   atomic.Pointer[directory.Directory] // replaced whole by Reload
+	// timeout is the call timeout in nanoseconds (Reload changes it).
+	timeout atomic.Int64
+	id      *config.Identity
 	peers *http.Client   // to other nodes, dialled by operator name
 	svc   *service       // this operator's service endpoints; nil when none is configured
 	slots chan struct{}  // MaxInflight delivery slots
@@ -65,10 +68,11 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		s:     s,
 		name:  s.Name,
 		log:   log.With("node", s.Name),
-		dir:   dir,
 		id:    id,
 		slots: make(chan struct{}, s.MaxInflight),
 	}
+	n.dir.Store(dir)
+	n.timeout.Store(int64(s.CallTimeout.D()))
 	n.peers = &http.Client{Transport: n.peerTransport()}
 	if urls := s.ServiceEndpoints(); len(urls) > 0 {
 		// The service holds the operator's own certificate: the same name and the same pins.
@@ -78,12 +82,18 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 			if err := byName(cs); err != nil {
 				return err
 			}
-			return dir.Pinned(s.Name, cs.PeerCertificates[0])
+			return n.directory().Pinned(s.Name, cs.PeerCertificates[0])
 		}
 		n.svc = newService(urls, tc, s.Service.HealthEvery.D(), n.log)
 	}
 	return n, nil
 }
+
+// directory is the directory in force: the one loaded at start or by the last Reload.
+func (n *Node) directory() *directory.Directory { return n.dir.Load() }
+
+// callTimeout bounds one call from the moment the node receives it.
+func (n *Node) callTimeout() time.Duration { return time.Duration(n.timeout.Load()) }
 
 func certNames(leaf interface{ VerifyHostname(string) error }, name string) bool {
 	return leaf.VerifyHostname(name) == nil

@@ -32,7 +32,7 @@ func (n *Node) peerTransport() *http.Transport {
 		if name != cs.ServerName {
 			return fmt.Errorf("the node reached for %q is %q", cs.ServerName, name)
 		}
-		return n.dir.Pinned(cs.ServerName, cs.PeerCertificates[0])
+		return n.directory().Pinned(cs.ServerName, cs.PeerCertificates[0])
 	}
 	d := &net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
 	return jsonrpc.NewTransport(tc, func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -40,7 +40,7 @@ func (n *Node) peerTransport() *http.Transport {
 		if err != nil {
 			return nil, err
 		}
-		e := n.dir.Entry(host)
+		e := n.directory().Entry(host)
 		if e == nil || e.Node.Address == "" {
 			return nil, fmt.Errorf("the directory has no node address for %q", host)
 		}
@@ -50,7 +50,7 @@ func (n *Node) peerTransport() *http.Transport {
 
 // forward sends a call for operator to that operator's node and returns its raw result.
 func (n *Node) forward(ctx context.Context, operator, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
-	e := n.dir.Entry(operator)
+	e := n.directory().Entry(operator)
 	if e == nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "unknown operator %q", operator)
 	}
@@ -81,7 +81,7 @@ func (n *Node) servePeer(w http.ResponseWriter, r *http.Request) {
 	_, leaf, err := config.VerifiedOperator(r.TLS)
 	caller := ""
 	if leaf != nil {
-		caller, err = n.dir.Identify(leaf)
+		caller, err = n.directory().Identify(leaf)
 	}
 	if err != nil {
 		n.log.Warn("peer call refused", "remote", r.RemoteAddr, "err", err)
@@ -93,13 +93,13 @@ func (n *Node) servePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := req.ID
-	ctx, cancel := context.WithTimeout(r.Context(), n.s.CallTimeout.D())
+	ctx, cancel := context.WithTimeout(r.Context(), n.callTimeout())
 	defer cancel()
 	if req.Method == "_ping" {
 		jsonrpc.WriteResult(w, id, n.ping())
 		return
 	}
-	if err := n.dir.CanCall(caller, n.name, req.Method); err != nil {
+	if err := n.directory().CanCall(caller, n.name, req.Method); err != nil {
 		n.log.Warn("peer call refused", "caller", caller, "method", req.Method, "err", err)
 		jsonrpc.WriteError(w, id, directoryError(err))
 		return

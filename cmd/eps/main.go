@@ -69,7 +69,9 @@ func serve(args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "eps", err)
 	}
 	level, _ := config.ParseLevel(s.LogLevel, "log_level") // checked by Load
-	log := config.Logger(stderr, level)
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	log := config.Logger(stderr, lv)
 	n, err := eps.New(s, log)
 	if err != nil {
 		return daemon.Fail(stderr, "eps", err)
@@ -85,13 +87,35 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	defer adm.Stop(context.Background())
 	adm.Register("eps", func() any { return n.Stats() })
-	return daemon.Run(log, stderr, "eps", nodeService{n}, 10*time.Second)
+	return daemon.Run(log, stderr, "eps", nodeService{n, lv, log}, 10*time.Second)
 }
 
-type nodeService struct{ n *eps.Node }
+type nodeService struct {
+	n   *eps.Node
+	lv  *slog.LevelVar
+	log *slog.Logger
+}
 
 func (s nodeService) Start() error                   { return s.n.Start() }
 func (s nodeService) Stop(ctx context.Context) error { return s.n.Shutdown(ctx) }
+
+// Reload re-reads $EPS_SETTINGS and the directory (SIGHUP).
+func (s nodeService) Reload() error {
+	var set eps.Settings
+	if err := config.Load("EPS_SETTINGS", "EPS_", &set); err != nil {
+		return err
+	}
+	restart, err := s.n.Reload(set)
+	if err != nil {
+		return err
+	}
+	level, _ := config.ParseLevel(set.LogLevel, "log_level") // checked by Load
+	s.lv.Set(level)
+	if len(restart) > 0 {
+		s.log.Warn("changed settings keep their running values until a restart", "keys", restart)
+	}
+	return nil
+}
 
 // call sends one call through the local API, presenting the node's own certificate, and prints
 // the result as indented JSON.

@@ -23,8 +23,9 @@ func ParseLevel(level, key string) (slog.Level, error) {
 	return 0, Errorf(key, "unknown log level %q (want debug, info, warn or error)", level)
 }
 
-// Logger returns the process logger: text lines on w from the given level up.
-func Logger(w io.Writer, level slog.Level) *slog.Logger {
+// Logger returns the process logger: text lines on w from the given level up (a *slog.LevelVar
+// lets a reload change it).
+func Logger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 

@@ -28,6 +28,13 @@ type Failing interface {
 	Failed() <-chan error
 }
 
+// Reloader is a Service that re-reads its settings on SIGHUP. Reload returns an error (one
+// line naming the file, the key and the problem) when the new settings do not load; the running
+// configuration then stays.
+type Reloader interface {
+	Reload() error
+}
+
 // Run starts svc, waits for a signal (or, for a Failing service, its failure) and stops it with
 // the given grace period. It returns the process exit status: non-zero after a failure, which
 // is also one line on stderr.
@@ -39,19 +46,29 @@ func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace tim
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	// SIGHUP would end the process by default: it reloads, or is ignored with a line.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var failed <-chan error
 	if f, ok := svc.(Failing); ok {
 		failed = f.Failed()
 	}
-	select {
-	case s := <-sig:
-		log.Info("stopping", "signal", s.String(), "grace", grace)
-	case err := <-failed:
-		fmt.Fprintf(stderr, "%s: %v\n", what, err)
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		_ = svc.Stop(ctx)
-		return 1
+wait:
+	for {
+		select {
+		case s := <-sig:
+			log.Info("stopping", "signal", s.String(), "grace", grace)
+			break wait
+		case <-hup:
+			reload(log, svc)
+		case err := <-failed:
+			fmt.Fprintf(stderr, "%s: %v\n", what, err)
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			_ = svc.Stop(ctx)
+			return 1
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -66,6 +83,20 @@ func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace tim
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// reload runs svc's Reload and logs the outcome in one line.
+func reload(log *slog.Logger, svc Service) {
+	r, ok := svc.(Reloader)
+	if !ok {
+		log.Warn("SIGHUP ignored: this process does not reload its settings")
+		return
+	}
+	if err := r.Reload(); err != nil {
+		log.Error("reload refused; the running configuration stays", "err", err.Error())
+		return
+	}
+	log.Info("reloaded")
 }
 
 // Fail prints one line for a start-up error and returns the exit status for it.

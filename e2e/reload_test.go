@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"epsproxy/internal/chain"
+)
+
+// Reloads (SIGHUP) over the real processes: under a steady stream of clients, none fails.
+
+// loadUntil sends the seed's GET through the public proxy from workers goroutines until stop is
+// closed, and returns the requests sent and the failures.
+func loadUntil(c *chain.Chain, workers int, stop <-chan struct{}) (sent, failed *atomic.Int64, firstErr *atomic.Value, wait func()) {
+	sent, failed, firstErr = new(atomic.Int64), new(atomic.Int64), new(atomic.Value)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			cl := c.HTTPClient(c.Ports.PublicTLS, false)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				code, _, err := get(cl, chain.Domain)
+				if err == nil && code != 200 {
+					err = &statusError{code}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		})
+	}
+	return sent, failed, firstErr, wg.Wait
+}
+
+func waitLog(t *testing.T, c *chain.Chain, name, want string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(c.Log(name), want) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q %d times:\n%s", name, want, n, tail(c.Log(name), 10))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
+	c := newChain(t)
+	// Every client takes the signaled path, so the nodes carry every client.
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_no_standby.yml", "private: {standby: -1}\n"); err != nil {
+		t.Fatal(err)
+	}
+	startAll(t, c)
+
+	stop := make(chan struct{})
+	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
+	for i := 1; i <= 3; i++ {
+		time.Sleep(300 * time.Millisecond)
+		for _, n := range []string{chain.PublicEPS, chain.PrivateEPS} {
+			if err := c.Signal(n, syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			waitLog(t, c, n, "msg=reloaded", i)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wait()
+	if failed.Load() > 0 || sent.Load() < 20 {
+		t.Fatalf("%d of %d requests failed across three reloads of both nodes (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, across three reloads of both nodes", sent.Load())
+
+	// A grant removed from the directory takes effect at the next call.
+	call := func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.Call(ctx, chain.PrivateEPS, "public-proxy-1.ga.getAnnouncements", `{}`)
+	}
+	if out, err := call(); err != nil || !strings.Contains(out, chain.Domain) {
+		t.Fatalf("getAnnouncements before the change: %v\n%s", err, out)
+	}
+	revoke := `operators:
+  public-proxy-1.ga:
+    services:
+      - name: proxy
+        methods:
+          - {name: announceConnections, groups: [private-proxies]}
+          - {name: getAnnouncements, groups: [public-proxies]}
+          - {name: reserveConnections, groups: [private-proxies]}
+`
+	if err := c.WriteOverlay("directory", "9999_revoke.yml", revoke); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Signal(chain.PublicEPS, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, chain.PublicEPS, "msg=reloaded", 4)
+	if out, err := call(); err == nil || !strings.Contains(out+err.Error(), "403") {
+		t.Errorf("getAnnouncements after its grant was removed: want 403, got %v\n%q", err, out)
+	}
+
+	// A directory that does not load is refused in one line naming the file and the key; the
+	// node keeps the running directory and serves.
+	if err := c.WriteOverlay("directory", "9999_revoke.yml", "operators:\n  public-proxy-1.ga:\n    groups: 7\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Signal(chain.PublicEPS, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, chain.PublicEPS, "reload refused", 1)
+	line := ""
+	for l := range strings.Lines(c.Log(chain.PublicEPS)) {
+		if strings.Contains(l, "reload refused") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "9999_revoke.yml") || !strings.Contains(line, "groups") {
+		t.Errorf("the refusal does not name the file and the key: %s", line)
+	}
+	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
+		t.Errorf("after a refused reload: %d %v", code, err)
+	}
+}

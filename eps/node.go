@@ -19,20 +19,20 @@ import (
 
 // Node is one EPS node. Create it with New, then Start; Shutdown stops it.
 type Node struct {
-	s     Settings
-	name  string
-	log   *slog.Logger
-	dir   atomic.Pointer[directory.Directory] // replaced whole by Reload
+	s    Settings
+	name string
+	log  *slog.Logger
+	dir  atomic.Pointer[directory.Directory] // replaced whole by Reload
 	// timeout is the call timeout in nanoseconds (Reload changes it).
 	timeout atomic.Int64
 	id      *config.Identity
-	peers *http.Client   // to other nodes, dialled by operator name
-	svc   *service       // this operator's service endpoints; nil when none is configured
-	slots chan struct{}  // MaxInflight delivery slots
-	ids   sync.Map       // caller name -> encoded _client object
-	srvs  []*http.Server // local and peer servers
-	lns   []net.Listener
-	start time.Time
+	peers   *http.Client   // to other nodes, dialled by operator name
+	svc     *service       // this operator's service endpoints; nil when none is configured
+	slots   chan struct{}  // MaxInflight delivery slots
+	ids     sync.Map       // caller name -> encoded _client object
+	srvs    []*http.Server // local and peer servers
+	lns     []net.Listener
+	start   time.Time
 }
 
 // New checks the settings, loads the directory and the TLS identity, and builds the node; it

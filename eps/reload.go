@@ -38,7 +38,7 @@ func (n *Node) Reload(s Settings) (restart []string, err error) {
 	for key, same := range map[string]bool{
 		"name": s.Name == old.Name, "tls": s.TLS == old.TLS, "peer.bind": s.Peer.Bind == old.Peer.Bind,
 		"local.bind": s.Local.Bind == old.Local.Bind, "local.path": s.Local.Path == old.Local.Path,
-		"service": slices.Equal(s.ServiceEndpoints(), old.ServiceEndpoints()) && s.Service.HealthEvery == old.Service.HealthEvery,
+		"service":      slices.Equal(s.ServiceEndpoints(), old.ServiceEndpoints()) && s.Service.HealthEvery == old.Service.HealthEvery,
 		"max_inflight": s.MaxInflight == old.MaxInflight, "admin": s.Admin == old.Admin,
 	} {
 		if !same {

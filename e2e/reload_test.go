@@ -119,16 +119,81 @@ func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, c, chain.PublicEPS, "reload refused", 1)
-	line := ""
-	for l := range strings.Lines(c.Log(chain.PublicEPS)) {
-		if strings.Contains(l, "reload refused") {
-			line = l
-		}
-	}
+	line := lastLine(c.Log(chain.PublicEPS), "reload refused")
 	if !strings.Contains(line, "9999_revoke.yml") || !strings.Contains(line, "groups") {
 		t.Errorf("the refusal does not name the file and the key: %s", line)
 	}
 	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
 		t.Errorf("after a refused reload: %d %v", code, err)
 	}
+}
+
+func TestPrivateProxyReloadsItsAnnouncementsUnderLoad(t *testing.T) {
+	c := newChain(t)
+	if err := c.EnableAdmin(chain.Public); err != nil {
+		t.Fatal(err)
+	}
+	startAll(t, c)
+	stop := make(chan struct{})
+	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
+
+	// A name added to the file is announced on SIGHUP; removed again, it is withdrawn.
+	both := "private:\n  announce:\n    - {domain: \"test.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n    - {domain: \"extra.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n"
+	one := "private:\n  announce:\n    - {domain: \"test.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n"
+	for i, step := range []struct {
+		body string
+		want int64
+	}{{both, 2}, {one, 1}, {both, 2}} {
+		if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", step.body); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Signal(chain.Private, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, c, chain.Private, "msg=reloaded", i+1)
+		waitCounter(t, c, chain.Public, "Announcements", step.want)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wait()
+	if failed.Load() > 0 || sent.Load() < 20 {
+		t.Fatalf("%d of %d requests failed across three reloads (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, across three reloads of the private proxy", sent.Load())
+
+	// A broken file is refused in one line naming the file and the key; the proxy keeps serving
+	// what it had, and a key only a restart applies is named as such.
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", "private: {standby: many}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Signal(chain.Private, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, chain.Private, "reload refused", 1)
+	if l := lastLine(c.Log(chain.Private), "reload refused"); !strings.Contains(l, "9999_reload.yml") || !strings.Contains(l, "private.standby") {
+		t.Errorf("the refusal does not name the file and the key: %s", l)
+	}
+	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
+		t.Errorf("after a refused reload: %d %v", code, err)
+	}
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", both+"  dial_timeout: 3s\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Signal(chain.Private, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, chain.Private, "msg=reloaded", 4)
+	if l := lastLine(c.Log(chain.Private), "until a restart"); !strings.Contains(l, "private.dial_timeout") {
+		t.Errorf("a key only a restart applies is not named: %q", l)
+	}
+}
+
+func lastLine(log, want string) string {
+	line := ""
+	for l := range strings.Lines(log) {
+		if strings.Contains(l, want) {
+			line = l
+		}
+	}
+	return line
 }

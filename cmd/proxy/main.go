@@ -65,7 +65,9 @@ func serve(which string, args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "proxy", err)
 	}
 	level, _ := config.ParseLevel(s.LogLevel, "log_level") // checked by Load
-	log := config.Logger(stderr, level).With("operator", s.Name)
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	log := config.Logger(stderr, lv).With("operator", s.Name)
 	base, err := s.base(log)
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)
@@ -78,7 +80,8 @@ func serve(which string, args []string, stderr io.Writer) int {
 	var (
 		svc   daemon.Service
 		grace time.Duration
-		procs func() // sizes GOMAXPROCS once the loops are sized
+		procs  func() // sizes GOMAXPROCS once the loops are sized
+		reload func(settings) ([]string, error)
 	)
 	switch which {
 	case "public":
@@ -90,6 +93,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
 		svc, grace = p, s.Public.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
+		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
 		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
 	case "private":
@@ -101,6 +105,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
 		svc, grace = p, s.Private.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
+		reload = func(n settings) ([]string, error) { return p.Reload(*n.Private) }
 		// Its Go code is the relay's loops, unless it terminates TLS itself.
 		procs = func() {
 			if s.Private.TerminateTLS == nil {
@@ -115,7 +120,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "proxy", err)
 	}
 	defer stopProfile()
-	return daemon.Run(log, stderr, "proxy", svc, grace)
+	return daemon.Run(log, stderr, "proxy", &reloadable{Service: svc, which: which, start: s, role: reload, level: lv, log: log}, grace)
 }
 
 // check loads and validates $PROXY_SETTINGS as `run` would, loads the TLS identity (and the

@@ -20,8 +20,9 @@ func (p *Proxy) announcer() {
 	defer p.wg.Done()
 	backoff := firstBackoff
 	for {
-		wait := p.s.ReannounceEvery.D()
-		if !p.announceAll() {
+		wait := time.Duration(p.reannounce.Load())
+		withdrawn := p.sendWithdrawals()
+		if !p.announceAll() || !withdrawn {
 			wait = backoff
 			backoff = min(2*backoff, maxBackoff)
 		} else {

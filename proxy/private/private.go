@@ -15,7 +15,6 @@ import (
 	"epsproxy/engine/relay"
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
-	"epsproxy/matcher"
 	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
@@ -45,6 +44,12 @@ type Proxy struct {
 
 	relayed atomic.Int64 // Stats.Relayed
 
+	// reannounce is ReannounceEvery in nanoseconds (Reload changes it); withdrawals are names a
+	// reload dropped that their public proxies have not confirmed withdrawn yet.
+	reannounce  atomic.Int64
+	withdrawMu  sync.Mutex
+	withdrawals map[key]struct{}
+
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -57,23 +62,21 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 	}
 	s = s.WithDefaults()
 	p := &Proxy{
-		name:    base.Name,
-		s:       s,
-		log:     base.Log.With("role", "private"),
-		base:    base,
-		anns:    newAnnouncements(filepath.Join(base.DataDir, StoreFile)),
-		dialer:  &net.Dialer{Timeout: s.DialTimeout.D()},
-		dials:   make(chan dialJob, s.Queue),
-		learned: map[string][]string{},
-		changed: make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		name:        base.Name,
+		s:           s,
+		log:         base.Log.With("role", "private"),
+		base:        base,
+		anns:        newAnnouncements(filepath.Join(base.DataDir, StoreFile)),
+		dialer:      &net.Dialer{Timeout: s.DialTimeout.D()},
+		dials:       make(chan dialJob, s.Queue),
+		learned:     map[string][]string{},
+		withdrawals: map[key]struct{}{},
+		changed:     make(chan struct{}, 1),
+		stop:        make(chan struct{}),
 	}
-	configured := map[key]Announcement{}
-	for _, a := range s.Announce {
-		a.Domain, _ = matcher.Normalize(a.Domain) // checked by Validate
-		configured[key{a.Domain, a.Proxy}] = a
-	}
-	p.anns.cur.Store(&configured)
+	set := configured(s)
+	p.anns.cur.Store(&set)
+	p.reannounce.Store(int64(s.ReannounceEvery.D()))
 	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
 		return nil, err

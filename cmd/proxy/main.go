@@ -78,8 +78,8 @@ func serve(which string, args []string, stderr io.Writer) int {
 	}
 	defer adm.Stop(context.Background())
 	var (
-		svc   daemon.Service
-		grace time.Duration
+		svc    daemon.Service
+		grace  time.Duration
 		procs  func() // sizes GOMAXPROCS once the loops are sized
 		reload func(settings) ([]string, error)
 	)

@@ -328,6 +328,16 @@ func TestClusterSurvivesTheDeathOfAnyOneProcess(t *testing.T) {
 
 func TestClusterSpreadsClientsOverBothPrivateProxies(t *testing.T) {
 	c, _ := newClusterChain(t)
+	// Each private proxy keeps standby sockets at each instance: both instances have some parked.
+	for _, n := range []string{chain.Public, chain.PublicB} {
+		deadline := time.Now().Add(10 * time.Second)
+		for counter(t, c, n, "StandbyParked") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no standby socket parked at %s", n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	s := startStream(c, 4, c.Ports.PublicTLS, c.Ports.PublicTLSB)
 	time.Sleep(3 * time.Second)
 	results := s.end()

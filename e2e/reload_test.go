@@ -197,3 +197,58 @@ func lastLine(log, want string) string {
 	}
 	return line
 }
+
+func TestPublicProxyReloadsItsLimitsUnderLoad(t *testing.T) {
+	c := newChain(t)
+	if err := c.EnableAdmin(chain.Public); err != nil {
+		t.Fatal(err)
+	}
+	startAll(t, c)
+	stop := make(chan struct{})
+	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
+	for i := 1; i <= 3; i++ {
+		time.Sleep(300 * time.Millisecond)
+		if err := c.Signal(chain.Public, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, c, chain.Public, "msg=reloaded", i)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wait()
+	if failed.Load() > 0 || sent.Load() < 20 {
+		t.Fatalf("%d of %d requests failed across three reloads (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, across three reloads of the public proxy", sent.Load())
+
+	// A rate limit set in the file applies to the next connections; lifted, they pass again.
+	reload := func(body string, n int) {
+		t.Helper()
+		if err := c.WriteOverlay("roles/public-proxy-1", "9999_reload.yml", body); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Signal(chain.Public, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, c, chain.Public, "msg=reloaded", n)
+	}
+	cl := c.HTTPClient(c.Ports.PublicTLS, false)
+	before := counter(t, c, chain.Public, "RateLimited")
+	reload("public: {rate_limits: {public: {limit: 2, window: 1m}}, loops: 3}\n", 4)
+	ok := 0
+	for range 6 {
+		if code, _, err := get(cl, chain.Domain); err == nil && code == 200 {
+			ok++
+		}
+	}
+	if ok > 2 || counter(t, c, chain.Public, "RateLimited") < before+4 {
+		t.Errorf("with a limit of 2 per minute, %d of 6 requests passed and %d were counted as rate limited", ok, counter(t, c, chain.Public, "RateLimited")-before)
+	}
+	if l := lastLine(c.Log(chain.Public), "until a restart"); !strings.Contains(l, "public.loops") || strings.Contains(l, "rate_limits") {
+		t.Errorf("the warning should name public.loops and not the applied rate limit: %q", l)
+	}
+	reload("public: {rate_limits: {public: {limit: 1000, window: 1s}}}\n", 5)
+	if code, _, err := get(cl, chain.Domain); err != nil || code != 200 {
+		t.Errorf("after lifting the limit: %d %v", code, err)
+	}
+}

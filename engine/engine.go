@@ -47,8 +47,7 @@ type Engine struct {
 	log     *slog.Logger
 	pending *pending
 	standby *standby
-	pubRate *limiter
-	intRate *limiter
+	live    live // limits a reload changes (reconfigure.go)
 	// helloCap and tokenCap count the hello and token phases per source (and the token phase
 	// in all); the hello phase's total is helloConns.
 	helloCap *phaseCap
@@ -102,8 +101,6 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		relay:        rl,
 		log:          log,
 		pending:      newPending(cfg.MaxPending),
-		pubRate:      newLimiter(cfg.PublicRate),
-		intRate:      newLimiter(cfg.InternalRate),
 		helloCap:     newPhaseCap(cfg.MaxHelloPerSource, 0),
 		tokenCap:     newPhaseCap(cfg.MaxTokenPerSource, cfg.MaxTokenConns),
 		refusals:     newRefusalLog(log, cfg.RefusalLogLines, cfg.RefusalLogInterval, time.Now()),
@@ -114,6 +111,7 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		done:         make(chan struct{}),
 	}
 	e.standby = newStandby(cfg, &e.stats.StandbyGone)
+	e.live.set(cfg)
 	return e, nil
 }
 

@@ -44,9 +44,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s.key = netsrc.Of(s.src)
 	c.SetContext(s)
 	e.gnetConns.Add(1)
-	lim, what := e.pubRate, "public"
+	lim, what := e.live.pubRate.Load(), "public"
 	if !s.public {
-		lim, what = e.intRate, "internal"
+		lim, what = e.live.intRate.Load(), "internal"
 	}
 	if s.public {
 		e.stats.Accepted.Add(1)
@@ -58,7 +58,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case !lim.allow(s.key, now):
 		e.stats.RateLimited.Add(1)
 		return h.refuse(s, "rate_limited", what)
-	case s.public && e.helloConns.Load() >= int64(e.cfg.MaxHelloConns):
+	case s.public && e.helloConns.Load() >= e.live.maxHelloConns.Load():
 		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "too_many_hellos", what)
 	}
@@ -69,7 +69,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		}
 		s.phase = phaseHello
 		e.helloConns.Add(1)
-		s.loop.hello.push(s, now.Add(e.cfg.HelloTimeout))
+		s.loop.hello.push(s, now.Add(e.helloTimeout()))
 		return nil, gnet.None
 	}
 	switch e.tokenCap.enter(s.key) {
@@ -81,7 +81,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return h.refuse(s, "source_busy", what)
 	}
 	s.phase = phaseToken
-	s.loop.token.push(s, now.Add(e.cfg.TokenTimeout))
+	s.loop.token.push(s, now.Add(e.tokenTimeout()))
 	return nil, gnet.None
 }
 
@@ -188,7 +188,7 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	}
 	e.leavePhase(s)
 	s.phase = phaseWaiting
-	s.loop.waiting.push(s, now.Add(e.cfg.AcceptTimeout))
+	s.loop.waiting.push(s, now.Add(e.acceptTimeout()))
 	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
 		e.pending.drop(s)
 		e.stats.NotifyFailed.Add(1)

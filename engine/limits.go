@@ -74,10 +74,13 @@ func raiseFDLimit() (uint64, error) {
 // connections and is empty once they are gone. It is shared by the loops; the lock is held for a
 // map update only.
 type phaseCap struct {
+	// counting is fixed at start: a phase without caps takes no lock at all, so caps cannot be
+	// turned on later (setLimits).
+	counting bool
+
+	mu        sync.Mutex
 	perSource int // 0: no per-source cap
 	total     int // 0: no total cap (the hello phase keeps its own total in Engine.helloConns)
-
-	mu   sync.Mutex
 	all  int
 	open map[netip.Prefix]int
 }
@@ -92,11 +95,23 @@ const (
 )
 
 func newPhaseCap(perSource, total int) *phaseCap {
-	return &phaseCap{perSource: perSource, total: total, open: map[netip.Prefix]int{}}
+	return &phaseCap{counting: perSource > 0 || total > 0, perSource: perSource, total: total, open: map[netip.Prefix]int{}}
 }
 
-// off reports whether the phase is not capped at all: enter and leave then take no lock.
-func (p *phaseCap) off() bool { return p.perSource <= 0 && p.total <= 0 }
+// off reports whether the phase is not counted at all: enter and leave then take no lock.
+func (p *phaseCap) off() bool { return !p.counting }
+
+// setLimits changes the caps of a counted phase (0 turns one off; connections already in the
+// phase stay); false, and nothing changed, for a phase not counted since start.
+func (p *phaseCap) setLimits(perSource, total int) bool {
+	if !p.counting {
+		return perSource <= 0 && total <= 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.perSource, p.total = perSource, total
+	return true
+}
 
 // enter counts a connection from src into the phase, or reports the cap that refuses it. Every
 // capOK must be matched by one leave with the same src.
@@ -109,13 +124,11 @@ func (p *phaseCap) enter(src netip.Prefix) capHit {
 	if p.total > 0 && p.all >= p.total {
 		return capTotal
 	}
-	if p.perSource > 0 {
-		n := p.open[src]
-		if n >= p.perSource {
-			return capSource
-		}
-		p.open[src] = n + 1
+	n := p.open[src]
+	if p.perSource > 0 && n >= p.perSource {
+		return capSource
 	}
+	p.open[src] = n + 1 // counted whatever the cap, which a reload may change
 	p.all++
 	return capOK
 }
@@ -127,12 +140,10 @@ func (p *phaseCap) leave(src netip.Prefix) {
 	}
 	p.mu.Lock()
 	p.all--
-	if p.perSource > 0 {
-		if n := p.open[src] - 1; n > 0 {
-			p.open[src] = n
-		} else {
-			delete(p.open, src)
-		}
+	if n := p.open[src] - 1; n > 0 {
+		p.open[src] = n
+	} else {
+		delete(p.open, src)
 	}
 	p.mu.Unlock()
 }

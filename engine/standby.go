@@ -151,11 +151,11 @@ func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now t
 	if !now.Before(until) {
 		return errors.New("engine: the tokens have expired")
 	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
 	if limit := now.Add(sb.tokenTTL); until.After(limit) {
 		until = limit
 	}
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
 	// No more than the cap can be filed, so no more are looked at.
 	fresh := make([]reserved, 0, min(len(hashes), sb.maxPerOp))
 	seen := make(map[wire.TokenHash]struct{}, cap(fresh))
@@ -237,7 +237,17 @@ func (sb *standby) mint(n int, now time.Time) ([]wire.Token, time.Time, error) {
 		}
 		out[i] = tok
 	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
 	return out, now.Add(sb.tokenTTL), nil
+}
+
+// setTTLs changes how long a parked socket waits unused and how long a token reserved from now on
+// is valid (a reload); sockets parked and tokens reserved before keep their times.
+func (sb *standby) setTTLs(park, token time.Duration) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.parkTTL, sb.tokenTTL = park, token
 }
 
 // newToken is a fresh random token.

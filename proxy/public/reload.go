@@ -1,15 +1,46 @@
 package public
 
 import (
+	"slices"
+
+	"epsproxy/engine"
 	"epsproxy/proxy"
 )
 
-// Reload applies settings read again (SIGHUP). Nothing is applied yet beyond what the command
-// applies itself (log_level): every changed key is returned in restart.
+// live are the keys of the public block a reload applies at once: the engine's timeouts,
+// caps, rate limits and standby lifetimes (engine.Reconfigure).
+var live = []string{
+	"hello_timeout", "token_timeout", "accept_timeout", "max_hello_conns",
+	"max_hello_per_source", "max_token_conns", "max_token_per_source",
+	"rate_limits.public.limit", "rate_limits.public.window", "rate_limits.internal.limit", "rate_limits.internal.window",
+	"standby_ttl", "standby_token_ttl",
+}
+
+// Reload applies settings read again (SIGHUP): the timeouts, caps and rate limits apply to the
+// next connection, and every connection already accepted or relayed goes on as it was. The other
+// changed keys (binds, loops, relay timeouts, the Redis block...) keep their running values and
+// are returned in restart. Nothing changes when err is not nil.
 func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	s = s.WithDefaults()
-	return proxy.ChangedKeys(p.s, s), nil
+	ec := s.engineConfig()
+	restart, err = p.eng.Reconfigure(engine.Limits{
+		HelloTimeout: ec.HelloTimeout, TokenTimeout: ec.TokenTimeout, AcceptTimeout: ec.AcceptTimeout,
+		MaxHelloConns: ec.MaxHelloConns, MaxHelloPerSource: ec.MaxHelloPerSource,
+		MaxTokenConns: ec.MaxTokenConns, MaxTokenPerSource: ec.MaxTokenPerSource,
+		PublicRate: ec.PublicRate, InternalRate: ec.InternalRate,
+		StandbyTTL: ec.StandbyTTL, StandbyTokenTTL: ec.StandbyTokenTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range proxy.ChangedKeys(p.s, s) {
+		if !slices.Contains(live, k) {
+			restart = append(restart, k)
+		}
+	}
+	p.log.Info("settings reloaded", "hello_timeout", ec.HelloTimeout, "rate_limits.public", ec.PublicRate.Limit)
+	return restart, nil
 }

@@ -81,8 +81,8 @@ type phaseCap struct {
 	mu        sync.Mutex
 	perSource int // 0: no per-source cap
 	total     int // 0: no total cap (the hello phase keeps its own total in Engine.helloConns)
-	all  int
-	open map[netip.Prefix]int
+	all       int
+	open      map[netip.Prefix]int
 }
 
 // capHit is why enter refused a connection.

@@ -67,6 +67,7 @@ type Engine struct {
 	done     chan struct{}
 
 	helloConns atomic.Int64
+	tokenConns atomic.Int64 // internal connections in the token phase
 	gnetConns  atomic.Int64
 	stats      Stats
 }
@@ -260,12 +261,8 @@ func (e *Engine) Pending() int { return e.pending.len() }
 // HelloConns is the number of clients still sending their ClientHello.
 func (e *Engine) HelloConns() int { return int(e.helloConns.Load()) }
 
-// TokenConns is the number of internal connections that have not presented their token yet
-// (0 when the token phase is not capped).
-func (e *Engine) TokenConns() int {
-	n, _ := e.tokenCap.counts()
-	return n
-}
+// TokenConns is the number of internal connections that have not presented their token yet.
+func (e *Engine) TokenConns() int { return int(e.tokenConns.Load()) }
 
 // Loops returns the number of event loops Run starts.
 func (e *Engine) Loops() int { return e.cfg.Loops }

@@ -81,6 +81,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return h.refuse(s, "source_busy", what)
 	}
 	s.phase = phaseToken
+	e.tokenConns.Add(1)
 	s.loop.token.push(s, now.Add(e.tokenTimeout()))
 	return nil, gnet.None
 }
@@ -94,6 +95,7 @@ func (e *Engine) leavePhase(s *conn) {
 		e.helloConns.Add(-1)
 		e.helloCap.leave(s.key)
 	case phaseToken:
+		e.tokenConns.Add(-1)
 		e.tokenCap.leave(s.key)
 	}
 }
@@ -360,11 +362,17 @@ func (e *Engine) handoff(client *conn, private int) {
 	e.stats.Paired.Add(1)
 }
 
-// OnTick sweeps every loop's deadlines on that loop.
+// OnTick sweeps every loop's deadlines on that loop, every Tick while a connection is in a timed
+// phase (hello, token, waiting for its private side). With none, it only sweeps the standby
+// table and flushes the refusal summary, every idleTick, and wakes no loop: an idle proxy stays
+// asleep. A connection that arrives then has its first deadline checked up to idleTick late.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
 	e.standby.sweep(time.Now())
 	e.refusals.flush(time.Now(), false)
+	if e.helloConns.Load() == 0 && e.tokenConns.Load() == 0 && e.pending.len() == 0 {
+		return max(idleTick, e.cfg.Tick), gnet.None
+	}
 	e.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -375,6 +383,9 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	})
 	return e.cfg.Tick, gnet.None
 }
+
+// idleTick is the ticker's period while no connection is in a timed phase.
+const idleTick = time.Second
 
 // sweep closes the loop's connections whose phase deadline has passed.
 func (e *Engine) sweep(l *loop, now time.Time) {

@@ -43,6 +43,34 @@ func loadUntil(c *chain.Chain, workers int, stop <-chan struct{}) (sent, failed 
 	return sent, failed, firstErr, wg.Wait
 }
 
+// underLoad runs round(1..3) while the seed's GET goes through the public proxy from four
+// goroutines, and fails the test if any request failed.
+func underLoad(t *testing.T, c *chain.Chain, what string, round func(i int)) {
+	t.Helper()
+	stop := make(chan struct{})
+	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
+	for i := 1; i <= 3; i++ {
+		time.Sleep(300 * time.Millisecond)
+		round(i)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wait()
+	if failed.Load() > 0 || sent.Load() < 20 {
+		t.Fatalf("%d of %d requests failed across three reloads of %s (first: %v)", failed.Load(), sent.Load(), what, firstErr.Load())
+	}
+	t.Logf("%d requests, none failed, across three reloads of %s", sent.Load(), what)
+}
+
+// hup sends SIGHUP to a process and waits until it has logged its n-th "reloaded".
+func hup(t *testing.T, c *chain.Chain, name string, n int) {
+	t.Helper()
+	if err := c.Signal(name, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, name, "msg=reloaded", n)
+}
+
 func waitLog(t *testing.T, c *chain.Chain, name, want string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -62,24 +90,11 @@ func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
 	}
 	startAll(t, c)
 
-	stop := make(chan struct{})
-	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
-	for i := 1; i <= 3; i++ {
-		time.Sleep(300 * time.Millisecond)
+	underLoad(t, c, "both nodes", func(i int) {
 		for _, n := range []string{chain.PublicEPS, chain.PrivateEPS} {
-			if err := c.Signal(n, syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
-			waitLog(t, c, n, "msg=reloaded", i)
+			hup(t, c, n, i)
 		}
-	}
-	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wait()
-	if failed.Load() > 0 || sent.Load() < 20 {
-		t.Fatalf("%d of %d requests failed across three reloads of both nodes (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
-	}
-	t.Logf("%d requests, none failed, across three reloads of both nodes", sent.Load())
+	})
 
 	// A grant removed from the directory takes effect at the next call.
 	call := func() (string, error) {
@@ -102,10 +117,7 @@ func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
 	if err := c.WriteOverlay("directory", "9999_revoke.yml", revoke); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Signal(chain.PublicEPS, syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, c, chain.PublicEPS, "msg=reloaded", 4)
+	hup(t, c, chain.PublicEPS, 4)
 	if out, err := call(); err == nil || !strings.Contains(out+err.Error(), "403") {
 		t.Errorf("getAnnouncements after its grant was removed: want 403, got %v\n%q", err, out)
 	}
@@ -134,32 +146,20 @@ func TestPrivateProxyReloadsItsAnnouncementsUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAll(t, c)
-	stop := make(chan struct{})
-	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
-
 	// A name added to the file is announced on SIGHUP; removed again, it is withdrawn.
 	both := "private:\n  announce:\n    - {domain: \"test.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n    - {domain: \"extra.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n"
 	one := "private:\n  announce:\n    - {domain: \"test.internal-server.local\", proxy: \"public-proxy-1.ga\"}\n"
-	for i, step := range []struct {
+	steps := []struct {
 		body string
 		want int64
-	}{{both, 2}, {one, 1}, {both, 2}} {
-		if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", step.body); err != nil {
+	}{{both, 2}, {one, 1}, {both, 2}}
+	underLoad(t, c, "the private proxy", func(i int) {
+		if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", steps[i-1].body); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Signal(chain.Private, syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		waitLog(t, c, chain.Private, "msg=reloaded", i+1)
-		waitCounter(t, c, chain.Public, "Announcements", step.want)
-	}
-	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wait()
-	if failed.Load() > 0 || sent.Load() < 20 {
-		t.Fatalf("%d of %d requests failed across three reloads (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
-	}
-	t.Logf("%d requests, none failed, across three reloads of the private proxy", sent.Load())
+		hup(t, c, chain.Private, i)
+		waitCounter(t, c, chain.Public, "Announcements", steps[i-1].want)
+	})
 
 	// A broken file is refused in one line naming the file and the key; the proxy keeps serving
 	// what it had, and a key only a restart applies is named as such.
@@ -179,10 +179,7 @@ func TestPrivateProxyReloadsItsAnnouncementsUnderLoad(t *testing.T) {
 	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", both+"  dial_timeout: 3s\n"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Signal(chain.Private, syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, c, chain.Private, "msg=reloaded", 4)
+	hup(t, c, chain.Private, 4)
 	if l := lastLine(c.Log(chain.Private), "until a restart"); !strings.Contains(l, "private.dial_timeout") {
 		t.Errorf("a key only a restart applies is not named: %q", l)
 	}
@@ -204,22 +201,7 @@ func TestPublicProxyReloadsItsLimitsUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAll(t, c)
-	stop := make(chan struct{})
-	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
-	for i := 1; i <= 3; i++ {
-		time.Sleep(300 * time.Millisecond)
-		if err := c.Signal(chain.Public, syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		waitLog(t, c, chain.Public, "msg=reloaded", i)
-	}
-	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wait()
-	if failed.Load() > 0 || sent.Load() < 20 {
-		t.Fatalf("%d of %d requests failed across three reloads (first: %v)", failed.Load(), sent.Load(), firstErr.Load())
-	}
-	t.Logf("%d requests, none failed, across three reloads of the public proxy", sent.Load())
+	underLoad(t, c, "the public proxy", func(i int) { hup(t, c, chain.Public, i) })
 
 	// A rate limit set in the file applies to the next connections; lifted, they pass again.
 	reload := func(body string, n int) {
@@ -227,10 +209,7 @@ func TestPublicProxyReloadsItsLimitsUnderLoad(t *testing.T) {
 		if err := c.WriteOverlay("roles/public-proxy-1", "9999_reload.yml", body); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Signal(chain.Public, syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		waitLog(t, c, chain.Public, "msg=reloaded", n)
+		hup(t, c, chain.Public, n)
 	}
 	cl := c.HTTPClient(c.Ports.PublicTLS, false)
 	before := counter(t, c, chain.Public, "RateLimited")

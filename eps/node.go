@@ -42,16 +42,9 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	s = s.WithDefaults()
-	paths := make([]string, len(s.Directory.Paths))
-	for i, p := range s.Directory.Paths {
-		paths[i] = string(p)
-	}
-	dir, err := directory.Load(paths)
+	dir, err := loadDirectory(s)
 	if err != nil {
-		return nil, fmt.Errorf("directory: %w", err)
-	}
-	if dir.Entry(s.Name) == nil {
-		return nil, config.Errorf("name", "operator %q is not in the directory", s.Name)
+		return nil, err
 	}
 	id, err := s.TLS.Load()
 	if err != nil {
@@ -87,6 +80,22 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		n.svc = newService(urls, tc, s.Service.HealthEvery.D(), n.log)
 	}
 	return n, nil
+}
+
+// loadDirectory reads the directory the settings name and checks that it lists the node.
+func loadDirectory(s Settings) (*directory.Directory, error) {
+	paths := make([]string, len(s.Directory.Paths))
+	for i, p := range s.Directory.Paths {
+		paths[i] = string(p)
+	}
+	dir, err := directory.Load(paths)
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	if dir.Entry(s.Name) == nil {
+		return nil, config.Errorf("name", "operator %q is not in the directory", s.Name)
+	}
+	return dir, nil
 }
 
 // directory is the directory in force: the one loaded at start or by the last Reload.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"epsproxy/eps/directory"
 	"epsproxy/internal/config"
 )
 
@@ -20,23 +19,19 @@ func (n *Node) Reload(s Settings) (restart []string, err error) {
 		return nil, err
 	}
 	s = s.WithDefaults()
-	paths := make([]string, len(s.Directory.Paths))
-	for i, p := range s.Directory.Paths {
-		paths[i] = string(p)
+	if s.Name != n.name {
+		return nil, config.Errorf("name", "a running node keeps its name %q", n.name)
 	}
-	dir, err := directory.Load(paths)
+	dir, err := loadDirectory(s)
 	if err != nil {
-		return nil, fmt.Errorf("directory: %w", err)
-	}
-	if dir.Entry(n.name) == nil {
-		return nil, config.Errorf("name", "operator %q is not in the reloaded directory", n.name)
+		return nil, err
 	}
 	if err := dir.Pinned(n.name, n.id.Cert.Leaf); err != nil {
 		return nil, fmt.Errorf("directory: the running certificate of %s: %w", n.name, err)
 	}
 	old := n.s
 	for key, same := range map[string]bool{
-		"name": s.Name == old.Name, "tls": s.TLS == old.TLS, "peer.bind": s.Peer.Bind == old.Peer.Bind,
+		"tls": s.TLS == old.TLS, "peer.bind": s.Peer.Bind == old.Peer.Bind,
 		"local.bind": s.Local.Bind == old.Local.Bind, "local.path": s.Local.Path == old.Local.Path,
 		"service":      slices.Equal(s.ServiceEndpoints(), old.ServiceEndpoints()) && s.Service.HealthEvery == old.Service.HealthEvery,
 		"max_inflight": s.MaxInflight == old.MaxInflight, "admin": s.Admin == old.Admin,

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,14 +91,7 @@ func (e *env) logf(format string, args ...any) {
 }
 
 // freeAddr returns a free loopback address (the port is released for the caller to bind).
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+var freeAddr = chain.FreeAddr
 
 // setup builds, starts the chain, the backends and HAProxy, and checks every path answers.
 func setup(ctx context.Context, o Options, plan Plan, res *Results) (*env, error) {

@@ -100,6 +100,18 @@ type Chain struct {
 	admin map[string]string // process -> admin listener address
 }
 
+// FreeAddr returns a free loopback address, the port released for the caller to bind: for a
+// program that runs chains one at a time (the benchmarks). Tests running chains in parallel use
+// internal/testnet.Addr, which also keeps other test processes off the port.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // RepoRoot finds the repository root (the directory with go.mod) from the working directory up.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()

@@ -5,8 +5,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"epsproxy/internal/chain"
 )
@@ -37,6 +39,115 @@ func TestPlanFor(t *testing.T) {
 	o := Options{Scenarios: []string{ScenarioBulk}}
 	if !o.wants(ScenarioBulk) || o.wants(ScenarioConns) || !(Options{}).wants(ScenarioSeed) {
 		t.Error("wants")
+	}
+}
+
+func TestQuietIsSelectable(t *testing.T) {
+	if !slices.Contains(AllScenarios, ScenarioQuiet) || ScenarioQuiet == ScenarioIdle {
+		t.Fatalf("AllScenarios %v lacks %q beside %q", AllScenarios, ScenarioQuiet, ScenarioIdle)
+	}
+	o := Options{Out: "x", Scenarios: []string{ScenarioQuiet}}
+	p, err := planFor(o)
+	if err != nil {
+		t.Fatalf("-scenarios quiet: %v", err)
+	}
+	if !o.wants(ScenarioQuiet) || o.wants(ScenarioIdle) || !(Options{}).wants(ScenarioQuiet) {
+		t.Error("wants: quiet alone, or with everything")
+	}
+	if p.QuietSeconds != 30 {
+		t.Errorf("full quiet window %v s, want 30", p.QuietSeconds)
+	}
+	if q, _ := planFor(Options{Out: "x", Quick: true}); q.QuietSeconds != 10 {
+		t.Errorf("quick quiet window %v s, want 10", q.QuietSeconds)
+	}
+}
+
+func TestQuietRates(t *testing.T) {
+	// The targets' edges over a 30 s window: 60 ms of CPU is 0.2% of a core, 1,500 switches 50/s.
+	qp := quietRates(60*time.Millisecond, 1500, 30*time.Second)
+	if math.Abs(float64(qp.CPUPercent)-0.2) > 1e-9 || math.Abs(float64(qp.SwitchesPerSec)-50) > 1e-9 || qp.CPUms != 60 || qp.Switches != 1500 {
+		t.Fatalf("quietRates = %+v; want 0.2%%, 50/s", qp)
+	}
+	if !quietMet(float64(qp.CPUPercent), float64(qp.SwitchesPerSec)) {
+		t.Error("the targets' edges count as missed")
+	}
+	// A thread that exited took its count along: the switches are not measured, not negative.
+	if qp := quietRates(0, -40, 30*time.Second); !math.IsNaN(float64(qp.SwitchesPerSec)) {
+		t.Errorf("negative switch delta gave %v/s", qp.SwitchesPerSec)
+	}
+	if qp := quietRates(time.Second, 10, 0); !math.IsNaN(float64(qp.CPUPercent)) {
+		t.Errorf("empty window gave %v%%", qp.CPUPercent)
+	}
+}
+
+// quietFixture is a quiet run in which the public proxy meets both targets, the private proxy
+// misses the CPU one, the private node the switches one, and HAProxy ran as a reference.
+func quietFixture() *QuietPhase {
+	return &QuietPhase{StandbyWaiting: 64, StandbyParked: 64, Steady: true, WaitSeconds: 2.4, Seconds: 30,
+		Procs: map[string]QuietProc{
+			chain.Public:     quietRates(30*time.Millisecond, 900, 30*time.Second),
+			chain.Private:    quietRates(90*time.Millisecond, 390, 30*time.Second),
+			chain.PublicEPS:  quietRates(0, 3, 30*time.Second),
+			chain.PrivateEPS: quietRates(10*time.Millisecond, 1800, 30*time.Second),
+			ProcHAProxyA:     quietRates(0, 60, 30*time.Second),
+		}}
+}
+
+func TestQuietReport(t *testing.T) {
+	res := &Results{Quiet: quietFixture()}
+	summarize(res)
+	md := Markdown(res)
+	i := strings.Index(md, "### 5. Quiet")
+	if i < 0 {
+		t.Fatalf("no quiet table in\n%s", md)
+	}
+	section := md[i:]
+	section = section[:strings.Index(section, "### Targets")]
+	// process, CPU ms, % of one core, its verdict, switches, switches/s, its verdict
+	want := map[string][]string{
+		chain.Public:     {"30", "0.100", "met", "900", "30.0", "met"},
+		chain.Private:    {"90", "0.300", "missed", "390", "13.0", "met"},
+		chain.PublicEPS:  {"0", "0.000", "met", "3", "0.1", "met"},
+		chain.PrivateEPS: {"10", "0.033", "met", "1800", "60.0", "missed"},
+		ProcHAProxyA:     {"0", "0.000", "reference", "60", "2.0", "reference"},
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if _, ok := want[cells[0]]; ok {
+			rows[cells[0]] = cells[1:]
+		}
+	}
+	for p, w := range want {
+		if !slices.Equal(rows[p], w) {
+			t.Errorf("%s row %q, want %q", p, rows[p], w)
+		}
+	}
+	if strings.Contains(section, ProcHAProxyB) {
+		t.Error("a process that did not run has a row")
+	}
+	for _, s := range []string{"64 standby sockets", "≤ 0.2%", "≤ 50/s"} {
+		if !strings.Contains(section, s) {
+			t.Errorf("quiet table lacks %q:\n%s", s, section)
+		}
+	}
+	verdict := map[string]string{}
+	for _, c := range res.Targets {
+		verdict[c.Name] = c.Verdict + " " + c.Measured
+	}
+	for p, w := range map[string]string{
+		chain.Public:     "met 0.100%, 30.0/s",
+		chain.Private:    "missed 0.300%, 13.0/s",
+		chain.PublicEPS:  "met 0.000%, 0.1/s",
+		chain.PrivateEPS: "missed 0.033%, 60.0/s",
+	} {
+		name := "at rest (no client, standby pool full), " + p + ": CPU and context switches"
+		if verdict[name] != w {
+			t.Errorf("%s: %q, want %q", name, verdict[name], w)
+		}
 	}
 }
 
@@ -174,6 +285,8 @@ func TestRenderRoundTrip(t *testing.T) {
 	res := &Results{Mode: "quick", Conns: connsFixture()}
 	res.Idle = []IdlePhase{{Target: TargetChain, Held: 10, Procs: map[string]IdleProc{
 		chain.Public: {RSSPerConn: 900, GoroutinesPerConn: Float(math.NaN())}}}}
+	res.Quiet = quietFixture()
+	res.Quiet.Procs[chain.PublicEPS] = quietRates(0, -1, 30*time.Second) // not measured: null
 	summarize(res)
 	first := t.TempDir()
 	var out strings.Builder

@@ -17,8 +17,8 @@ const (
 
 // runIdle is scenario 3: hold many idle relayed connections (handshake and one keep-alive GET,
 // then nothing) and read each proxy's memory, fds and goroutines per connection. It runs once
-// per target, first of all scenarios, so the processes' heaps have not been grown by earlier
-// load that later connections could reuse.
+// per target, before every scenario that loads the chain, so the processes' heaps have not been
+// grown by earlier load that later connections could reuse.
 func (e *env) runIdle(ctx context.Context) error {
 	for _, t := range e.targets {
 		if t.name == TargetDirect || t.name == TargetHAProxy2 {

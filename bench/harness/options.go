@@ -16,10 +16,11 @@ const (
 	ScenarioBulk  = "bulk"  // bulk streams, TLS and raw TCP, each way
 	ScenarioIdle  = "idle"  // thousands of idle relayed connections held
 	ScenarioSeed  = "seed"  // the README's `parallel -j 25 curl` stress test
+	ScenarioQuiet = "quiet" // no client, standby pools full: each process's CPU and switches
 )
 
 // AllScenarios lists every scenario in report order.
-var AllScenarios = []string{ScenarioConns, ScenarioBulk, ScenarioIdle, ScenarioSeed}
+var AllScenarios = []string{ScenarioConns, ScenarioBulk, ScenarioIdle, ScenarioSeed, ScenarioQuiet}
 
 // ProfileKinds are the profiles the public proxy can write (internal/daemon's --profile).
 var ProfileKinds = []string{"cpu", "mem", "block", "mutex", "goroutine"}
@@ -28,7 +29,7 @@ var ProfileKinds = []string{"cpu", "mem", "block", "mutex", "goroutine"}
 type Options struct {
 	Quick     bool     // the short run (well under two minutes)
 	Scenarios []string // subset of AllScenarios; empty: all
-	Reps      int      // repetitions per scenario (0: 5 full, 2 quick); idle always runs once
+	Reps      int      // repetitions per scenario (0: 5 full, 2 quick); idle and quiet run once
 	Out       string   // output directory (created): results.json, chart.png, table.md, logs/
 	// Profile, when set, makes ProfileProc (the public proxy by default, or the private proxy)
 	// write that profile of the connection scenario into Out/profile/.
@@ -56,6 +57,7 @@ type Plan struct {
 	IdleSettleSeconds float64 `json:"idle_settle_seconds"`
 	SeedRequests      int     `json:"seed_requests"`
 	SeedParallel      int     `json:"seed_parallel"`
+	QuietSeconds      float64 `json:"quiet_seconds"`
 	// PauseSeconds separates phases, so one phase's closing connections do not overlap the next.
 	PauseSeconds float64       `json:"pause_seconds"`
 	Deadline     time.Duration `json:"-"`
@@ -72,13 +74,13 @@ func planFor(o Options) (Plan, error) {
 		// 9,000 relayed connections: a relaying proxy holds two fds each, under a hard limit of
 		// 20,000 per process. The rate stays under the dev public rate limit (2,000/s per IP).
 		IdleConns: 9000, IdleRate: 1000, IdleSettleSeconds: 3,
-		SeedRequests: 2000, SeedParallel: 25, PauseSeconds: 0.1, Deadline: 40 * time.Minute,
+		SeedRequests: 2000, SeedParallel: 25, QuietSeconds: 30, PauseSeconds: 0.1, Deadline: 40 * time.Minute,
 	}
 	if o.Quick {
 		p.Mode, p.Reps, p.ConnSeconds = "quick", 2, 0.8
 		p.BulkWarmupSeconds, p.BulkWindowSeconds = 0.1, 0.3
 		p.IdleConns, p.IdleSettleSeconds = 1500, 1
-		p.SeedRequests, p.PauseSeconds, p.Deadline = 200, 0.05, 5*time.Minute
+		p.SeedRequests, p.QuietSeconds, p.PauseSeconds, p.Deadline = 200, 10, 0.05, 5*time.Minute
 	}
 	if o.Reps != 0 {
 		if o.Reps < 1 || o.Reps > 50 {

@@ -42,6 +42,9 @@ func Markdown(res *Results) string {
 	if len(res.Summary.Seed) > 0 {
 		b.WriteString(seedTable(res).Markdown() + "\n")
 	}
+	if res.Quiet != nil {
+		b.WriteString(quietTable(res.Quiet).Markdown() + "\n")
+	}
 	b.WriteString(targetsTable(res).Markdown())
 	return b.String()
 }
@@ -190,7 +193,7 @@ func idleTable(res *Results) report.Table {
 	t := report.Table{
 		Title:  "3. Idle: connections held open through the proxy (handshake and one keep-alive GET, then nothing)",
 		Header: []string{"target", "process", "held", "failed", "RSS before MiB", "RSS after MiB", "RSS B/conn", "fds/conn", "goroutines/conn"},
-		Notes: []string{"One run per target, first of all scenarios, on freshly started processes; VmRSS from /proc/PID/status, goroutines from /debug/stats.",
+		Notes: []string{"One run per target, before every load scenario, on freshly started processes; VmRSS from /proc/PID/status, goroutines from /debug/stats.",
 			"Per-connection figures include fixed costs spread over the connections held: with fewer connections (quick mode) they read higher."},
 	}
 	for _, ph := range res.Idle {
@@ -224,6 +227,45 @@ func seedTable(res *Results) report.Table {
 		// The run's certificate path and ports are temporary; results.json has the exact lines.
 		cmd := strings.Replace(seedCommand(res.Plan.SeedRequests, res.Plan.SeedParallel, "ROOT", "PORT"), "'ROOT'", "ROOT", 1)
 		t.Notes = append(t.Notes, "Command: `"+cmd+"`, with ROOT the run's root.crt and PORT the public proxy's TLS port (or the internal server's, for direct).")
+	}
+	return t
+}
+
+func quietTable(q *QuietPhase) report.Table {
+	t := report.Table{
+		Title: "5. Quiet: the chain with no client and its standby pool full",
+		Header: []string{"process", "CPU ms", "% of one core", fmt.Sprintf("target ≤ %g%%", QuietMaxCPUPercent),
+			"context switches", "switches/s", fmt.Sprintf("target ≤ %d/s", QuietMaxSwitches)},
+	}
+	row := func(p string, judge bool) {
+		qp, ok := q.Procs[p]
+		if !ok {
+			return
+		}
+		cpuV, swV := "reference", "reference"
+		if judge {
+			cpuV = verdict(float64(qp.CPUPercent), func(v float64) bool { return v <= QuietMaxCPUPercent })
+			swV = verdict(float64(qp.SwitchesPerSec), func(v float64) bool { return v <= QuietMaxSwitches })
+		}
+		t.Rows = append(t.Rows, []string{p, report.Num(qp.CPUms, 0), num(qp.CPUPercent, 3), cpuV,
+			strconv.FormatInt(qp.Switches, 10), num(qp.SwitchesPerSec, 1), swV})
+	}
+	for _, p := range ChainProcs {
+		row(p, true)
+	}
+	for _, p := range quietRefs {
+		row(p, false)
+	}
+	pool := fmt.Sprintf("settled after %.1f s", q.WaitSeconds)
+	if !q.Steady {
+		pool = fmt.Sprintf("still moving after %v: measured anyway", standbyWait)
+	}
+	t.Notes = []string{
+		fmt.Sprintf("A %.1f s window with no client, once %d standby sockets waited at the private proxy and %d were parked at the public proxy (%s); "+
+			"nothing reads /debug/stats during the window.", q.Seconds, q.StandbyWaiting, q.StandbyParked, pool),
+		fmt.Sprintf("CPU from /proc/PID/stat in %v ticks (one tick is %s%% of a core over this window); context switches, voluntary and not, "+
+			"summed over every thread from /proc/PID/task/*/status. HAProxy, when it runs, is a reference, not judged.",
+			10*time.Millisecond, report.Num(100*0.01/q.Seconds, 3)),
 	}
 	return t
 }

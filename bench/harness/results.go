@@ -56,6 +56,7 @@ type Results struct {
 	Bulk  []BulkPhase  `json:"bulk,omitempty"`
 	Idle  []IdlePhase  `json:"idle,omitempty"`
 	Seed  []SeedPhase  `json:"seed,omitempty"`
+	Quiet *QuietPhase  `json:"quiet,omitempty"`
 	// Admin holds the proxies' /debug/stats after each scenario, for diagnosis.
 	Admin map[string]json.RawMessage `json:"admin_stats,omitempty"`
 
@@ -138,6 +139,29 @@ type SeedPhase struct {
 	ReqPerSec float64        `json:"req_per_sec"`
 	Error     string         `json:"error,omitempty"`
 	Command   string         `json:"command"`
+}
+
+// QuietPhase is the chain at rest: no client, the standby pool full, over one window.
+type QuietPhase struct {
+	// StandbyWaiting is the private proxy's standby sockets and StandbyParked the public proxy's
+	// parked ones when the window began; Steady is false when they had not settled within the
+	// bounded wait (the window was measured anyway).
+	StandbyWaiting int     `json:"standby_waiting"`
+	StandbyParked  int     `json:"standby_parked"`
+	Steady         bool    `json:"standby_steady"`
+	WaitSeconds    float64 `json:"wait_seconds"`
+	Seconds        float64 `json:"seconds"` // the window
+	// Procs holds the chain's four processes and, when it runs, HAProxy's (for reference).
+	Procs map[string]QuietProc `json:"procs"`
+}
+
+// QuietProc is one process over the quiet window: its CPU time (/proc/PID/stat) and context
+// switches (every thread's, /proc/PID/task/*/status), and both per second of the window.
+type QuietProc struct {
+	CPUms          float64 `json:"cpu_ms"`
+	Switches       int64   `json:"switches"`
+	CPUPercent     Float   `json:"cpu_percent_of_core"`
+	SwitchesPerSec Float   `json:"switches_per_sec"`
 }
 
 // Check is one target of BENCHMARKS.md's targets and what this run measured for it.

@@ -48,11 +48,12 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		}
 		return res, err
 	}
-	// Idle first: it measures memory growth, which is clearest on fresh processes.
+	// Quiet first: it measures the chain at rest, before any load has grown heaps or left the
+	// runtimes work to do. Then idle: it measures memory growth, clearest on fresh processes.
 	steps := []struct {
 		name string
 		run  func(context.Context) error
-	}{{ScenarioIdle, e.runIdle}, {ScenarioConns, e.runConns}, {ScenarioBulk, e.runBulk}, {ScenarioSeed, e.runSeed}}
+	}{{ScenarioQuiet, e.runQuiet}, {ScenarioIdle, e.runIdle}, {ScenarioConns, e.runConns}, {ScenarioBulk, e.runBulk}, {ScenarioSeed, e.runSeed}}
 	var runErr error
 	for _, s := range steps {
 		if !o.wants(s.name) {

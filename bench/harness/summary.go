@@ -241,13 +241,9 @@ func med(xs []float64) Float { return Float(report.Median(xs)) }
 func checks(res *Results) []Check {
 	var out []Check
 	add := func(name, want string, v float64, unit string, prec int, ok func(float64) bool, extra string) {
-		c := Check{Name: name, Want: want, Value: Float(v), Verdict: "not measured", Measured: "–"}
+		c := Check{Name: name, Want: want, Value: Float(v), Verdict: verdict(v, ok), Measured: "–"}
 		if !math.IsNaN(v) {
 			c.Measured = report.Num(v, prec) + unit + extra
-			c.Verdict = "missed"
-			if ok(v) {
-				c.Verdict = "met"
-			}
 		}
 		out = append(out, c)
 	}
@@ -312,7 +308,39 @@ func checks(res *Results) []Check {
 	}
 	add("seed parallel curl, chain vs direct, no failures", "≥ 0.95×, 0 failed", v, "×", 2,
 		func(v float64) bool { return v >= 0.95 && failed == 0 }, fmt.Sprintf(", %d failed", failed))
+	for _, p := range ChainProcs {
+		cpu, sw := nan(), nan()
+		if qp, ok := quietProc(res, p); ok {
+			cpu, sw = float64(qp.CPUPercent), float64(qp.SwitchesPerSec)
+		}
+		if math.IsNaN(sw) {
+			cpu = nan() // half a measure is not measured
+		}
+		add("at rest (no client, standby pool full), "+p+": CPU and context switches",
+			fmt.Sprintf("≤ %g%% of a core, ≤ %d/s", QuietMaxCPUPercent, QuietMaxSwitches), cpu, "%", 3,
+			func(v float64) bool { return quietMet(v, sw) }, ", "+report.Num(sw, 1)+"/s")
+	}
 	return out
+}
+
+// quietProc is p's figures of the quiet scenario, if it ran.
+func quietProc(res *Results, p string) (QuietProc, bool) {
+	if res.Quiet == nil {
+		return QuietProc{}, false
+	}
+	qp, ok := res.Quiet.Procs[p]
+	return qp, ok
+}
+
+// verdict is "met" or "missed" for a measured v, by ok, and "not measured" for NaN.
+func verdict(v float64, ok func(float64) bool) string {
+	switch {
+	case math.IsNaN(v):
+		return "not measured"
+	case ok(v):
+		return "met"
+	}
+	return "missed"
 }
 
 func fmtIf(cond bool, s string) string {

@@ -3,8 +3,10 @@ package proc
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStatNameWithSpacesAndParens(t *testing.T) {
@@ -50,6 +52,75 @@ func TestStatusKB(t *testing.T) {
 	}
 }
 
+func TestParseSwitches(t *testing.T) {
+	status := "Name:\tproxy\nThreads:\t9\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+	if n, err := parseSwitches([]byte(status)); err != nil || n != 127 {
+		t.Fatalf("parseSwitches = %d, %v; want 120+7", n, err)
+	}
+	for name, in := range map[string]string{
+		"no voluntary line":    "nonvoluntary_ctxt_switches:\t7\n",
+		"no nonvoluntary line": "voluntary_ctxt_switches:\t120\n",
+		"non-numeric":          "voluntary_ctxt_switches:\tmany\nnonvoluntary_ctxt_switches:\t7\n",
+		"negative":             "voluntary_ctxt_switches:\t-1\nnonvoluntary_ctxt_switches:\t7\n",
+		"a unit":               "voluntary_ctxt_switches:\t120 kB\nnonvoluntary_ctxt_switches:\t7\n",
+		"empty value":          "voluntary_ctxt_switches:\nnonvoluntary_ctxt_switches:\t7\n",
+	} {
+		if _, err := parseSwitches([]byte(in)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// A thread listed in task/ whose status is gone by the time it is read has exited: it is
+// skipped, and only a task directory with no thread left is an error.
+func TestSumSwitchesSkipsVanishedThreads(t *testing.T) {
+	task := t.TempDir()
+	write := func(tid, status string) {
+		if err := os.MkdirAll(filepath.Join(task, tid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if status != "" {
+			if err := os.WriteFile(filepath.Join(task, tid, "status"), []byte(status), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("100", "voluntary_ctxt_switches:\t10\nnonvoluntary_ctxt_switches:\t1\n")
+	write("101", "") // exited after the listing
+	write("102", "voluntary_ctxt_switches:\t20\nnonvoluntary_ctxt_switches:\t2\n")
+	if n, err := sumSwitches(task); err != nil || n != 33 {
+		t.Fatalf("sumSwitches = %d, %v; want 11+22 with the vanished thread skipped", n, err)
+	}
+	write("103", "voluntary_ctxt_switches:\tlots\n")
+	if _, err := sumSwitches(task); err == nil {
+		t.Error("a thread's unreadable status: no error")
+	}
+	empty := t.TempDir()
+	if err := os.Mkdir(filepath.Join(empty, "200"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sumSwitches(empty); err == nil {
+		t.Error("every thread gone: no error")
+	}
+}
+
+func TestReadSwitchesGrowsOnThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	before, err := ReadSwitches(pid)
+	if err != nil || before <= 0 {
+		t.Fatalf("ReadSwitches(self) = %d, %v", before, err)
+	}
+	// Each sleep parks the goroutine and lets its thread block: at least one switch.
+	for range 20 {
+		time.Sleep(time.Millisecond)
+		runtime.Gosched()
+	}
+	after, err := ReadSwitches(pid)
+	if err != nil || after <= before {
+		t.Fatalf("switches after 20 sleeps: %d -> %d (%v); want more", before, after, err)
+	}
+}
+
 func TestReadersOnThisProcess(t *testing.T) {
 	pid := os.Getpid()
 	rss, err := ReadRSS(pid)
@@ -90,6 +161,9 @@ func TestReadersOnMissingProcess(t *testing.T) {
 	}
 	if _, err := CountFDs(0); err == nil {
 		t.Error("CountFDs(0): no error")
+	}
+	if _, err := ReadSwitches(0); err == nil {
+		t.Error("ReadSwitches(0): no error")
 	}
 }
 

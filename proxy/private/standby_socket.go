@@ -55,7 +55,7 @@ func (s *standbySocket) settle() {
 
 // First routes the client's hello, which the public proxy replays first on a standby socket, and
 // returns the internal connection to pair it with.
-func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
+func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 	sp := s.sp
 	p := sp.p
 	ps := parsers.Get().(*hello.Parser)
@@ -64,18 +64,18 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 	limit := ps.MaxInput()
 	parsers.Put(ps)
 	if errors.Is(err, hello.ErrIncomplete) && len(data) < limit {
-		return -1, nil, relay.ErrMore
+		return relay.Pairing{}, relay.ErrMore
 	}
 	s.settle()
 	sp.tookToken()
 	if err != nil {
 		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
-		return -1, nil, err
+		return relay.Pairing{}, err
 	}
 	a, ok := p.anns.match(sni, sp.proxy, time.Now())
 	if !ok {
 		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
-		return -1, nil, errNotAnnounced
+		return relay.Pairing{}, errNotAnnounced
 	}
 	target := p.target(a)
 	ap, perr := netip.ParseAddrPort(target)
@@ -83,17 +83,17 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 		// TLS terminated here, or a target by name: the blocking path, on a goroutine.
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return -1, nil, err
+			return relay.Pairing{}, err
 		}
 		go p.serveStandby(dup, sp.proxy, a, target, append([]byte(nil), data...))
-		return -1, nil, errHandedOff
+		return relay.Pairing{}, errHandedOff
 	}
 	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
 	if err != nil {
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
-		return -1, nil, err
+		return relay.Pairing{}, err
 	}
-	return ifd, a.Domain, nil
+	return relay.Pairing{Peer: ifd, Tag: a.Domain}, nil
 }
 
 // Gone notes why a standby socket ended without a client.

@@ -104,6 +104,13 @@ func waitRequestLine(t *testing.T, c *chain.Chain, host string, fragments ...str
 	}
 }
 
+// ppPaths are the two ways a client reaches the private proxy: standby sockets (the private
+// proxy's standby setting), and dial-backs alone.
+var ppPaths = []struct {
+	name    string
+	standby int
+}{{"standby sockets", 4}, {"dial-backs", -1}}
+
 // ppChain is a chain whose internal server reads optional PROXY v2 headers and logs each
 // request's client, whose private proxy announces chain.Domain with proxy_protocol v2 and
 // plainDomain without, with standby sockets (standby > 0) or dial-backs only (-1).
@@ -124,10 +131,7 @@ func ppChain(t *testing.T, standby int) *chain.Chain {
 
 func TestProxyProtocolReachesTheInternalServer(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name    string
-		standby int
-	}{{"standby sockets", 4}, {"dial-backs", -1}} {
+	for _, path := range ppPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			c := ppChain(t, path.standby)
@@ -179,10 +183,7 @@ func TestProxyProtocolReachesTheInternalServer(t *testing.T) {
 // public proxy's address in X-Forwarded-For, no Forwarded) and never sees the client's address.
 func TestProxyProtocolWithTerminateTLS(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name    string
-		standby int
-	}{{"standby sockets", 4}, {"dial-backs", -1}} {
+	for _, path := range ppPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			seen := make(chan http.Header, 16)

@@ -3,6 +3,7 @@ package private
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -34,15 +35,8 @@ func TestTerminateTLSForwardsPlainHTTPWithKeepAlive(t *testing.T) {
 	}))
 	defer internal.Close()
 
-	pk := testnet.NewPKI(t)
-	pk.Add(t, "site", "site.example", "*.site.example")
-	s := Settings{
-		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
-		TerminateTLS: &Terminate{
-			CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")),
-			KeyFile:  config.Path(filepath.Join(pk.Dir, "site.key")),
-		},
-	}
+	term, roots := siteCert(t)
+	s := Settings{InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"), TerminateTLS: term}
 	p := newProxy(t, s, t.TempDir())
 	defer p.term.shutdown(t.Context())
 
@@ -65,7 +59,7 @@ func TestTerminateTLSForwardsPlainHTTPWithKeepAlive(t *testing.T) {
 		t.Fatalf("token: %v %v", err, got)
 	}
 	// From here the socket is what the public proxy splices to the client.
-	c := tls.Client(raw, &tls.Config{RootCAs: pk.Identity(t, "site").Roots, ServerName: "app.site.example"})
+	c := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "app.site.example"})
 	br := bufio.NewReader(c)
 	for i, body := range []string{"one", "two"} {
 		req, _ := http.NewRequest(http.MethodPost, "https://app.site.example/jsonrpc", strings.NewReader(body))
@@ -95,16 +89,14 @@ func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer internal.Close()
-	pk := testnet.NewPKI(t)
-	pk.Add(t, "site", "site.example", "*.site.example")
+	term, roots := siteCert(t)
 	s := Settings{
 		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
-		TerminateTLS:     &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
+		TerminateTLS:     term,
 		Relay:            proxy.RelaySettings{MaxPairs: 1, IdleTimeout: config.Duration(300 * time.Millisecond)},
 	}
 	p := newProxy(t, s, t.TempDir())
 	defer p.term.shutdown(t.Context())
-	roots := pk.Identity(t, "site").Roots
 
 	// One connection: a request whose body stops halfway.
 	a, b := tcpPair(t)
@@ -145,6 +137,16 @@ func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
 	}
 }
 
+// siteCert issues a certificate for *.site.example: the terminate_tls block that presents it,
+// and the roots a client trusts it by.
+func siteCert(t *testing.T) (*Terminate, *x509.CertPool) {
+	t.Helper()
+	pk := testnet.NewPKI(t)
+	pk.Add(t, "site", "site.example", "*.site.example")
+	return &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
+		pk.Identity(t, "site").Roots
+}
+
 // tcpPair is a connected pair of loopback TCP sockets: the client's end and the end a
 // dial-back hands over. Both are closed when the test ends.
 func tcpPair(t *testing.T) (client, server net.Conn) {
@@ -176,15 +178,10 @@ func TestTerminatedRequestsNameTheClient(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer internal.Close()
-	pk := testnet.NewPKI(t)
-	pk.Add(t, "site", "site.example", "*.site.example")
-	s := Settings{
-		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
-		TerminateTLS:     &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
-	}
+	term, roots := siteCert(t)
+	s := Settings{InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"), TerminateTLS: term}
 	p := newProxy(t, s, t.TempDir())
 	defer p.term.shutdown(t.Context())
-	roots := pk.Identity(t, "site").Roots
 	for _, c := range []struct {
 		client   netip.Addr
 		xff, fwd string

@@ -2,18 +2,13 @@ package public
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
 
 	"epsproxy/engine"
-	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
-	"epsproxy/internal/testnet"
-	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
 
@@ -22,8 +17,7 @@ import (
 // operator's next calls go without them; other operators still get them.
 func TestIncomingConnectionCarriesAddressesOrGoesWithout(t *testing.T) {
 	calls := make(chan wire.IncomingParams, 16)
-	id := testnet.NewPKI(t, self).Identity(t, self)
-	url := testnet.NodeStandIn(t, id, func(method string, params json.RawMessage, _ []byte) (any, *jsonrpc.Error) {
+	p := newProxyWithNode(t, func(method string, params json.RawMessage, _ []byte) (any, *jsonrpc.Error) {
 		var ps wire.IncomingParams
 		_ = json.Unmarshal(params, &ps)
 		calls <- ps
@@ -32,13 +26,6 @@ func TestIncomingConnectionCarriesAddressesOrGoesWithout(t *testing.T) {
 		}
 		return wire.OK, nil
 	})
-	base := proxy.Base{Name: self, Identity: id, DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	base.EPS = epsclient.Settings{Node: url, Listen: "127.0.0.1:0"}.WithDefaults()
-	p, err := New(base, Settings{TLSBind: testnet.FreeAddr(t), InternalBind: testnet.FreeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.relay.Close(); p.pool.Close(); p.client.Close() })
 	addrs := wire.Addresses{Source: netip.MustParseAddrPort("127.0.0.2:40000"), Destination: netip.MustParseAddrPort("127.0.0.1:4433")}
 	next := func(what string) wire.IncomingParams {
 		t.Helper()

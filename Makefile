@@ -55,7 +55,7 @@ test:
 # package:target pairs; each runs for FUZZTIME. New findings land in the package's
 # testdata/fuzz/<target>/ and then fail `make test` until fixed.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := engine/hello:FuzzParse engine:FuzzAcceptPath matcher:FuzzNormalize matcher:FuzzLoad internal/pki:FuzzParseCA
+FUZZ_TARGETS := engine/hello:FuzzParse engine:FuzzAcceptPath matcher:FuzzNormalize matcher:FuzzLoad internal/pki:FuzzParseCA proxy/wire:FuzzParseAddressHeader
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"epsproxy/engine/relay"
+	"epsproxy/proxy/wire"
 )
 
 // Defaults for Config.
@@ -15,7 +16,7 @@ const (
 	DefaultHelloTimeout       = 5 * time.Second
 	DefaultTokenTimeout       = 5 * time.Second
 	DefaultAcceptTimeout      = 10 * time.Second
-	DefaultMaxHello           = 64 << 10 // bytes buffered per client before its hello completes
+	DefaultMaxHello           = relay.MaxPrefix - wire.MaxAddressHeader // bytes buffered per client before its hello completes
 	DefaultMaxHelloConns      = 10000
 	DefaultMaxHelloPerSource  = 64
 	DefaultMaxTokenConns      = 1024
@@ -135,10 +136,12 @@ func (c *Config) fill() error {
 	if c.MaxHello <= 0 {
 		c.MaxHello = DefaultMaxHello
 	}
-	if c.MaxHello > relay.MaxPrefix {
+	if c.MaxHello > relay.MaxPrefix-wire.MaxAddressHeader {
 		// Everything buffered is replayed to the private side through the relay, which takes at
-		// most relay.MaxPrefix bytes; a larger cap would accept clients it then has to drop.
-		return fmt.Errorf("engine: MaxHello %d is larger than the relay's replay limit %d", c.MaxHello, relay.MaxPrefix)
+		// most relay.MaxPrefix bytes, behind the address header where the private side asked
+		// for it (and reads at most that much); a larger cap would accept clients it then has
+		// to drop.
+		return fmt.Errorf("engine: MaxHello %d is larger than the relay's replay limit %d less the address header's %d", c.MaxHello, relay.MaxPrefix, wire.MaxAddressHeader)
 	}
 	if c.MaxHelloConns <= 0 {
 		c.MaxHelloConns = DefaultMaxHelloConns

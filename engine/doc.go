@@ -38,5 +38,7 @@
 //
 // The engine owns sockets and their phases. It must not know the EPS protocol, how announcements
 // are made, or how the relay moves bytes; of the proxies' contract (proxy/wire) it uses only the
-// token, the bytes a private proxy presents first on the internal port, and the token's hash.
+// token, the bytes a private proxy presents first on the internal port, the token's hash, and
+// the address header it writes in front of a client's bytes on a standby socket whose token was
+// reserved with clientAddress (the Notice carries the same addresses on the signaled path).
 package engine

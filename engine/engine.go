@@ -27,10 +27,12 @@ type Routes interface {
 }
 
 // Notice tells the private side's operator that a client for Domain waits under Token.
+// Addresses are the client's, as the engine accepted it, and its public listener's.
 type Notice struct {
-	Domain   string
-	Operator string
-	Token    wire.Token
+	Domain    string
+	Operator  string
+	Token     wire.Token
+	Addresses wire.Addresses
 }
 
 // Notifier hands a Notice to the signaling side. It is called on an event loop and must only
@@ -224,10 +226,11 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 
 // Reserve makes n one-time standby tokens for operator, valid until the returned time. A private
 // side that presents one on the internal port is parked for operator's next client (see
-// standby.go). Past the operator's cap the oldest unpresented tokens are forgotten. Safe from any
-// goroutine.
-func (e *Engine) Reserve(operator string, n int) ([]wire.Token, time.Time, error) {
-	return e.standby.reserve(operator, n, time.Now())
+// standby.go); with clientAddress, that client is preceded on the socket by the address header
+// (wire.AppendAddressHeader) carrying its addresses. Past the operator's cap the oldest
+// unpresented tokens are forgotten. Safe from any goroutine.
+func (e *Engine) Reserve(operator string, n int, clientAddress bool) ([]wire.Token, time.Time, error) {
+	return e.standby.reserve(operator, n, clientAddress, time.Now())
 }
 
 // Mint makes n one-time standby tokens (at most MaxStandby) without filing them: this instance
@@ -241,14 +244,14 @@ func (e *Engine) Mint(n int) ([]wire.Token, time.Time, error) {
 
 // AcceptTokens files the hashes of standby tokens another instance minted (Mint) for operator,
 // valid until the given time: a private side that presents one of the tokens is parked exactly as
-// with a token from Reserve, once. The caps and eviction are Reserve's (the operator's cap counts
+// with a token from Reserve with the same clientAddress, once. The caps and eviction are Reserve's (the operator's cap counts
 // its outstanding tokens and parked sockets, past it the oldest outstanding tokens are forgotten;
 // MaxStandbyOperators; ErrStandbyOff). Hashes already outstanding are skipped, and those beyond
 // the room the operator's parked sockets leave are not filed. An until later than
 // now+StandbyTokenTTL is brought down to it; an until that is not after now is an error. Safe from
 // any goroutine.
-func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time) error {
-	return e.standby.accept(operator, hashes, until, time.Now())
+func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time, clientAddress bool) error {
+	return e.standby.accept(operator, hashes, clientAddress, until, time.Now())
 }
 
 // Standby returns the parked standby sockets and the standby tokens (reserved or accepted) not

@@ -175,8 +175,8 @@ func (h *handler) onHello(s *conn) gnet.Action {
 		return h.reject(s, "no_route", nil, "sni", string(ch.ServerName))
 	}
 	s.domain, s.operator = ann.Domain, ann.Operator
-	if fd, ok := e.standby.take(ann.Operator, now); ok {
-		return h.toStandby(s, fd, buf)
+	if fd, addr, ok := e.standby.take(ann.Operator, now); ok {
+		return h.toStandby(s, fd, addr, buf)
 	}
 	if _, err := rand.Read(s.token[:]); err != nil {
 		return h.reject(s, "no_entropy", err)
@@ -191,7 +191,7 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	e.leavePhase(s)
 	s.phase = phaseWaiting
 	s.loop.waiting.push(s, now.Add(e.acceptTimeout()))
-	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token}); err != nil {
+	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token, Addresses: clientAddresses(s.c)}); err != nil {
 		e.pending.drop(s)
 		e.stats.NotifyFailed.Add(1)
 		if e.refusals.allow("notify_failed") {
@@ -205,8 +205,9 @@ func (h *handler) onHello(s *conn) gnet.Action {
 }
 
 // toStandby relays a routed client to a parked standby socket of its announcer, on the client's
-// own loop: the private side gets the hello at once, no token and no EPS call involved.
-func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
+// own loop: the private side gets the hello at once, no token and no EPS call involved; after
+// the address header if addr (its token asked for it).
+func (h *handler) toStandby(s *conn, private int, addr bool, buf []byte) gnet.Action {
 	e := h.e
 	fd, err := s.c.Dup()
 	if err != nil {
@@ -217,6 +218,12 @@ func (h *handler) toStandby(s *conn, private int, buf []byte) gnet.Action {
 	s.phase = phaseHandedOff
 	s.unlink()
 	// buf is everything the client sent so far; Add copies it before gnet reuses its buffer.
+	if addr {
+		hb := bytebufferpool.Get()
+		defer bytebufferpool.Put(hb)
+		hb.B = append(wire.AppendAddressHeader(hb.B[:0], clientAddresses(s.c)), buf...)
+		buf = hb.B
+	}
 	if err := e.relay.Add(fd, private, nil, buf, s.domain); err != nil {
 		e.log.Warn("relay refused a pair", "domain", s.domain, "err", err)
 		return gnet.Close
@@ -263,8 +270,8 @@ func (h *handler) onToken(s *conn) gnet.Action {
 	_, _ = s.c.Discard(wire.TokenSize)
 	client := e.pending.take(tok)
 	if client == nil {
-		if operator, ok := e.standby.claim(tok, time.Now()); ok {
-			return h.park(s, operator)
+		if f, ok := e.standby.claim(tok, time.Now()); ok {
+			return h.park(s, f)
 		}
 		// Unknown, used or expired: close without a word, so a token reveals nothing.
 		e.stats.BadTokens.Add(1)
@@ -298,8 +305,8 @@ func (h *handler) onToken(s *conn) gnet.Action {
 }
 
 // park dups a private side that presented a standby token out of gnet and files it for the
-// operator's next client.
-func (h *handler) park(s *conn, operator string) gnet.Action {
+// next client of the operator that reserved the token.
+func (h *handler) park(s *conn, f filed) gnet.Action {
 	e := h.e
 	fd, err := s.c.Dup()
 	if err != nil {
@@ -309,10 +316,10 @@ func (h *handler) park(s *conn, operator string) gnet.Action {
 	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
-	if !e.standby.park(operator, fd, time.Now()) {
+	if !e.standby.park(f, fd, time.Now()) {
 		_ = unix.Close(fd)
 		if e.refusals.allow("standby_full") {
-			e.log.Info("internal connection refused", "reason", "standby_full", "operator", operator, "remote", s.src.String())
+			e.log.Info("internal connection refused", "reason", "standby_full", "operator", f.operator, "remote", s.src.String())
 		}
 		return gnet.Close
 	}

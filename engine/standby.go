@@ -36,6 +36,11 @@ import (
 // StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
 // hold a dead socket for long; the private side dials a fresh one.
 
+// A token reserved with clientAddress (wire.ReserveParams.ClientAddress) marks the socket that
+// presents it: a client relayed to that socket is preceded by the address header carrying its
+// addresses (wire.AppendAddressHeader), written with the replayed hello in one go. Sockets of
+// tokens reserved without it get the client's bytes alone, as before.
+
 // ErrStandbyOff is returned by Reserve, Mint and AcceptTokens when standby connections are
 // disabled.
 var ErrStandbyOff = errors.New("engine: standby connections are disabled")
@@ -45,6 +50,14 @@ type parked struct {
 	fd    int
 	id    uint64 // its registration with the watcher, never reused
 	until time.Time
+	addr  bool // its client gets the address header first
+}
+
+// filed is what the standby table knows of an outstanding token: who reserved it, and whether
+// its socket's client gets the address header.
+type filed struct {
+	operator string
+	addr     bool
 }
 
 // reserved is a standby token not presented yet, known by its hash.
@@ -66,7 +79,7 @@ type operatorStandby struct {
 // guards it and nothing under it blocks (close(2) and epoll_ctl on an idle socket aside).
 type standby struct {
 	mu        sync.Mutex
-	tokens    map[wire.TokenHash]string // token's hash → operator that reserved it
+	tokens    map[wire.TokenHash]filed // token's hash → who reserved it, and how
 	ops       map[string]*operatorStandby
 	parkedN   atomic.Int64  // written under mu, read without it
 	goneCount *atomic.Int64 // Stats.StandbyGone
@@ -86,7 +99,7 @@ type standby struct {
 
 func newStandby(cfg Config, gone *atomic.Int64) *standby {
 	return &standby{
-		tokens:    map[wire.TokenHash]string{},
+		tokens:    map[wire.TokenHash]filed{},
 		ops:       map[string]*operatorStandby{},
 		goneCount: gone,
 		maxPerOp:  cfg.MaxStandby,
@@ -99,10 +112,11 @@ func newStandby(cfg Config, gone *atomic.Int64) *standby {
 	}
 }
 
-// reserve makes n tokens for operator and files them. Past the operator's cap the oldest
-// outstanding tokens are forgotten (a private proxy that restarted lost them anyway); parked
-// sockets count toward the cap and are never evicted for tokens.
-func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token, time.Time, error) {
+// reserve makes n tokens for operator and files them, with addr (their sockets' clients get the
+// address header). Past the operator's cap the oldest outstanding tokens are forgotten (a private
+// proxy that restarted lost them anyway); parked sockets count toward the cap and are never
+// evicted for tokens.
+func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]wire.Token, time.Time, error) {
 	if sb.maxPerOp <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
@@ -127,7 +141,7 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token,
 		if _, dup := sb.tokens[r.hash]; dup {
 			continue
 		}
-		sb.tokens[r.hash] = operator
+		sb.tokens[r.hash] = filed{operator, addr}
 		rs = append(rs, r)
 		out = append(out, tok)
 	}
@@ -136,12 +150,12 @@ func (sb *standby) reserve(operator string, n int, now time.Time) ([]wire.Token,
 }
 
 // accept files hashes, tokens another instance minted, as operator's outstanding tokens until
-// the given time, under the caps and eviction of reserve. Hashes already outstanding are skipped
+// the given time, with addr as in reserve, under the caps and eviction of reserve. Hashes already outstanding are skipped
 // (a batch delivered twice files nothing new); those beyond the room left beside the operator's
 // parked sockets are not filed. An until later than now+StandbyTokenTTL is brought down to it, so
 // another instance's clock or settings cannot make this one hold hashes longer than its own
 // tokens; an until that is not after now files nothing.
-func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now time.Time) error {
+func (sb *standby) accept(operator string, hashes []wire.TokenHash, addr bool, until, now time.Time) error {
 	if sb.maxPerOp <= 0 {
 		return ErrStandbyOff
 	}
@@ -179,7 +193,7 @@ func (sb *standby) accept(operator string, hashes []wire.TokenHash, until, now t
 	}
 	fresh = fresh[:n]
 	for _, r := range fresh {
-		sb.tokens[r.hash] = operator
+		sb.tokens[r.hash] = filed{operator, addr}
 	}
 	op.add(fresh)
 	return nil
@@ -263,17 +277,17 @@ func newToken() (wire.Token, error) {
 // a tenth of a microsecond, once (BenchmarkHashToken); a client's bytes are never hashed.
 func HashToken(t wire.Token) wire.TokenHash { return sha256.Sum256(t[:]) }
 
-// claim removes tok if it is an outstanding standby token and returns its operator.
-func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
+// claim removes tok if it is an outstanding standby token and returns how it was filed.
+func (sb *standby) claim(tok wire.Token, now time.Time) (filed, bool) {
 	h := HashToken(tok)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	operator, ok := sb.tokens[h]
+	f, ok := sb.tokens[h]
 	if !ok {
-		return "", false
+		return filed{}, false
 	}
 	delete(sb.tokens, h)
-	op := sb.ops[operator]
+	op := sb.ops[f.operator]
 	for i := range op.tokens {
 		if op.tokens[i].hash == h {
 			ok = now.Before(op.tokens[i].until)
@@ -281,12 +295,13 @@ func (sb *standby) claim(tok wire.Token, now time.Time) (string, bool) {
 			break
 		}
 	}
-	return operator, ok
+	return f, ok
 }
 
-// park files fd for operator and watches it; false (fd not taken) when the operator's cap is
-// reached or the watcher is not running.
-func (sb *standby) park(operator string, fd int, now time.Time) bool {
+// park files fd for the operator that reserved its token and watches it; false (fd not taken)
+// when the operator's cap is reached or the watcher is not running.
+func (sb *standby) park(f filed, fd int, now time.Time) bool {
+	operator := f.operator
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	op := sb.ops[operator]
@@ -305,20 +320,20 @@ func (sb *standby) park(operator string, fd int, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL)})
+	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL), addr: f.addr})
 	return true
 }
 
 // take returns a live parked socket of operator, closing the dead ones it meets; the oldest
 // first, so sockets do not sit until they expire while newer ones serve. The watcher closes a
 // socket whose private side went away as soon as the kernel knows; the check here covers the
-// moment between the two.
-func (sb *standby) take(operator string, now time.Time) (int, bool) {
+// moment between the two. addr says its client gets the address header first.
+func (sb *standby) take(operator string, now time.Time) (fd int, addr bool, ok bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	op := sb.ops[operator]
 	if op == nil {
-		return -1, false
+		return -1, false, false
 	}
 	for len(op.parked) > 0 {
 		p := op.parked[0]
@@ -329,12 +344,12 @@ func (sb *standby) take(operator string, now time.Time) (int, bool) {
 			continue
 		}
 		if idle(p.fd) {
-			return p.fd, true
+			return p.fd, p.addr, true
 		}
 		_ = unix.Close(p.fd)
 		sb.goneCount.Add(1)
 	}
-	return -1, false
+	return -1, false, false
 }
 
 // idle reports whether a parked socket is still open and silent: the private side sends nothing

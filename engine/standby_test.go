@@ -24,7 +24,7 @@ const otherOperator = "someone.else"
 // reserveOne reserves one standby token for op.
 func reserveOne(t testing.TB, r *rig, op string) wire.Token {
 	t.Helper()
-	toks, _, err := r.eng.Reserve(op, 1)
+	toks, _, err := r.eng.Reserve(op, 1, false)
 	if err != nil {
 		t.Fatalf("Reserve(%q, 1): %v", op, err)
 	}
@@ -344,7 +344,7 @@ func TestStandbyTokenTTL(t *testing.T) {
 					c.Tick = tc.tick
 				}
 			})
-			toks, until, err := r.eng.Reserve(operator, 1)
+			toks, until, err := r.eng.Reserve(operator, 1, false)
 			if err != nil || len(toks) != 1 {
 				t.Fatalf("Reserve: %d tokens, %v", len(toks), err)
 			}
@@ -364,14 +364,14 @@ func TestStandbyCaps(t *testing.T) {
 	t.Run("MaxStandby", func(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandby = 3 })
-		firstBatch, _, err := r.eng.Reserve(operator, 10)
+		firstBatch, _, err := r.eng.Reserve(operator, 10, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(firstBatch) != 3 {
 			t.Fatalf("Reserve(10) with MaxStandby 3 returned %d tokens, want 3", len(firstBatch))
 		}
-		secondBatch, _, err := r.eng.Reserve(operator, 3)
+		secondBatch, _, err := r.eng.Reserve(operator, 3, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +400,7 @@ func TestStandbyCaps(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandby = -1 })
-		toks, _, err := r.eng.Reserve(operator, 1)
+		toks, _, err := r.eng.Reserve(operator, 1, false)
 		if !errors.Is(err, engine.ErrStandbyOff) {
 			t.Errorf("Reserve with MaxStandby -1: err %v, want ErrStandbyOff", err)
 		}

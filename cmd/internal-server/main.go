@@ -5,6 +5,10 @@
 //	GET  /jsonrpc   {"message": "success"}
 //	POST /jsonrpc   echoes the JSON body it received; a body that is not JSON gets 400 and a JSON error
 //
+// With -proxy-protocol required (or optional) it reads the PROXY protocol v2 header a private
+// proxy sends for a name set to proxy_protocol: v2, and logs each request with the client's
+// address from it (client=, proxy_header=true), or the connection's peer when there is none.
+//
 // Run it from the repository root so the default certificate paths resolve. Its behaviour is
 // internal/demoserver's; this command only parses flags and must not hold any.
 package main
@@ -30,7 +34,13 @@ func run(args []string, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:8888", "listen address")
 	cert := fs.String("cert", "settings/dev/certs/internal-server.crt", "certificate (chain) file")
 	key := fs.String("key", "settings/dev/certs/internal-server.key", "private key file")
+	pp := fs.String("proxy-protocol", "off", "PROXY protocol v2 header in front of each connection: off, required (a connection without one is closed) or optional; with either, each request is logged with its client's address")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	mode, err := demoserver.ParseProxyProtocol(*pp)
+	if err != nil {
+		fmt.Fprintf(stderr, "internal-server: -proxy-protocol: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil)).With("server", "internal")
@@ -38,6 +48,7 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return daemon.Fail(stderr, "internal-server", err)
 	}
+	srv.SetProxyProtocol(mode)
 	return daemon.Run(log, stderr, "internal-server", svc{srv}, 5*time.Second)
 }
 

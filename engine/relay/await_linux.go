@@ -30,18 +30,32 @@ const awaitSweep = time.Second
 // that holds the socket, one call at a time: they must not block. They may call Add and Await.
 type Awaiter interface {
 	// First is called with everything the peer has sent so far, each time more arrives. To pair
-	// the socket it returns another socket, which the relay owns from then on (a connect may
-	// still be under way: data is delivered once it completes, and a failed connect ends the
-	// pair with an error), and the tag of the pair's Stats; the socket and peer are then relayed
-	// like a pair from Add(fd, peer, nil, data, tag). It returns ErrMore to wait for more bytes
-	// (at most MaxPrefix in all), or any other error to have the socket closed: an Awaiter that
-	// takes the connection elsewhere duplicates fd first, since the relay closes its own
-	// descriptor without a reset. data is only valid during the call.
-	First(fd int, data []byte) (peer int, tag any, err error)
+	// the socket it returns a Pairing: another socket, which the relay owns from then on (a
+	// connect may still be under way: data is delivered once it completes, and a failed connect
+	// ends the pair with an error), and what that socket gets first. The socket and the peer are
+	// then relayed like a pair from Add(fd, peer, nil, head+data[skip:], tag). It returns ErrMore
+	// to wait for more bytes (at most MaxPrefix in all), or any other error to have the socket
+	// closed: an Awaiter that takes the connection elsewhere duplicates fd first, since the relay
+	// closes its own descriptor without a reset. data is only valid during the call.
+	First(fd int, data []byte) (Pairing, error)
 	// Gone reports an awaited socket closed before First paired it: io.EOF (the peer closed
 	// it), ErrAwaitTimeout, ErrClosed (Close or Drain), ErrPrefixTooLarge, or the socket's error
 	// (a failed connect among them). The descriptor is already closed.
 	Gone(err error)
+}
+
+// A Pairing is what First pairs an awaited socket with.
+type Pairing struct {
+	// Peer is the socket to pair with.
+	Peer int
+	// Tag is returned in the pair's Stats.
+	Tag any
+	// Skip leading bytes of the data First was given are not delivered to Peer: a header the
+	// Awaiter read for itself. At most len(data).
+	Skip int
+	// Head is delivered to Peer before the data; at most MaxPrefix bytes. The relay copies it
+	// before First returns to the loop, so it may point into the Awaiter's own memory.
+	Head []byte
 }
 
 // awaiting is the state of a slot that holds an awaited socket in fd[0] and no fd[1] yet.
@@ -199,7 +213,7 @@ func (l *loop) hear(p *pair, fin bool) {
 		l.dropAwait(p, ErrPrefixTooLarge)
 		return
 	}
-	peer, tag, err := aw.a.First(int(p.fd[0]), data)
+	pg, err := aw.a.First(int(p.fd[0]), data)
 	switch {
 	case errors.Is(err, ErrMore):
 		if aw.got == nil {
@@ -215,30 +229,43 @@ func (l *loop) hear(p *pair, fin bool) {
 		l.releaseAwait(p)
 		return
 	}
-	l.pairAwait(p, peer, tag, data, n < room && !fin)
+	l.pairAwait(p, pg, data, n < room && !fin)
 }
 
-// pairAwait turns an awaited socket into side a of a pair with peer as side b; data goes to b
-// first, and what is left of the greeting to a. drained says the last read emptied a's receive
-// queue, end of stream included.
-func (l *loop) pairAwait(p *pair, peer int, tag any, data []byte, drained bool) {
+// pairAwait turns an awaited socket into side a of a pair with pg.Peer as side b; pg.Head and
+// then data past pg.Skip go to b first, and what is left of the greeting to a. drained says the
+// last read emptied a's receive queue, end of stream included.
+func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	l.awaitN--
 	l.r.awaited.Add(-1)
 	rest := p.await.greeting
 	p.await = nil
-	p.tag = tag
-	if peer > 1<<31-1 {
-		closeFD(peer)
-		l.fail(p, "peer", 1, ErrBadFD)
-		return
+	p.tag = pg.Tag
+	peer := pg.Peer
+	var err error
+	switch {
+	case peer > 1<<31-1:
+		err = ErrBadFD
+	case pg.Skip < 0 || pg.Skip > len(data):
+		err = fmt.Errorf("%w: skip %d of %d bytes", ErrBadFD, pg.Skip, len(data))
+	case len(pg.Head) > MaxPrefix:
+		err = fmt.Errorf("%w: head of %d bytes, limit %d", ErrPrefixTooLarge, len(pg.Head), MaxPrefix)
+	default:
+		err = checkStreamSocket(peer)
 	}
-	if err := checkStreamSocket(peer); err != nil {
+	if err != nil {
 		closeFD(peer)
 		l.fail(p, "peer", 1, err)
 		return
 	}
 	p.fd[1] = int32(peer)
-	p.pre = &[2][]byte{append([]byte(nil), data...), rest}
+	var toPeer []byte
+	if data = data[pg.Skip:]; len(pg.Head)+len(data) > 0 {
+		toPeer = append(append(make([]byte, 0, len(pg.Head)+len(data)), pg.Head...), data...)
+	}
+	if toPeer != nil || rest != nil {
+		p.pre = &[2][]byte{toPeer, rest}
+	}
 	p.readable = [2]bool{!drained, false}
 	p.writable[1] = true // optimistic: a connecting socket answers EAGAIN
 	s, t := token(p.slot, p.gen, 1)

@@ -28,7 +28,9 @@ type firstCall struct {
 // test at cleanup. decide runs on a loop goroutine: it reports problems with t.Errorf, never
 // t.Fatal.
 type testAwaiter struct {
-	decide   func(fd int, data []byte) (int, any, error)
+	decide func(fd int, data []byte) (int, any, error)
+	// rewrite, if set, gives the Skip and Head of a Pairing decide made.
+	rewrite  func(data []byte) (skip int, head []byte)
 	firsts   chan firstCall
 	gone     chan error
 	overflow atomic.Int64
@@ -44,16 +46,21 @@ func newAwaiter(t testing.TB, decide func(fd int, data []byte) (int, any, error)
 	return a
 }
 
-func (a *testAwaiter) First(fd int, data []byte) (int, any, error) {
+func (a *testAwaiter) First(fd int, data []byte) (Pairing, error) {
 	select {
 	case a.firsts <- firstCall{fd, bytes.Clone(data)}:
 	default:
 		a.overflow.Add(1)
 	}
 	if a.decide == nil {
-		return -1, nil, ErrMore
+		return Pairing{Peer: -1}, ErrMore
 	}
-	return a.decide(fd, data)
+	peer, tag, err := a.decide(fd, data)
+	pg := Pairing{Peer: peer, Tag: tag}
+	if err == nil && a.rewrite != nil {
+		pg.Skip, pg.Head = a.rewrite(data)
+	}
+	return pg, err
 }
 
 func (a *testAwaiter) Gone(err error) {

@@ -40,8 +40,9 @@
 //
 // It must not touch anything else: it never accepts, resolves names, retries a
 // connect, reads a TLS record, or looks at the bytes it moves (an awaited socket's
-// first bytes go to its Awaiter, which decides); it never closes a descriptor it was
-// not given, and no loop ever waits for anything but its next events.
+// first bytes go to its Awaiter, which decides, and may keep a header of them or put
+// bytes of its own in front: Pairing); it never closes a descriptor it was not given,
+// and no loop ever waits for anything but its next events.
 //
 // # How it works
 //

@@ -88,6 +88,7 @@ type Chain struct {
 	Ports Ports
 	Roots *x509.CertPool
 	Env   map[string][]string // extra environment per process
+	Args  map[string][]string // extra command-line arguments per process (the internal server's flags, say)
 
 	freeAddr func() (string, error)
 	// cluster: the processes are the cluster-* roles, with Redis at redis (NewCluster).
@@ -158,7 +159,7 @@ func NewCluster(root, dir, bin string, freeAddr func() (string, error), redisAdd
 }
 
 func newChain(root, dir, bin string, freeAddr func() (string, error), redisAddr string) (*Chain, error) {
-	c := &Chain{Dir: dir, Bin: bin, Env: map[string][]string{}, freeAddr: freeAddr,
+	c := &Chain{Dir: dir, Bin: bin, Env: map[string][]string{}, Args: map[string][]string{}, freeAddr: freeAddr,
 		cluster: redisAddr != "", redis: redisAddr,
 		procs: map[string]*exec.Cmd{}, waits: map[string]chan error{}, admin: map[string]string{}}
 	for _, p := range []*string{&c.Ports.PublicTLS, &c.Ports.PublicInternal, &c.Ports.PublicEPS, &c.Ports.PublicNodePeer, &c.Ports.PublicNodeLocal,
@@ -298,7 +299,7 @@ func (c *Chain) all() []string {
 
 // Command returns a process's command line and environment without starting it, for a caller
 // that runs it itself (with settings that must make it fail, say). Its output goes nowhere
-// until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env.
+// until the caller sets Stdout and Stderr. Not safe concurrently with changes to Env or Args.
 func (c *Chain) Command(name string) (*exec.Cmd, error) {
 	dev := filepath.Join(c.Dir, "settings", "dev")
 	var cmd *exec.Cmd
@@ -317,6 +318,7 @@ func (c *Chain) Command(name string) (*exec.Cmd, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, c.Env[name]...)
+	cmd.Args = append(cmd.Args, c.Args[name]...)
 	if v, addr := adminEnv[name], c.AdminAddr(name); addr != "" {
 		cmd.Env = append(cmd.Env, v+"="+addr) // last, so it wins over Env
 	}

@@ -1,7 +1,9 @@
 // Package demoserver is the internal server of the demo and of the end-to-end tests: a TLS
 // JSON-RPC-ish endpoint that answers GET /jsonrpc with {"message": "success"} and echoes a POSTed
 // JSON body. It stands for whatever service an operator keeps behind the private proxy, so it
-// must not know anything of the proxies: it sees only the client's TLS connection.
+// must not know anything of the proxies: it sees only the client's TLS connection, and, if told
+// to accept one (SetProxyProtocol), the PROXY protocol header in front of it, whose client
+// address it then logs with each request.
 package demoserver
 
 import (
@@ -23,10 +25,11 @@ const maxBody = 1 << 20
 
 // Server is the demo internal server.
 type Server struct {
-	addr string
-	srv  *http.Server
-	ln   net.Listener
-	log  *slog.Logger
+	addr  string
+	srv   *http.Server
+	ln    net.Listener
+	log   *slog.Logger
+	proxy ProxyProtocol
 	// accepted counts TCP connections accepted, so tests can show that none arrived.
 	accepted atomic.Int64
 }
@@ -52,6 +55,16 @@ func New(addr, certFile, keyFile string, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// SetProxyProtocol says what to do with a PROXY protocol header in front of a connection
+// (ProxyOff by default); with ProxyRequired or ProxyOptional, each request is logged with its
+// client's address. Call it before Start.
+func (s *Server) SetProxyProtocol(mode ProxyProtocol) {
+	s.proxy = mode
+	if mode != ProxyOff {
+		s.srv.ConnContext = withProxyHeader
+	}
+}
+
 // Start listens and serves in the background.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.addr)
@@ -59,12 +72,19 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.ln = countingListener{ln, &s.accepted}
+	if s.proxy != ProxyOff {
+		s.ln = proxyListener(s.ln, s.proxy)
+	}
 	go func() {
 		if err := s.srv.ServeTLS(s.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("server stopped", "err", err)
 		}
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String())
+	if s.proxy != ProxyOff {
+		s.log.Info("listening", "addr", ln.Addr().String(), "proxy_protocol", ProxyProtocolNames[s.proxy])
+	} else {
+		s.log.Info("listening", "addr", ln.Addr().String())
+	}
 	return nil
 }
 
@@ -91,6 +111,9 @@ func (l countingListener) Accept() (net.Conn, error) {
 func (s *Server) Stop(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
 func (s *Server) jsonrpc(w http.ResponseWriter, r *http.Request) {
+	if s.proxy != ProxyOff {
+		s.logRequest(r)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	switch r.Method {
 	case http.MethodGet:

@@ -27,8 +27,9 @@ const mirrorWait = time.Second
 // Hooks are what the store calls back; any may be nil. They run on the follower's goroutine and
 // must not block.
 type Hooks struct {
-	// Tokens files standby tokens another instance minted for this one (their SHA-256 hashes).
-	Tokens func(operator string, hashes [][32]byte, until time.Time)
+	// Tokens files standby tokens another instance minted for this one (their SHA-256 hashes),
+	// and whether their sockets' clients get the address header (wire.ReserveParams).
+	Tokens func(operator string, hashes [][32]byte, until time.Time, clientAddress bool)
 	// Changed runs after the mirror changed (to save a local copy, say).
 	Changed func()
 }

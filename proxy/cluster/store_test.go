@@ -24,15 +24,17 @@ type instance struct {
 	table *matcher.Table
 	mu    sync.Mutex
 	toks  map[string][][32]byte
+	addr  map[string]bool // the last batch's client_address, per operator
 }
 
 func startInstance(t *testing.T, r *testnet.Redis, endpoint string, opts matcher.Options) *instance {
 	t.Helper()
-	in := &instance{table: matcher.New(opts), toks: map[string][][32]byte{}}
+	in := &instance{table: matcher.New(opts), toks: map[string][][32]byte{}, addr: map[string]bool{}}
 	s := Settings{Addr: r.Addr, Heartbeat: config.Duration(100 * time.Millisecond)}
-	st, err := New(s, "public.example", endpoint, in.table, opts, Hooks{Tokens: func(op string, hs [][32]byte, _ time.Time) {
+	st, err := New(s, "public.example", endpoint, in.table, opts, Hooks{Tokens: func(op string, hs [][32]byte, _ time.Time, addr bool) {
 		in.mu.Lock()
 		in.toks[op] = append(in.toks[op], hs...)
+		in.addr[op] = addr
 		in.mu.Unlock()
 	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -241,7 +243,7 @@ func TestTokensReachTheInstanceTheyAreFor(t *testing.T) {
 		t.Errorf("instances: %v", got)
 	}
 	hs := [][32]byte{{1}, {2}}
-	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "one.example", hs, time.Now().Add(time.Minute)); err != nil {
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "one.example", hs, time.Now().Add(time.Minute), false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to file the hashes", func() bool {
@@ -249,12 +251,21 @@ func TestTokensReachTheInstanceTheyAreFor(t *testing.T) {
 		defer b.mu.Unlock()
 		return slices.Equal(b.toks["one.example"], hs)
 	})
+	// client_address travels with its batch.
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "two.example", hs[:1], time.Now().Add(time.Minute), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to file the second batch with client_address", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.toks["two.example"]) == 1 && b.addr["two.example"] && !b.addr["one.example"]
+	})
 	a.mu.Lock()
 	if len(a.toks) != 0 {
 		t.Error("a filed tokens meant for b")
 	}
 	a.mu.Unlock()
-	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1009", "one.example", hs, time.Now()); !errors.Is(err, ErrNoInstance) {
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1009", "one.example", hs, time.Now(), false); !errors.Is(err, ErrNoInstance) {
 		t.Errorf("tokens for no instance: %v", err)
 	}
 	_ = b.st.Close()

@@ -22,16 +22,20 @@ type tokenMessage struct {
 	Operator string    `json:"operator"`
 	Until    time.Time `json:"until"`
 	Hashes   []string  `json:"hashes"` // standard base64 of 32 bytes each
+	// ClientAddress: the tokens were reserved with client_address. An instance of a version
+	// without it ignores the field and parks their sockets without the address header.
+	ClientAddress bool `json:"client_address,omitempty"`
 }
 
 // SendTokens hands the hashes of tokens minted for operator to the instance whose internal
-// endpoint is endpoint. It fails with ErrNoInstance if that instance does not listen, and with
-// ErrUnavailable if Redis cannot be reached.
-func (st *Store) SendTokens(ctx context.Context, endpoint, operator string, hashes [][32]byte, until time.Time) error {
+// endpoint is endpoint, with whether they were reserved with client_address. It fails with
+// ErrNoInstance if that instance does not listen, and with ErrUnavailable if Redis cannot be
+// reached.
+func (st *Store) SendTokens(ctx context.Context, endpoint, operator string, hashes [][32]byte, until time.Time, clientAddress bool) error {
 	if len(hashes) > MaxTokens {
 		return fmt.Errorf("at most %d tokens per hand-over", MaxTokens)
 	}
-	m := tokenMessage{Operator: operator, Until: until.UTC(), Hashes: make([]string, len(hashes))}
+	m := tokenMessage{Operator: operator, Until: until.UTC(), Hashes: make([]string, len(hashes)), ClientAddress: clientAddress}
 	for i, h := range hashes {
 		m.Hashes[i] = base64.StdEncoding.EncodeToString(h[:])
 	}
@@ -66,6 +70,6 @@ func (st *Store) tokensFor(payload string) {
 		hs = append(hs, [32]byte(b))
 	}
 	if st.hooks.Tokens != nil {
-		st.hooks.Tokens(m.Operator, hs, m.Until)
+		st.hooks.Tokens(m.Operator, hs, m.Until, m.ClientAddress)
 	}
 }

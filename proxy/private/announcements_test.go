@@ -88,7 +88,7 @@ func TestStandbyClientsArePairedWhileASaveIsHeldOpen(t *testing.T) {
 	for i, name := range []string{"a.app.example", "b.app.example", "new.late.example"} {
 		var tok wire.Token
 		tok[0] = byte(i + 1)
-		if !sp.dial(tok, pub.Addr().String(), 0) {
+		if !sp.dial(ticket{tok: tok, endpoint: pub.Addr().String()}) {
 			t.Fatalf("%s: standby dial failed", name)
 		}
 		c, err := pub.Accept()

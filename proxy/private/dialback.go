@@ -17,8 +17,10 @@ import (
 // tells this proxy through EPS (incomingConnection) where to dial and which token to present.
 
 type dialJob struct {
+	a                        Announcement
 	domain, endpoint, target string
 	token                    wire.Token
+	addrs                    wire.Addresses // the client's, as incomingConnection gave them
 }
 
 // incomingConnection queues a dial-back for a client waiting at a public proxy. It answers at
@@ -44,7 +46,12 @@ func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wi
 		p.log.Warn("incoming connection refused", "reason", "endpoint_not_allowed", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
 		return nil, err
 	}
-	job := dialJob{domain: domain, endpoint: ps.Endpoint, target: p.target(a), token: ps.Token}
+	if _, err := p.addressHead(nil, a, ps.Addresses()); err != nil {
+		// Refused before any dial, so the public proxy closes the client at once.
+		p.log.Info("incoming connection refused", "reason", "client_address_unknown", "domain", domain, "from", c.Caller.Name)
+		return nil, jsonrpc.Errorf(jsonrpc.CodeBadRequest, "%s wants the client's addresses (proxy_protocol) and the call has none", domain)
+	}
+	job := dialJob{a: a, domain: domain, endpoint: ps.Endpoint, target: p.target(a), token: ps.Token, addrs: ps.Addresses()}
 	select {
 	case p.dials <- job:
 	default:
@@ -98,7 +105,7 @@ func (p *Proxy) dialBack(j dialJob) {
 	_ = public.SetWriteDeadline(time.Time{})
 	if p.term != nil {
 		// The internal address is reached per request by the HTTP forwarder.
-		if err := p.term.serve(public, j.target); err != nil {
+		if err := p.term.serve(public, j.target, p.forwardedFor(j.a, j.addrs)); err != nil {
 			public.Close()
 			p.log.Warn("terminated connection refused; client closed", "domain", j.domain, "err", err)
 		}
@@ -109,7 +116,8 @@ func (p *Proxy) dialBack(j dialJob) {
 		p.log.Warn("internal server unreachable; client closed", "domain", j.domain, "target", j.target, "err", ierr)
 		return
 	}
-	if err := p.relay.AddConns(public.(*net.TCPConn), internal.(*net.TCPConn), nil, nil, j.domain); err != nil {
+	head, _ := p.addressHead(nil, j.a, j.addrs) // checked by incomingConnection
+	if err := p.relay.AddConns(public.(*net.TCPConn), internal.(*net.TCPConn), nil, head, j.domain); err != nil {
 		p.log.Warn("relay refused a pair", "domain", j.domain, "err", err)
 	}
 }

@@ -28,6 +28,9 @@
 //     standby_tokens.go (its reserved tokens), standby_socket.go (a socket the relay holds, and
 //     routing its client on the loop), standby_fallback.go (clients that need blocking calls).
 //   - terminate.go: the optional TLS termination.
+//   - proxyprotocol.go: which internal servers are told their clients' addresses
+//     (proxy_protocol), where the addresses come from, and which public proxies are asked for
+//     them.
 //
 // Announcements (configured ones, and ones an authorized operator adds at run time with
 // announceConnection) are persisted in the data directory and re-sent at start (retrying with

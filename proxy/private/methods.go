@@ -161,7 +161,7 @@ func (p *Proxy) getAnnouncements(ctx context.Context, c *epsclient.Call, _ struc
 	for _, a := range p.anns.liveList(time.Now()) {
 		switch {
 		case c.Caller.Name == p.name || (a.Owner != "" && a.Owner == c.Caller.Name):
-			out = append(out, wire.Served(a))
+			out = append(out, wire.Served{Domain: a.Domain, Proxy: a.Proxy, Target: a.Target, ExpiresAt: a.ExpiresAt, Owner: a.Owner})
 		case a.Proxy == c.Caller.Name:
 			out = append(out, wire.Served{Domain: a.Domain, Proxy: a.Proxy, ExpiresAt: a.ExpiresAt})
 		}

@@ -32,6 +32,10 @@ type Proxy struct {
 	dialer *net.Dialer // every blocking connect (see dialer.go)
 	term   *terminator // nil: TLS passes through
 	dials  chan dialJob
+	// addrAll and addrFrom say which public proxies this proxy asks for the clients'
+	// addresses (proxyprotocol.go); fixed at New.
+	addrAll  bool
+	addrFrom map[string]bool
 
 	// learned holds, per public proxy, the internal endpoints its last reserveConnections gave
 	// (its own, and every live instance's of a proxy that runs several): where a dial-back for
@@ -77,6 +81,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 	set := configured(s)
 	p.anns.cur.Store(&set)
 	p.reannounce.Store(int64(s.ReannounceEvery.D()))
+	p.addrAll, p.addrFrom = addressPublics(s)
 	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
 		return nil, err

@@ -23,6 +23,10 @@ type Settings struct {
 	// TerminateTLS, when set, ends the client's TLS here with this certificate and forwards
 	// plain HTTP to the internal address. By default TLS passes through untouched.
 	TerminateTLS *Terminate `yaml:"terminate_tls"`
+	// ProxyProtocol is the default of every name's proxy_protocol (Announcement.ProxyProtocol),
+	// names added at run time included: "v2" sends each client's addresses to the internal
+	// server, "off" or empty (the default) does not.
+	ProxyProtocol string `yaml:"proxy_protocol"`
 
 	ReannounceEvery config.Duration `yaml:"reannounce_every"`
 	// DialTimeout bounds a connect to the internal server or to a public proxy.
@@ -70,8 +74,16 @@ type Announcement struct {
 	// Proxy is the public proxy's operator name.
 	Proxy string `yaml:"proxy" json:"proxy"`
 	// Target is the internal address for this name (default: InternalEndpoint).
-	Target    string     `yaml:"target" json:"target,omitempty"`
-	ExpiresAt *time.Time `yaml:"expires_at" json:"expires_at,omitempty"`
+	Target string `yaml:"target" json:"target,omitempty"`
+	// ProxyProtocol "v2" sends the internal server a PROXY protocol v2 header with the client's
+	// address and port and the public proxy's listener address it connected to, before the
+	// client's first byte; with terminate_tls, X-Forwarded-For and Forwarded headers with the
+	// client's address instead, replacing any the client sent. "off" sends nothing; empty
+	// takes the private block's proxy_protocol. Only the settings file sets it: a name added at
+	// run time takes the default, so whether a public proxy's standby sockets must carry the
+	// addresses is known before any client arrives (see proxyprotocol.go).
+	ProxyProtocol string     `yaml:"proxy_protocol" json:"-"`
+	ExpiresAt     *time.Time `yaml:"expires_at" json:"expires_at,omitempty"`
 	// Owner is the operator that added the name at run time; empty for a name from the
 	// settings file. Only the owner may change or withdraw a name.
 	Owner string `yaml:"-" json:"owner,omitempty"`
@@ -88,6 +100,9 @@ const (
 	DefaultMaxNames        = 1000
 	// MaxMaxNames bounds MaxNamesPerOperator.
 	MaxMaxNames = 100000
+	// ProxyProtocolV2 and ProxyProtocolOff are the values of proxy_protocol besides empty.
+	ProxyProtocolV2  = "v2"
+	ProxyProtocolOff = "off"
 	// StandbyOff is the value of Standby that turns standby sockets off.
 	StandbyOff = -1
 	// MaxStandby caps Standby.
@@ -118,6 +133,12 @@ func (s Settings) Validate() error {
 				return config.Errorf(key+".target", "%v", err)
 			}
 		}
+		if err := checkProxyProtocol(key+".proxy_protocol", a.ProxyProtocol); err != nil {
+			return err
+		}
+	}
+	if err := checkProxyProtocol("proxy_protocol", s.ProxyProtocol); err != nil {
+		return err
 	}
 	for op, ep := range s.Endpoints {
 		if err := proxy.CheckHostPort(ep); err != nil {
@@ -172,3 +193,12 @@ func (s Settings) WithDefaults() Settings {
 
 // standbyOn reports whether standby sockets are kept (on settings with defaults applied).
 func (s Settings) standbyOn() bool { return s.Standby > 0 }
+
+// checkProxyProtocol checks a proxy_protocol value.
+func checkProxyProtocol(key, v string) error {
+	switch v {
+	case "", ProxyProtocolV2, ProxyProtocolOff:
+		return nil
+	}
+	return config.Errorf(key, "unknown value %q: want %q (send the client's addresses) or %q", v, ProxyProtocolV2, ProxyProtocolOff)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
+
+	"epsproxy/proxy/wire"
 )
 
 // The fallback path of a standby client: when serving it needs blocking calls (TLS terminated
@@ -11,8 +13,9 @@ import (
 // the socket, with the hello already read, to a goroutine.
 
 // serveStandby relays a standby connection the loop handed over: fd is a duplicate of the
-// socket, hello the bytes already read from it.
-func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string, hello []byte) {
+// socket, hello the bytes already read from it after the address header, addrs the client's
+// addresses (First checked that a name that wants them has them).
+func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string, hello []byte, addrs wire.Addresses) {
 	f := os.NewFile(uintptr(fd), "standby")
 	nc, err := net.FileConn(f)
 	f.Close()
@@ -22,7 +25,7 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 	}
 	c := nc.(*net.TCPConn)
 	if p.term != nil {
-		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target); err != nil {
+		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target, p.forwardedFor(a, addrs)); err != nil {
 			c.Close()
 			p.log.Warn("terminated connection refused; client closed", "domain", a.Domain, "err", err)
 		}
@@ -36,7 +39,8 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 		p.log.Warn("internal server unreachable; client closed", "domain", a.Domain, "target", target, "err", err)
 		return
 	}
-	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, hello, a.Domain); err != nil {
+	head, _ := p.addressHead(nil, a, addrs)
+	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, append(head, hello...), a.Domain); err != nil {
 		p.log.Warn("relay refused a pair", "domain", a.Domain, "err", err)
 	}
 }

@@ -17,7 +17,8 @@ import (
 // reserved through EPS (reserveConnections, in batches: standby_tokens.go). The public proxy
 // parks them and relays a client to one at once, so the client does not wait for an EPS round
 // trip and neither EPS node works per connection. The stream on a standby socket is the same as
-// on a dial-back: the client's hello first. The private proxy learns the name from its SNI,
+// on a dial-back, the client's hello first, behind the address header when this proxy reserved
+// its token with client_address (proxyprotocol.go). The private proxy learns the name from its SNI,
 // checks that it announced that name to that public proxy, dials the internal server and
 // relays. A public proxy that does not offer reserveConnections (or any failure to get tokens)
 // leaves this proxy on the dial-back path alone.
@@ -56,11 +57,18 @@ type standbyPool struct {
 	batch  int
 	kickAt int // replacements wanted before the goroutine is woken
 
-	mu       sync.Mutex
-	stock    []wire.Token // reserved, not used yet, oldest first
-	gen      uint64       // bumped whenever the stock is replaced or dropped
-	until    time.Time    // the stock's expiry
-	endpoint string
+	// addr: the pool asks for the clients' addresses (client_address; proxyprotocol.go), unless
+	// the public proxy refused the field, until noAddrUntil.
+	addr bool
+
+	mu    sync.Mutex
+	stock []wire.Token // reserved, not used yet, oldest first
+	// addressed: the stock was reserved with client_address, and the public proxy confirmed it.
+	addressed   bool
+	noAddrUntil time.Time
+	gen         uint64    // bumped whenever the stock is replaced or dropped
+	until       time.Time // the stock's expiry
+	endpoint    string
 	// target is the instance of a public proxy of several that this pool keeps supplied (its
 	// internal endpoint; empty: whichever instance answers), instances the live ones its last
 	// reserveConnections listed (none for a public proxy that runs alone).
@@ -86,6 +94,7 @@ func newStandbyPool(p *Proxy, proxy, target string) *standbyPool {
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := &standbyPool{
 		p: p, proxy: proxy, target: target, want: p.s.Standby, batch: min(max(standbyBatchShare*p.s.Standby, 16), wire.MaxReserve),
+		addr:   p.wantsAddresses(proxy),
 		kickAt: max(p.s.Standby/standbyKickShare, 1),
 		ctx:    ctx,
 		cancel: cancel,
@@ -133,11 +142,11 @@ func (sp *standbyPool) fill() {
 		if short <= 0 || paused {
 			return
 		}
-		tok, endpoint, gen, ok := sp.token()
+		t, ok := sp.token()
 		if !ok {
 			return
 		}
-		if !sp.dial(tok, endpoint, gen) {
+		if !sp.dial(t) {
 			return
 		}
 	}
@@ -153,8 +162,9 @@ func (sp *standbyPool) failed() time.Duration {
 }
 
 // dial starts a connect to the public proxy's endpoint and hands the socket to the relay, which
-// presents tok once it is connected and then waits for a client.
-func (sp *standbyPool) dial(tok wire.Token, endpoint string, gen uint64) bool {
+// presents the ticket's token once it is connected and then waits for a client.
+func (sp *standbyPool) dial(t ticket) bool {
+	endpoint := t.endpoint
 	ap, err := sp.p.resolve(sp.ctx, endpoint)
 	fd := -1
 	if err == nil {
@@ -176,8 +186,8 @@ func (sp *standbyPool) dial(tok wire.Token, endpoint string, gen uint64) bool {
 	}
 	sp.waiting++
 	sp.mu.Unlock()
-	s := &standbySocket{sp: sp, dialed: time.Now(), gen: gen}
-	if err := sp.p.relay.Await(fd, tok[:], sp.p.s.StandbyWait.D(), s); err != nil {
+	s := &standbySocket{sp: sp, dialed: time.Now(), gen: t.gen, addressed: t.addressed}
+	if err := sp.p.relay.Await(fd, t.tok[:], sp.p.s.StandbyWait.D(), s); err != nil {
 		s.settle()
 		if !errors.Is(err, relay.ErrClosed) {
 			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)

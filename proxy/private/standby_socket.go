@@ -1,6 +1,7 @@
 package private
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 
 	"epsproxy/engine/hello"
 	"epsproxy/engine/relay"
+	"epsproxy/proxy/wire"
 )
 
 // A standby socket while the relay holds it: its methods run on the relay's loop, so they read
@@ -31,6 +33,11 @@ type standbySocket struct {
 	dialed  time.Time
 	gen     uint64
 	settled bool // taken by a client or gone: no longer counted as waiting
+	// addressed: its token was reserved with client_address, so the public proxy writes the
+	// address header before the hello.
+	addressed bool
+	// head holds the address header for the internal server (the relay copies it).
+	head [wire.MaxAddressHeader]byte
 }
 
 // settle takes the socket off the pool's count and wakes the pool's goroutine once enough
@@ -53,29 +60,39 @@ func (s *standbySocket) settle() {
 	}
 }
 
-// First routes the client's hello, which the public proxy replays first on a standby socket, and
-// returns the internal connection to pair it with.
-func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
+// First routes the client's hello, which the public proxy replays first on a standby socket
+// (after the address header, on a socket that asked for it), and returns the internal connection
+// to pair it with and what that connection gets first.
+func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 	sp := s.sp
 	p := sp.p
+	addrs, skip, err := s.addresses(data)
+	if err != nil {
+		return relay.Pairing{}, err
+	}
 	ps := parsers.Get().(*hello.Parser)
-	ch, err := ps.Parse(data)
+	ch, err := ps.Parse(data[skip:])
 	sni := string(ch.ServerName)
 	limit := ps.MaxInput()
 	parsers.Put(ps)
-	if errors.Is(err, hello.ErrIncomplete) && len(data) < limit {
-		return -1, nil, relay.ErrMore
+	if errors.Is(err, hello.ErrIncomplete) && len(data)-skip < limit {
+		return relay.Pairing{}, relay.ErrMore
 	}
 	s.settle()
 	sp.tookToken()
 	if err != nil {
 		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
-		return -1, nil, err
+		return relay.Pairing{}, err
 	}
 	a, ok := p.anns.match(sni, sp.proxy, time.Now())
 	if !ok {
 		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
-		return -1, nil, errNotAnnounced
+		return relay.Pairing{}, errNotAnnounced
+	}
+	head, err := p.addressHead(s.head[:0], a, addrs)
+	if err != nil {
+		p.log.Info("standby connection refused", "reason", "client_address_unknown", "domain", sni, "from", sp.proxy)
+		return relay.Pairing{}, err
 	}
 	target := p.target(a)
 	ap, perr := netip.ParseAddrPort(target)
@@ -83,17 +100,40 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 		// TLS terminated here, or a target by name: the blocking path, on a goroutine.
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return -1, nil, err
+			return relay.Pairing{}, err
 		}
-		go p.serveStandby(dup, sp.proxy, a, target, append([]byte(nil), data...))
-		return -1, nil, errHandedOff
+		go p.serveStandby(dup, sp.proxy, a, target, bytes.Clone(data[skip:]), addrs)
+		return relay.Pairing{}, errHandedOff
 	}
 	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
 	if err != nil {
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
-		return -1, nil, err
+		return relay.Pairing{}, err
 	}
-	return ifd, a.Domain, nil
+	return relay.Pairing{Peer: ifd, Tag: a.Domain, Skip: skip, Head: head}, nil
+}
+
+// addresses reads the address header at the start of data on a socket that asked for it: the
+// client's addresses and the header's length. A socket that did not ask, or one served by a
+// public proxy instance that does not write the header (its data starts with the hello), has
+// none. relay.ErrMore asks for the rest of a header; a malformed one closes the connection.
+func (s *standbySocket) addresses(data []byte) (wire.Addresses, int, error) {
+	if !s.addressed {
+		return wire.Addresses{}, 0, nil
+	}
+	addrs, n, err := wire.ParseAddressHeader(data)
+	switch {
+	case err == nil:
+		return addrs, n, nil
+	case errors.Is(err, wire.ErrNoAddressHeader):
+		return wire.Addresses{}, 0, nil
+	case errors.Is(err, wire.ErrShortAddressHeader):
+		return wire.Addresses{}, 0, relay.ErrMore
+	}
+	s.settle()
+	s.sp.tookToken()
+	s.sp.p.log.Info("standby connection closed", "reason", "bad_address_header", "from", s.sp.proxy, "err", err)
+	return wire.Addresses{}, 0, err
 }
 
 // Gone notes why a standby socket ended without a client.

@@ -14,40 +14,67 @@ import (
 // maxInstances caps the instances of one public proxy this proxy keeps standby connections at.
 const maxInstances = 64
 
+// ticket is a token taken from the stock: where to present it, the stock it came from, and
+// whether its socket's client comes with the address header.
+type ticket struct {
+	tok       wire.Token
+	endpoint  string
+	gen       uint64
+	addressed bool
+}
+
 // token takes a token from the stock, reserving a new batch when the stock is used up.
-func (sp *standbyPool) token() (wire.Token, string, uint64, bool) {
+func (sp *standbyPool) token() (ticket, bool) {
 	sp.mu.Lock()
 	if len(sp.stock) == 0 || time.Until(sp.until) < standbyTokenMargin {
 		sp.stock = nil
 		sp.mu.Unlock()
 		if !sp.reserve() {
-			return wire.Token{}, "", 0, false
+			return ticket{}, false
 		}
 		sp.mu.Lock()
 	}
 	defer sp.mu.Unlock()
 	if len(sp.stock) == 0 {
-		return wire.Token{}, "", 0, false
+		return ticket{}, false
 	}
-	tok := sp.stock[0]
+	t := ticket{tok: sp.stock[0], endpoint: sp.endpoint, gen: sp.gen, addressed: sp.addressed}
 	sp.stock = sp.stock[1:]
-	return tok, sp.endpoint, sp.gen, true
+	return t, true
 }
 
-// reserve asks the public proxy for a batch of tokens.
+// asksAddress reports whether the next reservation asks for the clients' addresses.
+func (sp *standbyPool) asksAddress() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.addr && !time.Now().Before(sp.noAddrUntil)
+}
+
+// reserve asks the public proxy for a batch of tokens. A public proxy of an earlier version
+// refuses client_address as an unknown param: it is asked again at once without, and not asked
+// for the addresses for standbyRetryOff.
 func (sp *standbyPool) reserve() bool {
 	var res wire.ReserveResult
 	target, _ := sp.placement()
-	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch, Endpoint: target}, &res)
+	ask := sp.asksAddress()
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch, Endpoint: target, ClientAddress: ask}, &res)
 	if sp.ctx.Err() != nil {
 		return false
 	}
+	var je *jsonrpc.Error
+	if ask && errors.As(err, &je) && je.Code == jsonrpc.CodeInvalidParams {
+		sp.mu.Lock()
+		sp.noAddrUntil = time.Now().Add(standbyRetryOff)
+		sp.mu.Unlock()
+		sp.p.log.Warn("the public proxy does not send clients' addresses; clients of names with proxy_protocol v2 will be refused",
+			"proxy", sp.proxy, "retry_in", standbyRetryOff.String(), "err", je.Message)
+		return sp.reserve()
+	}
 	if err == nil {
-		err = sp.accept(res)
+		err = sp.accept(res, ask)
 	}
 	if err != nil {
 		wait := sp.failed()
-		var je *jsonrpc.Error
 		if target != "" && errors.As(err, &je) && je.Code == jsonrpc.CodeNotFound {
 			// The instance is gone: supply whichever answers next (the manager closes a pool
 			// that then doubles another).
@@ -69,8 +96,9 @@ func (sp *standbyPool) reserve() bool {
 	return true
 }
 
-// accept checks a reserveConnections result and stocks its tokens.
-func (sp *standbyPool) accept(res wire.ReserveResult) error {
+// accept checks a reserveConnections result and stocks its tokens; asked says the call asked for
+// the clients' addresses.
+func (sp *standbyPool) accept(res wire.ReserveResult, asked bool) error {
 	if err := proxy.CheckHostPort(res.Endpoint); err != nil {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned a bad endpoint: %v", err)
 	}
@@ -94,7 +122,11 @@ func (sp *standbyPool) accept(res wire.ReserveResult) error {
 	}
 	sp.instances, sp.placed = res.Instances, time.Now()
 	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
+	sp.addressed = asked && res.ClientAddress
 	sp.gen++
+	if asked && !res.ClientAddress {
+		sp.p.log.Warn("the public proxy did not confirm client_address; clients of names with proxy_protocol v2 will be refused", "proxy", sp.proxy)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,12 @@ import (
 // Every terminated connection counts against the relay's pair cap (max_pairs) and is closed
 // when no byte has moved either way for the relay's idle timeout, on top of the HTTP server's own
 // header and keep-alive timeouts.
+//
+// Each request goes out with X-Forwarded-Host, X-Forwarded-Proto and X-Forwarded-For; whatever
+// Forwarded and X-Forwarded-* headers the client sent are dropped. For a name set to
+// proxy_protocol "v2", X-Forwarded-For and Forwarded (RFC 7239: for=...;proto=https) name the
+// client's address; otherwise X-Forwarded-For names the public proxy's (the connection's peer),
+// as it always did, and no Forwarded header is sent.
 type terminator struct {
 	srv    *http.Server
 	ln     *feedListener
@@ -34,10 +41,17 @@ type terminator struct {
 // errTerminatorFull: the pair cap is reached; the connection is closed.
 var errTerminatorFull = errors.New("private: too many connections (max_pairs)")
 
-// targetConn is a terminated client connection and the internal address its requests go to.
+// targetConn is a terminated client connection, the internal address its requests go to, and
+// the client address they name (invalid: none).
 type targetConn struct {
 	net.Conn
+	connInfo
+}
+
+// connInfo is what the requests of one terminated connection are forwarded with.
+type connInfo struct {
 	target string
+	client netip.Addr
 }
 
 type ctxKey struct{}
@@ -48,10 +62,13 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration,
 	t := &terminator{ln: newFeedListener(), idle: idle, room: room}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			target, _ := r.In.Context().Value(ctxKey{}).(string)
-			r.SetURL(&url.URL{Scheme: "http", Host: target})
+			info, _ := r.In.Context().Value(ctxKey{}).(connInfo)
+			r.SetURL(&url.URL{Scheme: "http", Host: info.target})
 			r.Out.Host = r.In.Host
 			r.SetXForwarded()
+			if info.client.IsValid() {
+				setClientHeaders(r.Out.Header, info.client)
+			}
 		},
 		Transport: &http.Transport{
 			DialContext:         dialer.DialContext,
@@ -70,7 +87,7 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if tc, ok := c.(*tls.Conn); ok {
 				if ic, ok := tc.NetConn().(*idleConn); ok {
-					return context.WithValue(ctx, ctxKey{}, ic.target)
+					return context.WithValue(ctx, ctxKey{}, ic.connInfo)
 				}
 			}
 			return ctx
@@ -80,13 +97,14 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration,
 	return t
 }
 
-// serve hands a dialled-back connection to the HTTP server, unless the pair cap is reached.
-func (t *terminator) serve(c net.Conn, target string) error {
+// serve hands a dialled-back connection to the HTTP server, unless the pair cap is reached; its
+// requests go to target and name client (if valid) as the client.
+func (t *terminator) serve(c net.Conn, target string, client netip.Addr) error {
 	if int64(t.room()) <= t.active.Load() {
 		return errTerminatorFull
 	}
 	t.active.Add(1)
-	ic := &idleConn{targetConn: targetConn{Conn: c, target: target}, idle: t.idle, done: func() { t.active.Add(-1) }}
+	ic := &idleConn{targetConn: targetConn{Conn: c, connInfo: connInfo{target: target, client: client}}, idle: t.idle, done: func() { t.active.Add(-1) }}
 	if err := t.ln.feed(ic); err != nil {
 		ic.release()
 		return err
@@ -205,3 +223,16 @@ func (l *feedListener) Close() error {
 }
 
 func (l *feedListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// setClientHeaders names client as the request's client: X-Forwarded-For, and Forwarded as RFC
+// 7239 writes it (an IPv6 address bracketed and quoted), with proto=https since the client's
+// connection was TLS; any value either header had is replaced.
+func setClientHeaders(h http.Header, client netip.Addr) {
+	client = client.Unmap().WithZone("")
+	h.Set("X-Forwarded-For", client.String())
+	node := client.String()
+	if client.Is6() {
+		node = `"[` + node + `]"`
+	}
+	h.Set("Forwarded", "for="+node+";proto=https")
+}

@@ -3,11 +3,13 @@ package private
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,15 +35,8 @@ func TestTerminateTLSForwardsPlainHTTPWithKeepAlive(t *testing.T) {
 	}))
 	defer internal.Close()
 
-	pk := testnet.NewPKI(t)
-	pk.Add(t, "site", "site.example", "*.site.example")
-	s := Settings{
-		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
-		TerminateTLS: &Terminate{
-			CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")),
-			KeyFile:  config.Path(filepath.Join(pk.Dir, "site.key")),
-		},
-	}
+	term, roots := siteCert(t)
+	s := Settings{InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"), TerminateTLS: term}
 	p := newProxy(t, s, t.TempDir())
 	defer p.term.shutdown(t.Context())
 
@@ -64,7 +59,7 @@ func TestTerminateTLSForwardsPlainHTTPWithKeepAlive(t *testing.T) {
 		t.Fatalf("token: %v %v", err, got)
 	}
 	// From here the socket is what the public proxy splices to the client.
-	c := tls.Client(raw, &tls.Config{RootCAs: pk.Identity(t, "site").Roots, ServerName: "app.site.example"})
+	c := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "app.site.example"})
 	br := bufio.NewReader(c)
 	for i, body := range []string{"one", "two"} {
 		req, _ := http.NewRequest(http.MethodPost, "https://app.site.example/jsonrpc", strings.NewReader(body))
@@ -94,20 +89,18 @@ func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer internal.Close()
-	pk := testnet.NewPKI(t)
-	pk.Add(t, "site", "site.example", "*.site.example")
+	term, roots := siteCert(t)
 	s := Settings{
 		InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"),
-		TerminateTLS:     &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
+		TerminateTLS:     term,
 		Relay:            proxy.RelaySettings{MaxPairs: 1, IdleTimeout: config.Duration(300 * time.Millisecond)},
 	}
 	p := newProxy(t, s, t.TempDir())
 	defer p.term.shutdown(t.Context())
-	roots := pk.Identity(t, "site").Roots
 
 	// One connection: a request whose body stops halfway.
 	a, b := tcpPair(t)
-	if err := p.term.serve(b, s.InternalEndpoint); err != nil {
+	if err := p.term.serve(b, s.InternalEndpoint, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	c := tls.Client(a, &tls.Config{RootCAs: roots, ServerName: "app.site.example"})
@@ -117,7 +110,7 @@ func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
 	}
 	// The cap is one: a second connection is refused while the first is open.
 	_, y := tcpPair(t)
-	if err := p.term.serve(y, s.InternalEndpoint); !errors.Is(err, errTerminatorFull) {
+	if err := p.term.serve(y, s.InternalEndpoint, netip.Addr{}); !errors.Is(err, errTerminatorFull) {
 		t.Errorf("a second terminated connection with max_pairs 1: %v, want refused", err)
 	}
 	if n := p.Stats().Terminated; n != 1 {
@@ -139,9 +132,19 @@ func TestTerminatedConnectionsAreCappedAndTimedOut(t *testing.T) {
 	for p.Stats().Terminated != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := p.term.serve(y, s.InternalEndpoint); err != nil {
+	if err := p.term.serve(y, s.InternalEndpoint, netip.Addr{}); err != nil {
 		t.Errorf("after the close: %v", err)
 	}
+}
+
+// siteCert issues a certificate for *.site.example: the terminate_tls block that presents it,
+// and the roots a client trusts it by.
+func siteCert(t *testing.T) (*Terminate, *x509.CertPool) {
+	t.Helper()
+	pk := testnet.NewPKI(t)
+	pk.Add(t, "site", "site.example", "*.site.example")
+	return &Terminate{CertFile: config.Path(filepath.Join(pk.Dir, "site.crt")), KeyFile: config.Path(filepath.Join(pk.Dir, "site.key"))},
+		pk.Identity(t, "site").Roots
 }
 
 // tcpPair is a connected pair of loopback TCP sockets: the client's end and the end a
@@ -163,4 +166,57 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
+}
+
+// A terminated connection whose name wants the client's address has its requests name it in
+// X-Forwarded-For and Forwarded, replacing what the client sent; one that does not keeps
+// today's headers: X-Forwarded-For names the connection's peer, and no Forwarded header goes.
+func TestTerminatedRequestsNameTheClient(t *testing.T) {
+	seen := make(chan http.Header, 4)
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer internal.Close()
+	term, roots := siteCert(t)
+	s := Settings{InternalEndpoint: strings.TrimPrefix(internal.URL, "http://"), TerminateTLS: term}
+	p := newProxy(t, s, t.TempDir())
+	defer p.term.shutdown(t.Context())
+	for _, c := range []struct {
+		client   netip.Addr
+		xff, fwd string
+	}{
+		{netip.MustParseAddr("127.0.0.2"), "127.0.0.2", "for=127.0.0.2;proto=https"},
+		{netip.MustParseAddr("2001:db8::7"), "2001:db8::7", `for="[2001:db8::7]";proto=https`},
+		{netip.Addr{}, "127.0.0.1", ""},
+	} {
+		a, b := tcpPair(t)
+		if err := p.term.serve(b, s.InternalEndpoint, c.client); err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(a, &tls.Config{RootCAs: roots, ServerName: "app.site.example"})
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		req, _ := http.NewRequest(http.MethodGet, "https://app.site.example/jsonrpc", nil)
+		req.Header.Set("X-Forwarded-For", "6.6.6.6")
+		req.Header.Set("Forwarded", "for=6.6.6.6")
+		if err := req.Write(tc); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(tc), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		tc.Close() // so that the terminator's shutdown finds no open connection
+		h := <-seen
+		if got := h.Values("X-Forwarded-For"); len(got) != 1 || got[0] != c.xff {
+			t.Errorf("client %v: X-Forwarded-For %q, want %q", c.client, got, c.xff)
+		}
+		if got := h.Get("Forwarded"); got != c.fwd || len(h.Values("Forwarded")) > 1 {
+			t.Errorf("client %v: Forwarded %q, want %q", c.client, h.Values("Forwarded"), c.fwd)
+		}
+		if h.Get("X-Forwarded-Proto") != "https" {
+			t.Errorf("client %v: X-Forwarded-Proto %q", c.client, h.Get("X-Forwarded-Proto"))
+		}
+	}
 }

@@ -2,7 +2,6 @@ package public
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,11 +45,14 @@ type Proxy struct {
 	// saveTimer and saving batch the saves of the local copy of its mirror.
 	cluster   *cluster.Store
 	saveTimer *time.Timer
-	saving    atomic.Bool
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	runErr    chan error
-	failed    chan error // the engine stopped while the proxy was serving
+	// bare holds the operators whose private proxies refused the client's addresses in
+	// incomingConnection (incoming.go).
+	bare   bareOperators
+	saving atomic.Bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	runErr chan error
+	failed chan error // the engine stopped while the proxy was serving
 }
 
 // New builds a public proxy from the common role parts and its settings block.
@@ -177,21 +179,6 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	errs = append(errs, p.table.Save(p.store))
 	p.mu.Unlock()
 	return errors.Join(errs...)
-}
-
-// notify runs on an event loop: it only enqueues the incomingConnection call.
-func (p *Proxy) notify(n engine.Notice) error {
-	tok := n.Token
-	return p.pool.Submit(epsclient.Job{
-		Operator: n.Operator,
-		Method:   wire.IncomingConnection,
-		Params:   wire.IncomingParams{Domain: n.Domain, Token: tok, Endpoint: p.s.InternalEndpoint},
-		Done: func(_ json.RawMessage, err error) {
-			if err != nil {
-				p.eng.Cancel(tok, err.Error())
-			}
-		},
-	})
 }
 
 func (p *Proxy) pairDone(st relay.Stats) {

@@ -67,8 +67,7 @@ func TestADeadEngineIsAFailure(t *testing.T) {
 func TestRemovedGrantsStopMatching(t *testing.T) {
 	var mu sync.Mutex
 	grants := map[string][]string{"a.test": {".a.example"}}
-	id := testnet.NewPKI(t, self).Identity(t, self)
-	url := testnet.NodeStandIn(t, id, func(method string, params json.RawMessage, _ []byte) (any, *jsonrpc.Error) {
+	p := newProxyWithNode(t, func(method string, params json.RawMessage, _ []byte) (any, *jsonrpc.Error) {
 		if method != self+"."+directory.LookupMethod {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeMethodNotFound, "%s", method)
 		}
@@ -84,13 +83,6 @@ func TestRemovedGrantsStopMatching(t *testing.T) {
 		}
 		return res, nil
 	})
-	base := proxy.Base{Name: self, Identity: id, DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	base.EPS = epsclient.Settings{Node: url, Listen: "127.0.0.1:0"}.WithDefaults()
-	p, err := New(base, Settings{TLSBind: testnet.FreeAddr(t), InternalBind: testnet.FreeAddr(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.relay.Close(); p.pool.Close(); p.client.Close() })
 	ctx := context.Background()
 	for _, c := range []struct{ op, grant, names string }{
 		{"a.test", ".a.example", `{"domain": "www.a.example"}, {"domain": "api.b.a.example"}`},
@@ -115,4 +107,19 @@ func TestRemovedGrantsStopMatching(t *testing.T) {
 	if strings.Contains(string(b), "www.a.example") || strings.Contains(string(b), "www.b.example") {
 		t.Errorf("withdrawn names are still in the file: %s", b)
 	}
+}
+
+// newProxyWithNode builds a public proxy (not started) whose EPS client talks to a node
+// stand-in that answers every call with answer.
+func newProxyWithNode(t *testing.T, answer testnet.Answer) *Proxy {
+	t.Helper()
+	id := testnet.NewPKI(t, self).Identity(t, self)
+	base := proxy.Base{Name: self, Identity: id, DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	base.EPS = epsclient.Settings{Node: testnet.NodeStandIn(t, id, answer), Listen: "127.0.0.1:0"}.WithDefaults()
+	p, err := New(base, Settings{TLSBind: testnet.FreeAddr(t), InternalBind: testnet.FreeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.relay.Close(); p.pool.Close(); p.client.Close() })
+	return p
 }

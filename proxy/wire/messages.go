@@ -1,6 +1,9 @@
 package wire
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Announcement is one name in an announceConnections call. No expiry means until withdrawn; an
 // expiry at most 7 days ahead is a timed announcement, one at or before now withdraws the name.
@@ -38,11 +41,22 @@ type Served struct {
 }
 
 // IncomingParams are incomingConnection's params: a client for Domain waits at the public proxy
-// under Token; dial Endpoint (host:port) and present it.
+// under Token; dial Endpoint (host:port) and present it. Source is the client's address and port
+// as the public proxy accepted it, Destination the address and port of the public proxy's TLS
+// listener it connected to ("203.0.113.7:51234", "[2001:db8::7]:443"); both are left out by a
+// public proxy that does not send them, and of a call repeated for a private proxy that refused
+// them as unknown fields.
 type IncomingParams struct {
-	Domain   string `json:"domain"`
-	Token    Token  `json:"token"`
-	Endpoint string `json:"endpoint"`
+	Domain      string         `json:"domain"`
+	Token       Token          `json:"token"`
+	Endpoint    string         `json:"endpoint"`
+	Source      netip.AddrPort `json:"source,omitzero"`
+	Destination netip.AddrPort `json:"destination,omitzero"`
+}
+
+// Addresses are the client's addresses the params carry (not Known when left out).
+func (p IncomingParams) Addresses() Addresses {
+	return Addresses{Source: p.Source, Destination: p.Destination}
 }
 
 // Ack is the result of a call that only acknowledges ({"message": "ok"}).
@@ -56,20 +70,26 @@ var OK = Ack{Message: "ok"}
 // ReserveParams are reserveConnections' params: how many standby tokens the caller wants
 // (1 to MaxReserve; 0 asks only where to dial: the result's Endpoint and Instances) and, for a public proxy of several instances, the internal endpoint of the
 // instance they are for (one of ReserveResult.Instances; empty: the instance that answers).
+// ClientAddress asks that a client relayed to a socket presented with one of these tokens be
+// preceded by the address header (AppendAddressHeader) carrying its addresses; without it the
+// socket gets the client's bytes alone, as it always did.
 type ReserveParams struct {
-	Count    int    `json:"count"`
-	Endpoint string `json:"endpoint,omitempty"`
+	Count         int    `json:"count"`
+	Endpoint      string `json:"endpoint,omitempty"`
+	ClientAddress bool   `json:"client_address,omitempty"`
 }
 
 // ReserveResult tells the caller where to dial its standby connections and with which tokens;
 // each token is good for one connection until ExpiresAt. Instances lists the internal endpoints of
 // every live instance of a public proxy that runs several (absent for one that runs alone): the
-// caller keeps standby connections at each, and accepts dial-backs from each.
+// caller keeps standby connections at each, and accepts dial-backs from each. ClientAddress
+// confirms that the tokens were reserved with ReserveParams.ClientAddress.
 type ReserveResult struct {
-	Tokens    []Token   `json:"tokens"`
-	Endpoint  string    `json:"endpoint"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Instances []string  `json:"instances,omitempty"`
+	Tokens        []Token   `json:"tokens"`
+	Endpoint      string    `json:"endpoint"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	Instances     []string  `json:"instances,omitempty"`
+	ClientAddress bool      `json:"client_address,omitempty"`
 }
 
 // AnnounceConnectionParams are announceConnection's params: an operator asks a private proxy to

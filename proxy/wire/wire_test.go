@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,41 @@ func TestMessagesKeepTheirJSONForms(t *testing.T) {
 		{AnnounceConnectionParams{Domain: "a.example", Proxy: "pub"}, `{"domain":"a.example","proxy":"pub"}`},
 		{Served{Domain: "a.example", Proxy: "pub", Target: "127.0.0.1:1"}, `{"domain":"a.example","proxy":"pub","target":"127.0.0.1:1"}`},
 		{Grant{AllowedDomains: []string{".a.example"}}, `{"allowed_domains":[".a.example"]}`},
+	} {
+		b, err := json.Marshal(c.v)
+		if err != nil || string(b) != c.want {
+			t.Errorf("%T: %s %v, want %s", c.v, b, err, c.want)
+		}
+	}
+}
+
+// The optional fields are left out when not set, so that a call without them is the form above
+// byte for byte; set, they are the client's addresses as host:port text and the reservation's
+// flag.
+func TestOptionalFieldsJSONForms(t *testing.T) {
+	in := IncomingParams{Domain: "a.example", Endpoint: "127.0.0.1:9",
+		Source: netip.MustParseAddrPort("127.0.0.2:40000"), Destination: netip.MustParseAddrPort("[2001:db8::1]:443")}
+	b, err := json.Marshal(in)
+	want := `{"domain":"a.example","token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","endpoint":"127.0.0.1:9","source":"127.0.0.2:40000","destination":"[2001:db8::1]:443"}`
+	if err != nil || string(b) != want {
+		t.Errorf("incomingConnection with addresses:\n got %s %v\nwant %s", b, err, want)
+	}
+	var back IncomingParams
+	if err := json.Unmarshal(b, &back); err != nil || back != in || !back.Addresses().Known() {
+		t.Errorf("round trip: %+v %v", back, err)
+	}
+	for _, bad := range []string{`"source":"127.0.0.2"`, `"source":"host:1"`, `"destination":"[::1]:99999"`, `"source":1`} {
+		if err := json.Unmarshal([]byte(`{"domain":"a",`+bad+`}`), &back); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{ReserveParams{Count: 8, ClientAddress: true}, `{"count":8,"client_address":true}`},
+		{ReserveResult{Tokens: []Token{}, Endpoint: "127.0.0.1:9", ClientAddress: true},
+			`{"tokens":[],"endpoint":"127.0.0.1:9","expires_at":"0001-01-01T00:00:00Z","client_address":true}`},
 	} {
 		b, err := json.Marshal(c.v)
 		if err != nil || string(b) != c.want {

@@ -92,14 +92,11 @@ func NewDomains(reasons []string, rl *relay.Relay, log *slog.Logger) *Domains {
 	byName[""] = byName[NoName]
 	d.all.Store(&all)
 	d.byName.Store(&byName)
-	label := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
-	}
-	d.accepted = label("connections_accepted_total", "Connections taken for a domain: a hello routed to its announcement (public proxy), a dial-back or standby client for it (private proxy).", "domain")
-	d.refused = label("connections_refused_total", "Connections closed before they were relayed, by domain and reason.", "domain", "reason")
-	d.relayed = label("connections_relayed_total", "Connections handed to the relay, by domain.", "domain")
-	d.bytes = label("relay_bytes_total", "Bytes relayed, by domain and direction: upstream from the client towards the internal server, downstream back; counted while connections are open.", "domain", "direction")
-	d.active = label("relay_active_connections", "Connections being relayed now, by domain.", "domain")
+	d.accepted = NewDesc("connections_accepted_total", "Connections taken for a domain: a hello routed to its announcement (public proxy), a dial-back or standby client for it (private proxy).", "domain")
+	d.refused = NewDesc("connections_refused_total", "Connections closed before they were relayed, by domain and reason.", "domain", "reason")
+	d.relayed = NewDesc("connections_relayed_total", "Connections handed to the relay, by domain.", "domain")
+	d.bytes = NewDesc("relay_bytes_total", "Bytes relayed, by domain and direction: upstream from the client towards the internal server, downstream back; counted while connections are open.", "domain", "direction")
+	d.active = NewDesc("relay_active_connections", "Connections being relayed now, by domain.", "domain")
 	return d
 }
 

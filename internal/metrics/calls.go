@@ -81,3 +81,9 @@ func Result(err error) string {
 	}
 	return "error"
 }
+
+// NewClientCalls is the histogram of a proxy's calls through its EPS node, by method (without
+// the operator: the methods are the code's own) and result.
+func NewClientCalls() *Calls {
+	return NewCalls("eps_client_call_duration_seconds", "Calls this proxy made through its EPS node, by method and result, and how long they took.", nil)
+}

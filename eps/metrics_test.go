@@ -39,30 +39,14 @@ func TestNodeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]float64{}
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			key := f.GetName()
-			for _, l := range m.GetLabel() {
-				key += " " + l.GetName() + "=" + l.GetValue()
-			}
-			switch {
-			case m.Histogram != nil:
-				got[key] = float64(m.Histogram.GetSampleCount())
-			case m.Counter != nil:
-				got[key] = m.Counter.GetValue()
-			case m.Gauge != nil:
-				got[key] = m.Gauge.GetValue()
-			}
-		}
-	}
+	got := metrics.Flatten(fams)
 	url := "https://" + n.services[beta].Addr() + "/jsonrpc"
 	want := map[string]float64{
-		"epsproxy_eps_delivery_duration_seconds method=echo result=ok":                               2,
-		"epsproxy_eps_delivery_duration_seconds method=" + metrics.OtherMethod + " result=no_method": 1,
-		"epsproxy_eps_service_endpoint_up endpoint=" + url:                                           1,
-		"epsproxy_eps_service_endpoint_calls_total endpoint=" + url + " outcome=delivered":           3,
-		"epsproxy_eps_service_endpoint_calls_total endpoint=" + url + " outcome=failed":              0,
+		`epsproxy_eps_delivery_duration_seconds{method="echo",result="ok"}`:                               2,
+		`epsproxy_eps_delivery_duration_seconds{method="` + metrics.OtherMethod + `",result="no_method"}`: 1,
+		`epsproxy_eps_service_endpoint_up{endpoint="` + url + `"}`:                                        1,
+		`epsproxy_eps_service_endpoint_calls_total{endpoint="` + url + `",outcome="delivered"}`:           3,
+		`epsproxy_eps_service_endpoint_calls_total{endpoint="` + url + `",outcome="failed"}`:              0,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -12,61 +12,31 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"epsproxy/engine/relay"
 	"epsproxy/internal/jsonrpc"
 	"epsproxy/internal/metrics"
 )
 
-// value finds the series of family name whose labels include want and returns its value (a
-// counter's, a gauge's, or a histogram's sample count); ok is false when there is none.
-func value(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (float64, bool) {
+// gather returns g's series, one value each (Flatten).
+func gather(t *testing.T, g prometheus.Gatherer) map[string]float64 {
 	t.Helper()
 	fams, err := g.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if have[k] != v {
-					continue series
-				}
-			}
-			return sampleValue(m), true
-		}
-	}
-	return 0, false
+	return metrics.Flatten(fams)
 }
 
-func sampleValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	return 0
-}
-
-func mustValue(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) float64 {
+// want checks the named series' values.
+func want(t *testing.T, g prometheus.Gatherer, series map[string]float64) {
 	t.Helper()
-	v, ok := value(t, g, name, want)
-	if !ok {
-		t.Fatalf("no series %s%v", name, want)
+	got := gather(t, g)
+	for k, v := range series {
+		if have, ok := got[k]; !ok || have != v {
+			t.Errorf("%s = %v (present: %v), want %v", k, have, ok, v)
+		}
 	}
-	return v
 }
 
 var reasons = []string{"no_route", "too_slow"}
@@ -102,17 +72,14 @@ func TestDomainLabelsAreBounded(t *testing.T) {
 	d.Get("a.test").Refused(99) // not a reason: ignored
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(d)
-	if v := mustValue(t, reg, "epsproxy_connections_accepted_total", map[string]string{"domain": metrics.Other}); v != 1 {
-		t.Errorf("accepted under %s = %v, want 1", metrics.Other, v)
-	}
-	if v := mustValue(t, reg, "epsproxy_connections_refused_total", map[string]string{"domain": "a.test", "reason": "too_slow"}); v != 1 {
-		t.Errorf("refused too_slow = %v, want 1", v)
-	}
-	if _, ok := value(t, reg, "epsproxy_connections_refused_total", map[string]string{"domain": "a.test", "reason": "no_route"}); ok {
-		t.Error("a reason nobody was refused for has a series")
-	}
-	if _, ok := value(t, reg, "epsproxy_relay_bytes_total", nil); ok {
-		t.Error("relay series without a relay")
+	want(t, reg, map[string]float64{
+		`epsproxy_connections_accepted_total{domain="` + metrics.Other + `"}`:   1,
+		`epsproxy_connections_refused_total{domain="a.test",reason="too_slow"}`: 1,
+	})
+	for k := range gather(t, reg) {
+		if strings.HasPrefix(k, "epsproxy_relay_") || k == `epsproxy_connections_refused_total{domain="a.test",reason="no_route"}` {
+			t.Errorf("series %s: relay series without a relay, or a reason nobody was refused for", k)
+		}
 	}
 }
 
@@ -180,18 +147,12 @@ func TestRelayBytesWhileOpen(t *testing.T) {
 	send(t, c1, s1, 1000)
 	send(t, s1, c1, 300)
 	send(t, c2, s2, 24)
-	up := map[string]string{"domain": "a.test", "direction": "upstream"}
-	down := map[string]string{"domain": "a.test", "direction": "downstream"}
-	active := map[string]string{"domain": "a.test"}
-	if v := mustValue(t, reg, "epsproxy_relay_bytes_total", up); v != 1024 {
-		t.Errorf("upstream bytes while open = %v, want 1024", v)
-	}
-	if v := mustValue(t, reg, "epsproxy_relay_bytes_total", down); v != 300 {
-		t.Errorf("downstream bytes while open = %v, want 300", v)
-	}
-	if v := mustValue(t, reg, "epsproxy_relay_active_connections", active); v != 2 {
-		t.Errorf("active = %v, want 2", v)
-	}
+	const (
+		up     = `epsproxy_relay_bytes_total{direction="upstream",domain="a.test"}`
+		down   = `epsproxy_relay_bytes_total{direction="downstream",domain="a.test"}`
+		active = `epsproxy_relay_active_connections{domain="a.test"}`
+	)
+	want(t, reg, map[string]float64{up: 1024, down: 300, active: 2})
 	c1.Close()
 	s1.Close()
 	select {
@@ -199,18 +160,11 @@ func TestRelayBytesWhileOpen(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the closed pair never finished")
 	}
-	if v := mustValue(t, reg, "epsproxy_relay_bytes_total", up); v != 1024 {
-		t.Errorf("upstream bytes after one closed = %v, want 1024", v)
-	}
-	if v := mustValue(t, reg, "epsproxy_relay_active_connections", active); v != 1 {
-		t.Errorf("active after one closed = %v, want 1", v)
-	}
+	want(t, reg, map[string]float64{up: 1024, down: 300, active: 1})
 	// A tag without a label (never given to Get) counts under Other.
 	c3, s3 := pipe(t, rl, "nobody.test")
 	send(t, c3, s3, 5)
-	if v := mustValue(t, reg, "epsproxy_relay_bytes_total", map[string]string{"domain": metrics.Other, "direction": "upstream"}); v != 5 {
-		t.Errorf("upstream bytes under %s = %v, want 5", metrics.Other, v)
-	}
+	want(t, reg, map[string]float64{`epsproxy_relay_bytes_total{direction="upstream",domain="` + metrics.Other + `"}`: 5})
 }
 
 // A call's method is its own label only when known; results are a fixed few classes.
@@ -220,27 +174,25 @@ func TestCalls(t *testing.T) {
 	reg.MustRegister(c)
 	c.Observe("known", time.Millisecond, nil)
 	c.Observe("made-up", time.Millisecond, jsonrpc.Errorf(jsonrpc.CodeTimeout, "slow"))
-	if v := mustValue(t, reg, "epsproxy_test_calls_seconds", map[string]string{"method": "known", "result": "ok"}); v != 1 {
-		t.Errorf("known ok = %v, want 1", v)
-	}
-	if v := mustValue(t, reg, "epsproxy_test_calls_seconds", map[string]string{"method": metrics.OtherMethod, "result": "timeout"}); v != 1 {
-		t.Errorf("other timeout = %v, want 1", v)
-	}
-	for err, want := range map[error]string{
+	want(t, reg, map[string]float64{
+		`epsproxy_test_calls_seconds{method="known",result="ok"}`:                            1,
+		`epsproxy_test_calls_seconds{method="` + metrics.OtherMethod + `",result="timeout"}`: 1,
+	})
+	for err, class := range map[error]string{
 		nil: "ok", jsonrpc.Errorf(jsonrpc.CodeNotFound, ""): "not_found", jsonrpc.Errorf(jsonrpc.CodeInvalidParams, ""): "bad_request",
 		jsonrpc.Errorf(jsonrpc.CodeUnreachable, ""): "unreachable", jsonrpc.Errorf(777, ""): "error", errors.New("plain"): "internal_error",
 	} {
-		if got := metrics.Result(err); got != want {
-			t.Errorf("Result(%v) = %q, want %q", err, got, want)
+		if got := metrics.Result(err); got != class {
+			t.Errorf("Result(%v) = %q, want %q", err, got, class)
 		}
 	}
 }
 
-// A process's registry has the Go and process collectors, and nothing goes to the default one.
+// A process's registry has the Go and process collectors.
 func TestNewRegistry(t *testing.T) {
-	reg := metrics.NewRegistry()
+	got := gather(t, metrics.NewRegistry())
 	for _, name := range []string{"go_goroutines", "process_open_fds"} {
-		if _, ok := value(t, reg, name, nil); !ok {
+		if _, ok := got[name]; !ok {
 			t.Errorf("no %s", name)
 		}
 	}

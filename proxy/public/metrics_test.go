@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"epsproxy/bench/load"
 	"epsproxy/epsclient"
@@ -17,39 +16,14 @@ import (
 	"epsproxy/proxy/wire"
 )
 
-// series gathers reg into "name{label=value,...}" → value (a histogram's sample count).
+// series gathers reg into one value per series (metrics.Flatten).
 func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			key := f.GetName() + "{"
-			for i, l := range m.GetLabel() {
-				if i > 0 {
-					key += ","
-				}
-				key += l.GetName() + "=" + l.GetValue()
-			}
-			out[key+"}"] = sampleValue(m)
-		}
-	}
-	return out
-}
-
-func sampleValue(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	return 0
+	return metrics.Flatten(fams)
 }
 
 // Through a running public proxy: a client relayed to a standby socket counts under its
@@ -85,10 +59,10 @@ func TestMetricsOfARunningProxy(t *testing.T) {
 	waitUntil(t, "the standby socket is parked", func() bool { parked, _ := p.eng.Standby(); return parked == 1 })
 	got := series(t, reg)
 	for k, v := range map[string]float64{
-		"epsproxy_standby_parked_sockets{operator=a.test}": 1,
-		"epsproxy_standby_tokens{operator=a.test}":         1,
-		"epsproxy_announcements{state=live,store=file}":    1,
-		"epsproxy_announcements{state=expired,store=file}": 0,
+		`epsproxy_standby_parked_sockets{operator="a.test"}`:   1,
+		`epsproxy_standby_tokens{operator="a.test"}`:           1,
+		`epsproxy_announcements{state="live",store="file"}`:    1,
+		`epsproxy_announcements{state="expired",store="file"}`: 0,
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
@@ -129,27 +103,27 @@ func TestMetricsOfARunningProxy(t *testing.T) {
 	readN(t, bad, 0)
 
 	want := map[string]float64{
-		"epsproxy_connections_accepted_total{domain=www.a.example}":                              1,
-		"epsproxy_connections_relayed_total{domain=www.a.example}":                               1,
-		"epsproxy_relay_bytes_total{direction=upstream,domain=www.a.example}":                    float64(len(hello) + 50),
-		"epsproxy_relay_bytes_total{direction=downstream,domain=www.a.example}":                  100,
-		"epsproxy_relay_active_connections{domain=www.a.example}":                                1,
-		"epsproxy_connections_accepted_total{domain=" + metrics.Unannounced + "}":                1,
-		"epsproxy_connections_refused_total{domain=" + metrics.Unannounced + ",reason=no_route}": 1,
-		"epsproxy_internal_connections_refused_total{reason=unknown_token}":                      1,
-		"epsproxy_standby_parked_sockets{operator=a.test}":                                       0,
+		`epsproxy_connections_accepted_total{domain="www.a.example"}`:                                1,
+		`epsproxy_connections_relayed_total{domain="www.a.example"}`:                                 1,
+		`epsproxy_relay_bytes_total{direction="upstream",domain="www.a.example"}`:                    float64(len(hello) + 50),
+		`epsproxy_relay_bytes_total{direction="downstream",domain="www.a.example"}`:                  100,
+		`epsproxy_relay_active_connections{domain="www.a.example"}`:                                  1,
+		`epsproxy_connections_accepted_total{domain="` + metrics.Unannounced + `"}`:                  1,
+		`epsproxy_connections_refused_total{domain="` + metrics.Unannounced + `",reason="no_route"}`: 1,
+		`epsproxy_internal_connections_refused_total{reason="unknown_token"}`:                        1,
+		`epsproxy_standby_parked_sockets{operator="a.test"}`:                                         0,
 	}
 	waitUntil(t, "the refusals are counted", func() bool {
 		got = series(t, reg)
-		return got["epsproxy_internal_connections_refused_total{reason=unknown_token}"] == 1 &&
-			got["epsproxy_connections_refused_total{domain="+metrics.Unannounced+",reason=no_route}"] == 1
+		return got[`epsproxy_internal_connections_refused_total{reason="unknown_token"}`] == 1 &&
+			got[`epsproxy_connections_refused_total{domain="`+metrics.Unannounced+`",reason="no_route"}`] == 1
 	})
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
-	if _, ok := got["epsproxy_connections_accepted_total{domain=nobody.example}"]; ok {
+	if _, ok := got[`epsproxy_connections_accepted_total{domain="nobody.example"}`]; ok {
 		t.Error("an unannounced name has a label of its own")
 	}
 }

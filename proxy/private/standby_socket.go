@@ -69,14 +69,17 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 	s.settle()
 	sp.tookToken()
 	if err != nil {
+		p.refused("", refusedBadHello)
 		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
 		return -1, nil, err
 	}
 	a, ok := p.anns.match(sni, sp.proxy, time.Now())
 	if !ok {
+		p.unannounced()
 		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
 		return -1, nil, errNotAnnounced
 	}
+	p.domains.Get(a.Domain).Accepted()
 	target := p.target(a)
 	ap, perr := netip.ParseAddrPort(target)
 	if p.term != nil || perr != nil {
@@ -90,9 +93,11 @@ func (s *standbySocket) First(fd int, data []byte) (int, any, error) {
 	}
 	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
 	if err != nil {
+		p.refused(a.Domain, refusedInternal)
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
 		return -1, nil, err
 	}
+	p.domains.Get(a.Domain).Relayed()
 	return ifd, a.Domain, nil
 }
 

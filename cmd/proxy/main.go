@@ -27,6 +27,7 @@ import (
 	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
+	"epsproxy/internal/metrics"
 	"epsproxy/proxy/private"
 	"epsproxy/proxy/public"
 )
@@ -75,6 +76,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "proxy", config.Errorf("admin.bind", "%v", err))
 	}
 	defer adm.Stop(context.Background())
+	reg := metrics.NewRegistry()
 	var (
 		svc   daemon.Service
 		grace time.Duration
@@ -92,6 +94,9 @@ func serve(which string, args []string, stderr io.Writer) int {
 		svc, grace = p, s.Public.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
 		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
+		if err := p.Metrics(reg); err != nil {
+			return daemon.Fail(stderr, "proxy", err)
+		}
 	case "private":
 		if s.Private == nil {
 			return daemon.Fail(stderr, "proxy", fmt.Errorf("%s: no `private` block: these are not a private proxy's settings", os.Getenv("PROXY_SETTINGS")))
@@ -108,7 +113,11 @@ func serve(which string, args []string, stderr io.Writer) int {
 			}
 		}
 		adm.Register("private", func() any { return p.Stats() })
+		if err := p.Metrics(reg); err != nil {
+			return daemon.Fail(stderr, "proxy", err)
+		}
 	}
+	adm.Handle("/metrics", metrics.Handler(reg))
 	procs()
 	stopProfile, err := pf.Start()
 	if err != nil {

@@ -34,7 +34,8 @@ type relayFigures struct {
 	active   int
 }
 
-// Collect sends every label's counters, and the relay's bytes and active pairs per domain:
+// Collect sends every label's counters, and the relay's bytes and active pairs per domain (not
+// for NoName, which only has refusals, nor Unannounced, which is only accepted and refused):
 // for each relay loop, on its turn (relay.Visit), the bytes its finished pairs left (PairDone)
 // plus those of its live pairs so far. A connection's bytes therefore show up while it is open,
 // and the totals never go down. Refusals are sent per reason once there was one.
@@ -58,13 +59,21 @@ func (d *Domains) Collect(ch chan<- prometheus.Metric) {
 		})
 	}
 	for i, dm := range all {
-		ch <- prometheus.MustNewConstMetric(d.accepted, prometheus.CounterValue, float64(dm.accepted.Load()), dm.name)
-		ch <- prometheus.MustNewConstMetric(d.relayed, prometheus.CounterValue, float64(dm.relayed.Load()), dm.name)
 		for r := range dm.refused {
 			if n := dm.refused[r].Load(); n > 0 {
 				ch <- prometheus.MustNewConstMetric(d.refused, prometheus.CounterValue, float64(n), dm.name, d.reasons[r])
 			}
 		}
+		// Nothing is accepted without a name, and nothing unannounced is relayed: those labels
+		// have only the series that can move.
+		if dm == d.noName {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(d.accepted, prometheus.CounterValue, float64(dm.accepted.Load()), dm.name)
+		if dm == d.unannounced {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(d.relayed, prometheus.CounterValue, float64(dm.relayed.Load()), dm.name)
 		if d.rl != nil {
 			ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(figs[i].up), dm.name, "upstream")
 			ch <- prometheus.MustNewConstMetric(d.bytes, prometheus.CounterValue, float64(figs[i].down), dm.name, "downstream")

@@ -13,7 +13,7 @@ import (
 )
 
 // The domain labels that are not announced names. An announced name spelled like one of them
-// counts under it.
+// counts under Other.
 const (
 	// Unannounced counts the connections for names nobody announced, whatever the name.
 	Unannounced = "_unannounced"
@@ -71,6 +71,8 @@ type Domains struct {
 	mu     sync.Mutex                         // serialises adding names
 	full   bool                               // the cap was reached (warned); under mu
 
+	noName, unannounced, other *Domain
+
 	accepted, relayed, refused, bytes, active *prometheus.Desc
 }
 
@@ -83,13 +85,12 @@ var fixedLabels = []string{NoName, Unannounced, Other}
 func NewDomains(reasons []string, rl *relay.Relay, log *slog.Logger) *Domains {
 	d := &Domains{reasons: slices.Clone(reasons), rl: rl, log: log}
 	all := make([]*Domain, 0, len(fixedLabels))
-	byName := map[string]*Domain{}
 	for _, name := range fixedLabels {
-		dm := d.newDomain(name, len(all))
-		all = append(all, dm)
-		byName[name] = dm
+		all = append(all, d.newDomain(name, len(all)))
 	}
-	byName[""] = byName[NoName]
+	d.noName, d.unannounced, d.other = all[0], all[1], all[2]
+	// No announced name may take a fixed label's name: that would be two series of one label.
+	byName := map[string]*Domain{"": d.noName, NoName: d.other, Unannounced: d.other, Other: d.other}
 	d.all.Store(&all)
 	d.byName.Store(&byName)
 	d.accepted = NewDesc("connections_accepted_total", "Connections taken for a domain: a hello routed to its announcement (public proxy), a dial-back or standby client for it (private proxy).", "domain")
@@ -108,12 +109,18 @@ func (d *Domains) newDomain(name string, idx int) *Domain {
 	return dm
 }
 
-// Get returns the counters of an announced name (Announcement.Domain: a pattern for a wildcard)
-// or of a fixed label ("" is NoName), giving the name a label of its own if it has none yet and
-// fewer than MaxDomains names have one; past that it returns Other's. Call it only with names an
-// announcement served: the label set is bounded by what was announced. A name must have been
-// given to Get before a pair tagged with it is added to the relay. Safe from any goroutine; it
-// never blocks except the first time it sees a name.
+// NoName returns the counters of connections refused before a name was read.
+func (d *Domains) NoName() *Domain { return d.noName }
+
+// Unannounced returns the counters of connections for names nobody announced.
+func (d *Domains) Unannounced() *Domain { return d.unannounced }
+
+// Get returns the counters of an announced name (Announcement.Domain: a pattern for a wildcard),
+// giving the name a label of its own if it has none yet and fewer than MaxDomains names have
+// one; past that, or for a name spelled like a fixed label, it returns Other's; "" is NoName.
+// Call it only with names an announcement served: the label set is bounded by what was
+// announced. A name must have been given to Get before a pair tagged with it is added to the
+// relay. Safe from any goroutine; it never blocks except the first time it sees a name.
 func (d *Domains) Get(name string) *Domain {
 	if dm, ok := (*d.byName.Load())[name]; ok {
 		return dm
@@ -134,7 +141,7 @@ func (d *Domains) add(name string) *Domain {
 			d.full = true
 			d.log.Warn("metrics: more announced names than domain labels; further names count under "+Other+" until restart", "labels", MaxDomains)
 		}
-		return byName[Other]
+		return d.other
 	}
 	dm := d.newDomain(name, len(all))
 	next := maps.Clone(byName)
@@ -147,11 +154,10 @@ func (d *Domains) add(name string) *Domain {
 
 // lookup returns the domain of a relay tag without adding one: Other for a name without a label.
 func (d *Domains) lookup(tag any) *Domain {
-	m := *d.byName.Load()
 	if name, ok := tag.(string); ok {
-		if dm, ok := m[name]; ok {
+		if dm, ok := (*d.byName.Load())[name]; ok {
 			return dm
 		}
 	}
-	return m[Other]
+	return d.other
 }

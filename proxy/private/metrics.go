@@ -48,7 +48,7 @@ func (p *Proxy) refused(domain string, why refusal) { p.domains.Get(domain).Refu
 // unannounced counts a client for a name this proxy did not announce to the public proxy asking:
 // accepted and refused under metrics.Unannounced, whatever the name.
 func (p *Proxy) unannounced() {
-	d := p.domains.Get(metrics.Unannounced)
+	d := p.domains.Unannounced()
 	d.Accepted()
 	d.Refused(int(refusedNotAnnounced))
 }

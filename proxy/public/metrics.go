@@ -42,7 +42,7 @@ func (o *observer) Refused(domain string, why engine.Refusal, internal bool) {
 		}
 		return
 	case domain == "" && why == o.noRoute:
-		d := o.domains.Get(metrics.Unannounced)
+		d := o.domains.Unannounced()
 		d.Accepted()
 		d.Refused(int(why))
 		return

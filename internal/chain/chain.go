@@ -6,8 +6,9 @@
 // It owns what it creates for one chain: the processes it starts and their logs, a copy of the
 // repository's settings/dev tree with a fresh dev PKI and a port overlay written into it, and
 // the ports it takes from the allocator given to New (the chain's listeners and the admin
-// listeners EnableAdmin turns on). It reads a process's /debug/stats (Stats); figures from
-// /proc come from internal/proc.
+// listeners EnableAdmin turns on; every other process it starts has its admin listener off,
+// whatever the dev settings say). It reads a process's /debug/stats (Stats) and /metrics
+// (Metrics); figures from /proc come from internal/proc.
 //
 // It must not touch the repository's settings/dev or any process it did not start. Nothing the
 // products run imports it: the commands and the packages they build on work without it.
@@ -304,8 +305,11 @@ func (c *Chain) Command(name string) (*exec.Cmd, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, c.Env[name]...)
-	if v, addr := adminEnv[name], c.AdminAddr(name); addr != "" {
-		cmd.Env = append(cmd.Env, v+"="+addr) // last, so it wins over Env
+	if v := adminEnv[name]; v != "" {
+		// Last, so it wins over Env and the settings: the dev roles bind fixed admin ports
+		// (9100 and up), which chains running side by side must never take. A process gets the
+		// free address EnableAdmin chose, or none ("" turns the listener off).
+		cmd.Env = append(cmd.Env, v+"="+c.AdminAddr(name))
 	}
 	cmd.Dir = c.Dir
 	return cmd, nil

@@ -6,8 +6,8 @@
 // It owns what it creates for one chain: the processes it starts and their logs, a copy of the
 // repository's settings/dev tree with a fresh dev PKI and a port overlay written into it, and
 // the ports it takes from the allocator given to New (the chain's listeners and the admin
-// listeners EnableAdmin turns on; every other process it starts has its admin listener off,
-// whatever the dev settings say). It reads a process's /debug/stats (Stats) and /metrics
+// listeners EnableAdmin turns on; the port overlay turns every other admin listener off, so
+// the dev settings' fixed admin ports are never bound). It reads a process's /debug/stats (Stats) and /metrics
 // (Metrics); figures from /proc come from internal/proc.
 //
 // It must not touch the repository's settings/dev or any process it did not start. Nothing the
@@ -205,6 +205,19 @@ func (c *Chain) writeOverlay() error {
 	for role, listen := range map[string]string{"cluster-private-proxy-1a": p.PrivateEPS, "cluster-private-proxy-1b": p.PrivateEPSB} {
 		files["roles/"+role] = fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q}\n", url(p.PrivateNodeLocal), listen, p.Internal)
 	}
+	// The dev roles bind fixed admin ports (9100 and up), which chains running side by side must
+	// never take: every role's listener is off here, and on at a free address only for the
+	// processes EnableAdmin names (its environment variable wins over the files). An overlay a
+	// test writes later may still set it, as a user's file would.
+	roles, err := os.ReadDir(filepath.Join(c.Dir, "settings", "dev", "roles"))
+	if err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if r.IsDir() {
+			files["roles/"+r.Name()] += "admin: {bind: \"\"}\n"
+		}
+	}
 	for sub, body := range files {
 		path := filepath.Join(c.Dir, "settings", "dev", sub, "999_ports.yml")
 		if err := os.WriteFile(path, []byte("# written by internal/chain for a test run\n"+body), 0o644); err != nil {
@@ -305,11 +318,8 @@ func (c *Chain) Command(name string) (*exec.Cmd, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, c.Env[name]...)
-	if v := adminEnv[name]; v != "" {
-		// Last, so it wins over Env and the settings: the dev roles bind fixed admin ports
-		// (9100 and up), which chains running side by side must never take. A process gets the
-		// free address EnableAdmin chose, or none ("" turns the listener off).
-		cmd.Env = append(cmd.Env, v+"="+c.AdminAddr(name))
+	if v, addr := adminEnv[name], c.AdminAddr(name); addr != "" {
+		cmd.Env = append(cmd.Env, v+"="+addr) // last, so it wins over Env
 	}
 	cmd.Dir = c.Dir
 	return cmd, nil

@@ -92,6 +92,8 @@ type Config struct {
 	// when the interval ends, so a flood of refusals cannot fill the disk.
 	RefusalLogLines    int
 	RefusalLogInterval time.Duration
+	// Observer, if set, is told what becomes of each connection, for metrics (see Observer).
+	Observer Observer
 }
 
 // RateLimit allows Limit new connections per source in each Window.

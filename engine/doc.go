@@ -36,6 +36,9 @@
 // that loop's Execute. The engine never blocks a loop: no EPS calls (Notifier must only enqueue),
 // no locks held across I/O.
 //
+// Each connection's fate (routed to an announcement, relayed, or refused and why) is told to an
+// optional Observer (observer.go), which only counts; the engine does not know how.
+//
 // The engine owns sockets and their phases. It must not know the EPS protocol, how announcements
 // are made, or how the relay moves bytes; of the proxies' contract (proxy/wire) it uses only the
 // token, the bytes a private proxy presents first on the internal port, the token's hash, and

@@ -55,6 +55,7 @@ type Engine struct {
 	helloCap *phaseCap
 	tokenCap *phaseCap
 	refusals *refusalLog
+	obs      Observer // nil: nobody observes
 
 	internalPort int
 	fdLimit      int64
@@ -107,6 +108,7 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		helloCap:     newPhaseCap(cfg.MaxHelloPerSource, 0),
 		tokenCap:     newPhaseCap(cfg.MaxTokenPerSource, cfg.MaxTokenConns),
 		refusals:     newRefusalLog(log, cfg.RefusalLogLines, cfg.RefusalLogInterval, time.Now()),
+		obs:          cfg.Observer,
 		internalPort: ip,
 		fdLimit:      int64(limit),
 		fdBase:       int64(countFDs()),
@@ -213,7 +215,7 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 		return
 	}
 	e.stats.NotifyFailed.Add(1)
-	if e.refusals.allow("notify_failed") {
+	if e.refused(s, "notify_failed") {
 		e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", why)
 	}
 	_ = s.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -257,6 +259,18 @@ func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until ti
 // Standby returns the parked standby sockets and the standby tokens (reserved or accepted) not
 // presented yet.
 func (e *Engine) Standby() (parked, tokens int) { return e.standby.counts() }
+
+// OperatorStandby is one operator's share of the standby table.
+type OperatorStandby struct {
+	Operator       string
+	Parked, Tokens int
+}
+
+// StandbyByOperator returns, for each operator holding any, its parked standby sockets and its
+// standby tokens not presented yet, sorted by operator. The operators are those that reserved
+// tokens through EPS (or another instance accepted them for), at most MaxStandbyOperators. Safe
+// from any goroutine: it holds the standby table's lock for one pass over the operators.
+func (e *Engine) StandbyByOperator() []OperatorStandby { return e.standby.byOperator() }
 
 // Pending is the number of clients waiting for their private side.
 func (e *Engine) Pending() int { return e.pending.len() }

@@ -105,7 +105,7 @@ func (h *handler) refuse(s *conn, reason, listener string) ([]byte, gnet.Action)
 	if s.public {
 		h.e.stats.Refused.Add(1)
 	}
-	if h.e.refusals.allow(reason) {
+	if h.e.refused(s, reason) {
 		h.e.log.Info("connection refused", "listener", listener, "reason", reason, "remote", s.src.String())
 	}
 	s.phase = phaseClosed
@@ -141,7 +141,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		// Bytes after the hello (TLS early data) wait in gnet's buffer until the handoff
 		// collects them; a client that keeps sending without an answer is cut off.
 		if c.InboundBuffered()+s.hello.Len() > h.e.cfg.MaxHello {
-			if h.e.refusals.allow("too_much_early_data") {
+			if h.e.refused(s, "too_much_early_data") {
 				h.e.log.Info("client refused", "reason", "too_much_early_data", "remote", s.src.String(), "domain", s.domain)
 			}
 			return gnet.Close
@@ -175,6 +175,9 @@ func (h *handler) onHello(s *conn) gnet.Action {
 		return h.reject(s, "no_route", nil, "sni", string(ch.ServerName))
 	}
 	s.domain, s.operator = ann.Domain, ann.Operator
+	if e.obs != nil {
+		e.obs.Routed(s.domain)
+	}
 	if fd, addr, ok := e.standby.take(ann.Operator, now); ok {
 		return h.toStandby(s, fd, addr, buf)
 	}
@@ -194,7 +197,7 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	if err := e.notify(Notice{Domain: s.domain, Operator: s.operator, Token: s.token, Addresses: clientAddresses(s.c)}); err != nil {
 		e.pending.drop(s)
 		e.stats.NotifyFailed.Add(1)
-		if e.refusals.allow("notify_failed") {
+		if e.refused(s, "notify_failed") {
 			e.log.Info("client refused", "reason", "notify_failed", "domain", s.domain, "announcer", s.operator, "remote", s.src.String(), "err", err)
 		}
 		return gnet.Close
@@ -225,8 +228,13 @@ func (h *handler) toStandby(s *conn, private int, addr bool, buf []byte) gnet.Ac
 		buf = hb.B
 	}
 	if err := e.relay.Add(fd, private, nil, buf, s.domain); err != nil {
-		e.log.Warn("relay refused a pair", "domain", s.domain, "err", err)
+		if e.refused(s, "relay_refused") {
+			e.log.Warn("relay refused a pair", "domain", s.domain, "err", err)
+		}
 		return gnet.Close
+	}
+	if e.obs != nil {
+		e.obs.Relayed(s.domain)
 	}
 	e.stats.Matched.Add(1)
 	e.stats.Paired.Add(1)
@@ -237,7 +245,7 @@ func (h *handler) toStandby(s *conn, private int, addr bool, buf []byte) gnet.Ac
 
 func (h *handler) reject(s *conn, reason string, err error, attrs ...any) gnet.Action {
 	h.e.stats.Refused.Add(1)
-	if !h.e.refusals.allow(reason) {
+	if !h.e.refused(s, reason) {
 		return gnet.Close
 	}
 	args := append([]any{"reason", reason, "remote", s.src.String()}, attrs...)
@@ -259,7 +267,7 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		// The private side must wait for the replayed hello before it says anything: bytes after
 		// the token are not a TLS server talking.
 		e.stats.BadTokens.Add(1)
-		if e.refusals.allow("bytes_after_token") {
+		if e.refused(s, "bytes_after_token") {
 			e.log.Info("internal connection refused", "reason", "bytes_after_token", "remote", s.src.String())
 		}
 		return gnet.Close
@@ -275,14 +283,16 @@ func (h *handler) onToken(s *conn) gnet.Action {
 		}
 		// Unknown, used or expired: close without a word, so a token reveals nothing.
 		e.stats.BadTokens.Add(1)
-		if e.refusals.allow("unknown_token") {
+		if e.refused(s, "unknown_token") {
 			e.log.Info("internal connection refused", "reason", "unknown_token", "remote", s.src.String())
 		}
 		return gnet.Close
 	}
 	fd, err := s.c.Dup()
 	if err != nil {
-		e.log.Warn("dup of the private side failed", "err", err)
+		if e.refused(client, "dup_failed") {
+			e.log.Warn("dup of the private side failed", "domain", client.domain, "err", err)
+		}
 		h.closeClient(client)
 		return gnet.Close
 	}
@@ -318,7 +328,7 @@ func (h *handler) park(s *conn, f filed) gnet.Action {
 	s.unlink()
 	if !e.standby.park(f, fd, time.Now()) {
 		_ = unix.Close(fd)
-		if e.refusals.allow("standby_full") {
+		if e.refused(s, "standby_full") {
 			e.log.Info("internal connection refused", "reason", "standby_full", "operator", f.operator, "remote", s.src.String())
 		}
 		return gnet.Close
@@ -347,7 +357,9 @@ func (e *Engine) handoff(client *conn, private int) {
 	}
 	fd, err := client.c.Dup()
 	if err != nil {
-		e.log.Warn("dup of the client failed", "err", err)
+		if e.refused(client, "dup_failed") {
+			e.log.Warn("dup of the client failed", "domain", client.domain, "err", err)
+		}
 		_ = unix.Close(private)
 		_ = client.loop.el.Close(client.c)
 		return
@@ -363,8 +375,13 @@ func (e *Engine) handoff(client *conn, private int) {
 	err = e.relay.Add(fd, private, nil, replay.B, client.domain)
 	bytebufferpool.Put(replay)
 	if err != nil {
-		e.log.Warn("relay refused a pair", "domain", client.domain, "err", err)
+		if e.refused(client, "relay_refused") {
+			e.log.Warn("relay refused a pair", "domain", client.domain, "err", err)
+		}
 		return
+	}
+	if e.obs != nil {
+		e.obs.Relayed(client.domain)
 	}
 	e.stats.Paired.Add(1)
 }
@@ -399,7 +416,7 @@ func (e *Engine) sweep(l *loop, now time.Time) {
 	for s := l.hello.expired(now); s != nil; s = l.hello.expired(now) {
 		e.stats.HelloTimeouts.Add(1)
 		e.stats.Refused.Add(1)
-		if e.refusals.allow("hello_timeout") {
+		if e.refused(s, "hello_timeout") {
 			e.log.Info("client refused", "reason", "hello_timeout", "remote", s.src.String())
 		}
 		_ = l.el.Close(s.c)
@@ -408,7 +425,7 @@ func (e *Engine) sweep(l *loop, now time.Time) {
 		// Claim it first: its private side may be pairing with it right now on another loop.
 		if e.pending.drop(s) {
 			e.stats.Expired.Add(1)
-			if e.refusals.allow("accept_timeout") {
+			if e.refused(s, "accept_timeout") {
 				e.log.Info("client refused", "reason", "accept_timeout", "domain", s.domain, "announcer", s.operator, "remote", s.src.String())
 			}
 			_ = l.el.Close(s.c)
@@ -416,7 +433,7 @@ func (e *Engine) sweep(l *loop, now time.Time) {
 	}
 	for s := l.token.expired(now); s != nil; s = l.token.expired(now) {
 		e.stats.BadTokens.Add(1)
-		if e.refusals.allow("token_timeout") {
+		if e.refused(s, "token_timeout") {
 			e.log.Info("internal connection refused", "reason", "token_timeout", "remote", s.src.String())
 		}
 		_ = l.el.Close(s.c)

@@ -24,6 +24,8 @@ var refusalReasons = [...]string{
 	"too_much_early_data", "hello_timeout", "accept_timeout",
 	// The token phase.
 	"bytes_after_token", "unknown_token", "token_timeout", "standby_full",
+	// A routed client the relay did not take (at max_pairs, or shutting down).
+	"relay_refused",
 }
 
 var refusalSlot = func() map[string]int {
@@ -50,13 +52,19 @@ func newRefusalLog(log *slog.Logger, lines int, every time.Duration, now time.Ti
 	return &refusalLog{log: log, lines: int64(lines), every: every, start: now}
 }
 
-// allow counts a refusal for reason and reports whether it gets a line of its own. Callers check
-// it before building the line's attributes, so a suppressed refusal costs an atomic add.
-func (r *refusalLog) allow(reason string) bool {
+// refusalIndex is reason's slot, that of "other" for a reason not listed.
+func refusalIndex(reason string) int {
 	i, ok := refusalSlot[reason]
 	if !ok {
 		i = refusalSlot["other"]
 	}
+	return i
+}
+
+// allow counts a refusal for the reason in slot i (refusalIndex) and reports whether it gets a
+// line of its own. Callers check it before building the line's attributes, so a suppressed
+// refusal costs an atomic add.
+func (r *refusalLog) allow(i int) bool {
 	n := r.n[i].Add(1)
 	return r.lines <= 0 || n <= r.lines
 }

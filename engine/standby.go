@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,4 +390,16 @@ func (sb *standby) counts() (parkedN, tokens int) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return int(sb.parkedN.Load()), len(sb.tokens)
+}
+
+// byOperator returns each operator's parked sockets and outstanding tokens, sorted by operator.
+func (sb *standby) byOperator() []OperatorStandby {
+	sb.mu.Lock()
+	out := make([]OperatorStandby, 0, len(sb.ops))
+	for name, op := range sb.ops {
+		out = append(out, OperatorStandby{Operator: name, Parked: len(op.parked), Tokens: len(op.tokens)})
+	}
+	sb.mu.Unlock()
+	slices.SortFunc(out, func(a, b OperatorStandby) int { return strings.Compare(a.Operator, b.Operator) })
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"epsproxy/internal/jsonrpc"
 )
@@ -15,8 +16,23 @@ type Client struct {
 	Entry json.RawMessage `json:"entry"`
 }
 
-// deliver posts a call to this operator's service with params._client set to caller.
+// deliver posts a call to this operator's service with params._client set to caller, and times
+// it (Metrics).
 func (n *Node) deliver(ctx context.Context, caller, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
+	start := time.Now()
+	raw, e := n.post(ctx, caller, method, params, id)
+	if n.deliveries != nil {
+		var err error
+		if e != nil {
+			err = e
+		}
+		n.deliveries.Observe(method, time.Since(start), err)
+	}
+	return raw, e
+}
+
+// post is deliver's call itself.
+func (n *Node) post(ctx context.Context, caller, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
 	if n.svc == nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeUnreachable, "%s has no service endpoint configured", n.name)
 	}

@@ -34,6 +34,8 @@ type testNet struct {
 	services map[string]*epsclient.Server
 	clients  map[string]*epsclient.Client
 	timeout  time.Duration // the nodes' call timeout
+	// prepare, if set, runs on each node between New and Start.
+	prepare func(op string, node *eps.Node)
 }
 
 func quietLog() *slog.Logger {
@@ -142,6 +144,9 @@ func (n *testNet) startNode(t testing.TB, op string, s eps.Settings) {
 	node, err := eps.New(s, quietLog())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n.prepare != nil {
+		n.prepare(op, node)
 	}
 	if err := node.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"epsproxy/eps/directory"
 	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/internal/metrics"
 )
 
 // Node is one EPS node. Create it with New, then Start; Shutdown stops it.
@@ -33,6 +34,8 @@ type Node struct {
 	srvs    []*http.Server // local and peer servers
 	lns     []net.Listener
 	start   time.Time
+	// deliveries times the calls delivered to the service; nil until Metrics.
+	deliveries *metrics.Calls
 }
 
 // New checks the settings, loads the directory and the TLS identity, and builds the node; it

@@ -13,12 +13,14 @@ import (
 	"epsproxy/eps/directory"
 	"epsproxy/internal/config"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/internal/metrics"
 )
 
 // Client calls other operators' methods through the local node. Safe for concurrent use.
 type Client struct {
 	rpc     *jsonrpc.Client
 	timeout time.Duration
+	calls   *metrics.Calls // nil: calls are not timed
 }
 
 // NewClient builds a client for the node at s.Node, presenting id (this operator's certificate,
@@ -40,19 +42,35 @@ func NewClient(s Settings, id *config.Identity, operator string) *Client {
 	return &Client{rpc: &jsonrpc.Client{URL: s.Node, HTTP: &http.Client{Transport: tr}}, timeout: s.Timeout.D()}
 }
 
+// Instrument times every call from now on into calls, by method (without the operator) and
+// result. Call it before the client's first call.
+func (c *Client) Instrument(calls *metrics.Calls) { c.calls = calls }
+
 // Call invokes operator.method with params and decodes the result into result (may be nil). It
 // gives up after the configured timeout or when ctx ends. Errors are *jsonrpc.Error.
 func (c *Client) Call(ctx context.Context, operator, method string, params, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.rpc.Call(ctx, operator+"."+method, params, result)
+	start := time.Now()
+	err := c.rpc.Call(ctx, operator+"."+method, params, result)
+	c.observe(method, start, err)
+	return err
 }
 
 // CallRaw is Call returning the undecoded result.
 func (c *Client) CallRaw(ctx context.Context, operator, method string, params any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.rpc.CallRaw(ctx, operator+"."+method, params)
+	start := time.Now()
+	raw, err := c.rpc.CallRaw(ctx, operator+"."+method, params)
+	c.observe(method, start, err)
+	return raw, err
+}
+
+func (c *Client) observe(method string, start time.Time, err error) {
+	if c.calls != nil {
+		c.calls.Observe(method, time.Since(start), err)
+	}
 }
 
 // Close drops idle connections to the node.

@@ -126,6 +126,24 @@ func (t *Table) Len() int {
 	return s.count
 }
 
+// Counts returns how many stored announcements are live at now and how
+// many have expired and wait for a Purge (Len is their sum). It reads one
+// snapshot in one pass and allocates nothing. Safe for concurrent use;
+// never blocks writers or readers.
+func (t *Table) Counts(now time.Time) (live, expired int) {
+	s := t.snap.Load()
+	if s == nil {
+		return 0, 0
+	}
+	n := now.UnixNano()
+	s.each(func(e entry) {
+		if n < e.expires {
+			live++
+		}
+	})
+	return live, s.count - live
+}
+
 // Announce applies items for operator, whose allowed-domains list (from
 // the EPS directory) is allowed, and returns one result per item, nil for
 // success. Each item is checked on its own, by these rules in this order

@@ -364,18 +364,24 @@ func TestListAndPurge(t *testing.T) {
 	if tb.Len() != 3 {
 		t.Errorf("Len before purge = %d, want 3 (expired entries stay until purged)", tb.Len())
 	}
+	if live, expired := tb.Counts(at); live != 2 || expired != 1 {
+		t.Errorf("Counts before purge = %d live, %d expired; want 2 and 1", live, expired)
+	}
 	if n := tb.Purge(at); n != 1 {
 		t.Errorf("Purge dropped %d, want 1", n)
 	}
 	if tb.Len() != 2 {
 		t.Errorf("Len after purge = %d", tb.Len())
 	}
+	if live, expired := tb.Counts(at); live != 2 || expired != 0 {
+		t.Errorf("Counts after purge = %d live, %d expired; want 2 and 0", live, expired)
+	}
 	if n := tb.Purge(at); n != 0 {
 		t.Errorf("second Purge dropped %d", n)
 	}
 	// Purging an empty or zero table is harmless.
 	var zero Table
-	if zero.Purge(t0) != 0 || zero.List(t0) != nil || zero.Len() != 0 {
+	if live, expired := zero.Counts(t0); zero.Purge(t0) != 0 || zero.List(t0) != nil || zero.Len() != 0 || live != 0 || expired != 0 {
 		t.Error("zero Table is not empty")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/internal/metrics"
 )
 
 const usage = `usage: eps server run [--profile KIND] [--profile-dir DIR]
@@ -76,6 +77,10 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		return daemon.Fail(stderr, "eps", err)
 	}
+	reg := metrics.NewRegistry()
+	if err := n.Metrics(reg); err != nil {
+		return daemon.Fail(stderr, "eps", err)
+	}
 	stopProfile, err := pf.Start()
 	if err != nil {
 		return daemon.Fail(stderr, "eps", err)
@@ -87,6 +92,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	defer adm.Stop(context.Background())
 	adm.Register("eps", func() any { return n.Stats() })
+	adm.Handle("/metrics", metrics.Handler(reg))
 	return daemon.Run(log, stderr, "eps", nodeService{n, lv, log}, 10*time.Second)
 }
 

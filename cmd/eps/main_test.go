@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,6 +130,18 @@ func TestTwoNodeProcessesRouteACall(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil || len(stats.EPS.Service) != 1 || stats.EPS.Service[0].URL != service {
 		t.Errorf("/debug/stats: %+v (%v), want the eps section with the endpoint %s", stats, err, service)
+	}
+	// /metrics has the node's metrics next to the Go runtime's.
+	resp, err = (&http.Client{Timeout: 5 * time.Second}).Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`epsproxy_eps_service_endpoint_up{endpoint="` + service + `"} 1`, "go_goroutines ", "process_open_fds "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics has no %q:\n%s", want, body)
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"epsproxy/internal/admin"
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
+	"epsproxy/internal/metrics"
 	"epsproxy/proxy/private"
 	"epsproxy/proxy/public"
 )
@@ -77,6 +78,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "proxy", config.Errorf("admin.bind", "%v", err))
 	}
 	defer adm.Stop(context.Background())
+	reg := metrics.NewRegistry()
 	var (
 		svc    daemon.Service
 		grace  time.Duration
@@ -96,6 +98,9 @@ func serve(which string, args []string, stderr io.Writer) int {
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
 		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
+		if err := p.Metrics(reg); err != nil {
+			return daemon.Fail(stderr, "proxy", err)
+		}
 	case "private":
 		if s.Private == nil {
 			return daemon.Fail(stderr, "proxy", fmt.Errorf("%s: no `private` block: these are not a private proxy's settings", os.Getenv("PROXY_SETTINGS")))
@@ -113,7 +118,11 @@ func serve(which string, args []string, stderr io.Writer) int {
 			}
 		}
 		adm.Register("private", func() any { return p.Stats() })
+		if err := p.Metrics(reg); err != nil {
+			return daemon.Fail(stderr, "proxy", err)
+		}
 	}
+	adm.Handle("/metrics", metrics.Handler(reg))
 	procs()
 	stopProfile, err := pf.Start()
 	if err != nil {

@@ -114,6 +114,10 @@ type Stats struct {
 	Err error
 	// Tag is the value given to Add.
 	Tag any
+	// Loop is the index, in [0, Loops), of the loop that served the pair and runs
+	// OnDone for it: what a caller keeps per loop from OnDone adds up with that
+	// loop's live pairs in Visit.
+	Loop int
 }
 
 // Reason is why a pair ended (Stats.Reason).

@@ -83,6 +83,11 @@
 // OnDone and an Awaiter's methods run on the loop, so they must not block and must
 // not call Close or Drain, which wait for the loops.
 //
+// A pair's byte counts are plain fields only its loop touches: nothing is published
+// per chunk. Visit has each loop, in turn, read its live pairs' counts out on its own
+// goroutine, and OnDone reports the loop a finished pair was on (Stats.Loop), so a
+// caller can count the bytes of open connections too, with totals that never go down.
+//
 // Linux only (the _linux.go files; elsewhere the package has only its Config and
 // Stats types); a and b may be TCP or Unix stream sockets.
 package relay

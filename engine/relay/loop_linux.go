@@ -48,14 +48,16 @@ var wakeValue = [8]byte{1}
 // goroutine holds no P, and waking it is one netpoll event.
 type loop struct {
 	r      *Relay
+	idx    int // in r.loops: Stats.Loop and Visit's loop
 	epfd   int
 	ep     *os.File        // owns epfd; its poll descriptor parks the loop goroutine
 	rc     syscall.RawConn // ep's, for the non-blocking epoll_wait calls
 	exited bool            // set by exit: the loop must return
 	armed  int64           // the nextSweep the poller's read deadline is set for
 
-	mu       sync.Mutex // guards queue, closed, dropWait and evfd
+	mu       sync.Mutex // guards queue, visits, closed, dropWait and evfd
 	queue    []pending
+	visits   []*visit // Visit calls waiting for this loop
 	closed   bool
 	dropWait bool // Drain: close the awaited sockets
 	evfd     int  // written under mu only, so it is never written after it is closed
@@ -63,6 +65,8 @@ type loop struct {
 	// Published for PipesInUse/PipesOpen.
 	pipesInUse atomic.Int64
 	pipesOpen  atomic.Int64
+	// gone is closed when run returns: the loop's last OnDone has run (see Visit).
+	gone chan struct{}
 
 	// Loop goroutine only.
 	slab      slab
@@ -81,7 +85,7 @@ type loop struct {
 // readyEntry is a direction that stopped only because it used up its turn.
 type readyEntry struct{ slot, tok int32 }
 
-func newLoop(r *Relay) (*loop, error) {
+func newLoop(r *Relay, idx int) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("relay: epoll_create1: %w", err)
@@ -114,6 +118,8 @@ func newLoop(r *Relay) (*loop, error) {
 	}
 	return &loop{
 		r:      r,
+		idx:    idx,
+		gone:   make(chan struct{}),
 		epfd:   epfd,
 		ep:     ep,
 		rc:     rc,
@@ -193,6 +199,7 @@ func (l *loop) wake() {
 
 func (l *loop) run() {
 	defer l.r.wg.Done()
+	defer close(l.gone)
 	defer l.ep.Close() // after exit: closing it inside the poll callback would wait for itself
 	if l.r.cfg.sweeps() {
 		l.nextSweep = int64(l.r.cfg.sweepInterval())
@@ -278,13 +285,18 @@ func (l *loop) publish() {
 	l.pipesOpen.Store(int64(l.pipes.open))
 }
 
-// takeQueue starts the queued pairs and awaited sockets and reports whether it
-// started any and whether the loop must stop.
+// takeQueue starts the queued pairs and awaited sockets, serves the Visit calls
+// waiting (unless the loop must stop: exit serves them), and reports whether it
+// started any pair and whether the loop must stop.
 func (l *loop) takeQueue() (started, closed bool) {
 	l.mu.Lock()
 	q := l.queue
 	l.queue = l.spare[:0]
 	closed, drop := l.closed, l.dropWait
+	var visits []*visit
+	if !closed {
+		visits, l.visits = l.visits, nil
+	}
 	l.mu.Unlock()
 	started = len(q) > 0
 	for i := range q {
@@ -301,6 +313,9 @@ func (l *loop) takeQueue() (started, closed bool) {
 	l.spare = q[:0]
 	if drop && l.awaitN > 0 {
 		l.dropAllAwait()
+	}
+	for _, v := range visits {
+		l.serveVisit(v)
 	}
 	return started, closed
 }
@@ -362,7 +377,7 @@ func (l *loop) reject(pd pending, reason Reason, err error) {
 		abort(fd)
 		closeRaw(fd)
 	}
-	l.r.finished(Stats{Reason: reason, Err: err, Tag: pd.tag})
+	l.r.finished(Stats{Reason: reason, Err: err, Tag: pd.tag, Loop: l.idx})
 }
 
 // event records what epoll reported for one socket and moves both directions
@@ -477,7 +492,7 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 			l.pipes.put(dr.pipe, dr.inPipe == 0)
 		}
 	}
-	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag}
+	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag, Loop: l.idx}
 	l.slab.release(p.slot)
 	l.r.finished(s)
 }
@@ -506,6 +521,12 @@ func (l *loop) exit(reason Reason, err error) {
 	l.mu.Lock()
 	_ = unix.Close(l.evfd)
 	l.evfd = -1
+	visits := l.visits
+	l.visits = nil
 	l.mu.Unlock()
+	// Every pair has been reported: these see none live.
+	for _, v := range visits {
+		l.serveVisit(v)
+	}
 	l.exited = true // run closes the epoll fd
 }

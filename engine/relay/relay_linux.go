@@ -48,8 +48,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{cfg: s, drained: make(chan struct{})}
-	for range s.loops {
-		l, err := newLoop(r)
+	for i := range s.loops {
+		l, err := newLoop(r, i)
 		if err != nil {
 			for _, l := range r.loops {
 				l.closeFDs()

@@ -1,8 +1,9 @@
 // Package admin is the optional diagnostics listener every long-running command can open on a
-// loopback address: net/http/pprof under /debug/pprof/ and a JSON snapshot of the process
+// loopback address: net/http/pprof under /debug/pprof/, a JSON snapshot of the process
 // (goroutines, open file descriptors, memory, plus the counters the command registers) under
-// /debug/stats. The benchmark harness and profiling sessions read it; nothing in the data path
-// depends on it. It must stay off unless an address is configured.
+// /debug/stats, and whatever else the command hands it (Handle: the Prometheus metrics at
+// /metrics). The benchmark harness, profiling sessions and Prometheus read it; nothing in the
+// data path depends on it. It must stay off unless an address is configured.
 package admin
 
 import (
@@ -54,6 +55,8 @@ func (s Settings) Validate() error {
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
+	mux *http.ServeMux
+	log *slog.Logger
 
 	mu    sync.Mutex
 	stats map[string]func() any
@@ -71,8 +74,8 @@ func Start(s Settings, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Server{ln: ln, stats: map[string]func() any{}}
 	mux := http.NewServeMux()
+	a := &Server{ln: ln, mux: mux, log: log, stats: map[string]func() any{}}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -97,6 +100,16 @@ func (a *Server) Register(name string, f func() any) {
 	a.mu.Lock()
 	a.stats[name] = f
 	a.mu.Unlock()
+}
+
+// Handle serves h at pattern (an http.ServeMux pattern such as "/metrics") besides pprof and
+// the stats. Safe on a nil Server (does nothing) and while serving.
+func (a *Server) Handle(pattern string, h http.Handler) {
+	if a == nil {
+		return
+	}
+	a.mux.Handle(pattern, h)
+	a.log.Info("admin serves", "path", pattern, "addr", a.ln.Addr().String())
 }
 
 // Stop closes the listener. Safe on a nil Server.

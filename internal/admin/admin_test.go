@@ -3,6 +3,7 @@ package admin
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"testing"
 )
 
@@ -30,4 +31,26 @@ func TestAdminListenerStaysOnLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Stop(t.Context())
+}
+
+// A command's own handlers (the metrics) are served next to the stats; a nil Server, the
+// listener turned off, takes them without a word.
+func TestHandle(t *testing.T) {
+	var off *Server
+	off.Handle("/metrics", http.NotFoundHandler())
+	s, err := Start(Settings{Bind: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(t.Context())
+	s.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up 1\n") }))
+	resp, err := http.Get("http://" + s.ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "up 1\n" {
+		t.Errorf("GET /metrics: %d %q", resp.StatusCode, body)
+	}
 }

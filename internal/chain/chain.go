@@ -6,8 +6,9 @@
 // It owns what it creates for one chain: the processes it starts and their logs, a copy of the
 // repository's settings/dev tree with a fresh dev PKI and a port overlay written into it, and
 // the ports it takes from the allocator given to New (the chain's listeners and the admin
-// listeners EnableAdmin turns on). It reads a process's /debug/stats (Stats); figures from
-// /proc come from internal/proc.
+// listeners EnableAdmin turns on; the port overlay turns every other admin listener off, so
+// the dev settings' fixed admin ports are never bound). It reads a process's /debug/stats (Stats) and /metrics
+// (Metrics); figures from /proc come from internal/proc.
 //
 // It must not touch the repository's settings/dev or any process it did not start. Nothing the
 // products run imports it: the commands and the packages they build on work without it.
@@ -216,6 +217,19 @@ func (c *Chain) writeOverlay() error {
 	}
 	for role, listen := range map[string]string{"cluster-private-proxy-1a": p.PrivateEPS, "cluster-private-proxy-1b": p.PrivateEPSB} {
 		files["roles/"+role] = fmt.Sprintf("eps: {node: %q, listen: %q}\nprivate: {internal_endpoint: %q}\n", url(p.PrivateNodeLocal), listen, p.Internal)
+	}
+	// The dev roles bind fixed admin ports (9100 and up), which chains running side by side must
+	// never take: every role's listener is off here, and on at a free address only for the
+	// processes EnableAdmin names (its environment variable wins over the files). An overlay a
+	// test writes later may still set it, as a user's file would.
+	roles, err := os.ReadDir(filepath.Join(c.Dir, "settings", "dev", "roles"))
+	if err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if r.IsDir() {
+			files["roles/"+r.Name()] += "admin: {bind: \"\"}\n"
+		}
 	}
 	for sub, body := range files {
 		path := filepath.Join(c.Dir, "settings", "dev", sub, "999_ports.yml")

@@ -60,10 +60,10 @@ var adminEnv = map[string]string{
 	PublicEPS: "EPS_ADMIN_BIND", PrivateEPS: "EPS_ADMIN_BIND", OtherEPS: "EPS_ADMIN_BIND",
 }
 
-// EnableAdmin makes a process open its admin listener (pprof and /debug/stats) on a free
-// loopback address from its next Start, and keeps that address across restarts. It returns an
-// error for a process without one (the internal server) or when no address is free. Safe from
-// any goroutine.
+// EnableAdmin makes a process open its admin listener (pprof, /debug/stats and /metrics) on a
+// free loopback address from its next Start, and keeps that address across restarts; without it
+// the process's admin listener is off. It returns an error for a process without one (the
+// internal server) or when no address is free. Safe from any goroutine.
 func (c *Chain) EnableAdmin(name string) error {
 	if adminEnv[name] == "" {
 		return fmt.Errorf("%s has no admin listener", name)
@@ -99,37 +99,22 @@ type Stats struct {
 	Raw json.RawMessage
 }
 
-// Bounds of a /debug/stats read: the answer is a few hundred bytes, built at once, so a process
-// that takes seconds is stuck and waiting longer would only hide that.
+// Bounds of an admin read: /debug/stats is a few hundred bytes and /metrics a few dozen KiB,
+// built at once, so a process that takes seconds is stuck and waiting longer would only hide
+// that.
 const (
-	maxStatsBody = 1 << 20
-	statsTimeout = 5 * time.Second
+	maxAdminBody = 4 << 20
+	adminTimeout = 5 * time.Second
 )
 
-var statsClient = &http.Client{Timeout: statsTimeout}
+var adminClient = &http.Client{Timeout: adminTimeout}
 
 // Stats reads /debug/stats of a process whose admin listener EnableAdmin turned on. Safe from
 // any goroutine.
 func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
-	addr := c.AdminAddr(name)
-	if addr == "" {
-		return Stats{}, fmt.Errorf("%s: no admin address; call EnableAdmin before Start", name)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/stats", nil)
+	body, err := c.adminGet(ctx, name, "/debug/stats")
 	if err != nil {
 		return Stats{}, err
-	}
-	resp, err := statsClient.Do(req)
-	if err != nil {
-		return Stats{}, fmt.Errorf("%s stats: %w", name, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStatsBody))
-	if err != nil {
-		return Stats{}, fmt.Errorf("%s stats: %w", name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Stats{}, fmt.Errorf("%s stats: HTTP %d", name, resp.StatusCode)
 	}
 	var sections map[string]json.RawMessage
 	if err := json.Unmarshal(body, &sections); err != nil {
@@ -158,4 +143,35 @@ func (c *Chain) Stats(ctx context.Context, name string) (Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// Metrics reads /metrics of a process whose admin listener EnableAdmin turned on: the
+// Prometheus exposition text, as a scraper gets it. Safe from any goroutine.
+func (c *Chain) Metrics(ctx context.Context, name string) ([]byte, error) {
+	return c.adminGet(ctx, name, "/metrics")
+}
+
+// adminGet GETs path from a process's admin listener and returns the body of a 200 answer.
+func (c *Chain) adminGet(ctx context.Context, name, path string) ([]byte, error) {
+	addr := c.AdminAddr(name)
+	if addr == "" {
+		return nil, fmt.Errorf("%s: no admin address; call EnableAdmin before Start", name)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := adminClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", name, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminBody))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", name, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: HTTP %d", name, path, resp.StatusCode)
+	}
+	return body, nil
 }

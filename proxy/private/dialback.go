@@ -27,22 +27,27 @@ type dialJob struct {
 // once; the dial happens on the bounded dial pool.
 func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wire.IncomingParams) (any, error) {
 	if err := proxy.CheckHostPort(ps.Endpoint); err != nil {
+		p.refused("", refusedBadRequest)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "endpoint: %v", err)
 	}
 	domain, err := matcher.Normalize(ps.Domain)
 	if err != nil {
+		p.refused("", refusedBadRequest)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "domain %q: %v", ps.Domain, err)
 	}
 	a, ok := p.anns.get(domain, c.Caller.Name, time.Now())
 	if !ok {
+		p.unannounced()
 		p.log.Info("incoming connection refused", "reason", "not_announced", "domain", domain, "from", c.Caller.Name)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeNotFound, "no matching connection found: %s is not announced to %s", domain, c.Caller.Name)
 	}
+	p.domains.Get(a.Domain).Accepted()
 	err = p.mayDialBack(c.Caller.Name, ps.Endpoint)
 	if err != nil && p.placeAgain(c.Caller.Name) {
 		err = p.mayDialBack(c.Caller.Name, ps.Endpoint)
 	}
 	if err != nil {
+		p.refused(a.Domain, refusedEndpoint)
 		p.log.Warn("incoming connection refused", "reason", "endpoint_not_allowed", "domain", domain, "from", c.Caller.Name, "endpoint", ps.Endpoint)
 		return nil, err
 	}
@@ -55,6 +60,7 @@ func (p *Proxy) incomingConnection(ctx context.Context, c *epsclient.Call, ps wi
 	select {
 	case p.dials <- job:
 	default:
+		p.refused(a.Domain, refusedDialQueue)
 		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%s has %d dial-backs queued", p.name, cap(p.dials))
 	}
 	return wire.OK, nil
@@ -99,6 +105,7 @@ func (p *Proxy) dialBack(j dialJob) {
 	}
 	if err != nil {
 		closeInternal()
+		p.refused(j.domain, refusedDialBack)
 		p.log.Warn("dial-back failed", "domain", j.domain, "endpoint", j.endpoint, "err", err)
 		return
 	}
@@ -107,19 +114,24 @@ func (p *Proxy) dialBack(j dialJob) {
 		// The internal address is reached per request by the HTTP forwarder.
 		if err := p.term.serve(public, j.target, p.forwardedFor(j.a, j.addrs)); err != nil {
 			public.Close()
+			p.refused(j.domain, refusedTerminate)
 			p.log.Warn("terminated connection refused; client closed", "domain", j.domain, "err", err)
 		}
 		return
 	}
 	if ierr != nil {
 		public.Close()
+		p.refused(j.domain, refusedInternal)
 		p.log.Warn("internal server unreachable; client closed", "domain", j.domain, "target", j.target, "err", ierr)
 		return
 	}
 	head, _ := p.addressHead(nil, j.a, j.addrs) // checked by incomingConnection
 	if err := p.relay.AddConns(public.(*net.TCPConn), internal.(*net.TCPConn), nil, head, j.domain); err != nil {
+		p.refused(j.domain, refusedRelay)
 		p.log.Warn("relay refused a pair", "domain", j.domain, "err", err)
+		return
 	}
+	p.domains.Get(j.domain).Relayed()
 }
 
 // mayDialBack decides whether a dial-back for public proxy may go to endpoint, so that an

@@ -28,6 +28,8 @@
 //     standby_tokens.go (its reserved tokens), standby_socket.go (a socket the relay holds, and
 //     routing its client on the loop), standby_fallback.go (clients that need blocking calls).
 //   - terminate.go: the optional TLS termination.
+//   - metrics.go: the Prometheus metrics (clients per announced domain, why they were refused,
+//     and the gauges read at each scrape).
 //   - proxyprotocol.go: which internal servers are told their clients' addresses
 //     (proxy_protocol), where the addresses come from, and which public proxies are asked for
 //     them.

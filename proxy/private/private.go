@@ -15,6 +15,7 @@ import (
 	"epsproxy/engine/relay"
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
+	"epsproxy/internal/metrics"
 	"epsproxy/proxy"
 	"epsproxy/proxy/wire"
 )
@@ -53,6 +54,10 @@ type Proxy struct {
 	reannounce  atomic.Int64
 	withdrawMu  sync.Mutex
 	withdrawals map[key]struct{}
+	// domains counts clients and relayed bytes per announced domain; calls times the EPS calls
+	// (metrics.go).
+	domains *metrics.Domains
+	calls   *metrics.Calls
 
 	changed chan struct{} // announcements changed: announce now
 	stop    chan struct{}
@@ -87,6 +92,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.relay = rl
+	p.domains = metrics.NewDomains(refusalReasons, rl, p.log)
 	if t := s.TerminateTLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(string(t.CertFile), string(t.KeyFile))
 		if err != nil {
@@ -95,7 +101,9 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		}
 		p.term = newTerminator(cert, p.dialer, s.Relay.IdleTimeout.D(), func() int { return s.Relay.MaxPairs - p.relay.Pairs() }, p.log)
 	}
+	p.calls = metrics.NewClientCalls()
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
+	p.client.Instrument(p.calls)
 	p.server = epsclient.NewServer(base.Name, p.log)
 	p.server.Pin(base.EPS.Pins)
 	p.server.Handle(wire.IncomingConnection, epsclient.Typed(p.incomingConnection))
@@ -173,7 +181,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// pairDone runs on a relay loop for each finished pair: its bytes go to its domain's counters.
 func (p *Proxy) pairDone(st relay.Stats) {
+	p.domains.PairDone(st)
 	p.relayed.Add(1)
 	if st.BToA == 0 && st.Reason == relay.ReasonFailed {
 		// Nothing came back from the internal side: most likely it refused or never

@@ -27,6 +27,7 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 	if p.term != nil {
 		if err := p.term.serve(&replayConn{TCPConn: c, pre: hello}, target, p.forwardedFor(a, addrs)); err != nil {
 			c.Close()
+			p.refused(a.Domain, refusedTerminate)
 			p.log.Warn("terminated connection refused; client closed", "domain", a.Domain, "err", err)
 		}
 		return
@@ -36,13 +37,17 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 	cancel()
 	if err != nil {
 		c.Close()
+		p.refused(a.Domain, refusedInternal)
 		p.log.Warn("internal server unreachable; client closed", "domain", a.Domain, "target", target, "err", err)
 		return
 	}
 	head, _ := p.addressHead(nil, a, addrs)
 	if err := p.relay.AddConns(c, internal.(*net.TCPConn), nil, append(head, hello...), a.Domain); err != nil {
+		p.refused(a.Domain, refusedRelay)
 		p.log.Warn("relay refused a pair", "domain", a.Domain, "err", err)
+		return
 	}
+	p.domains.Get(a.Domain).Relayed()
 }
 
 // replayConn gives the bytes already read from a standby socket back to the TLS terminator.

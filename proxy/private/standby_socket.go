@@ -81,11 +81,13 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 	s.settle()
 	sp.tookToken()
 	if err != nil {
+		p.refused("", refusedBadHello)
 		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
 		return relay.Pairing{}, err
 	}
 	a, ok := p.anns.match(sni, sp.proxy, time.Now())
 	if !ok {
+		p.unannounced()
 		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
 		return relay.Pairing{}, errNotAnnounced
 	}
@@ -94,6 +96,7 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 		p.log.Info("standby connection refused", "reason", "client_address_unknown", "domain", sni, "from", sp.proxy)
 		return relay.Pairing{}, err
 	}
+	p.domains.Get(a.Domain).Accepted()
 	target := p.target(a)
 	ap, perr := netip.ParseAddrPort(target)
 	if p.term != nil || perr != nil {
@@ -107,9 +110,11 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 	}
 	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
 	if err != nil {
+		p.refused(a.Domain, refusedInternal)
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)
 		return relay.Pairing{}, err
 	}
+	p.domains.Get(a.Domain).Relayed()
 	return relay.Pairing{Peer: ifd, Tag: a.Domain, Skip: skip, Head: head}, nil
 }
 

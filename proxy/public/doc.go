@@ -18,7 +18,8 @@
 // Announcements are accepted only for names under the caller's allowed_domains, which the
 // directory grants the caller for this operator's "proxy" service and which this package reads
 // from the `_client` entry the EPS node sets. The method names and message forms are
-// proxy/wire's; settings.go holds the `public` block, announce.go and standby.go the methods.
+// proxy/wire's; settings.go holds the `public` block, announce.go and standby.go the methods,
+// metrics.go the Prometheus metrics (the engine's Observer, and the gauges read at each scrape).
 // It owns no socket code of its own and must not hold any: sockets are the engine's and the
 // relay's.
 package public

@@ -15,6 +15,7 @@ import (
 	"epsproxy/engine"
 	"epsproxy/engine/relay"
 	"epsproxy/epsclient"
+	"epsproxy/internal/metrics"
 	"epsproxy/matcher"
 	"epsproxy/proxy"
 	"epsproxy/proxy/cluster"
@@ -41,6 +42,11 @@ type Proxy struct {
 	client *epsclient.Client
 	pool   *epsclient.Pool
 	server *epsclient.Server
+	// domains counts connections and relayed bytes per announced domain; obs feeds it from the
+	// engine; calls times the EPS calls (metrics.go).
+	domains *metrics.Domains
+	obs     *observer
+	calls   *metrics.Calls
 	// cluster is the shared store of a proxy that runs as several instances (nil: file mode);
 	// saveTimer and saving batch the saves of the local copy of its mirror.
 	cluster   *cluster.Store
@@ -77,9 +83,15 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.relay = rl
+	p.domains = metrics.NewDomains(engine.RefusalReasons(), rl, p.log)
+	p.obs = newObserver(p.domains)
+	p.calls = metrics.NewClientCalls()
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
+	p.client.Instrument(p.calls)
 	p.pool = epsclient.NewPool(p.client, base.EPS.Workers, base.EPS.Queue)
-	p.eng, err = engine.New(s.engineConfig(), p.table, p.notify, rl, p.log)
+	ecfg := s.engineConfig()
+	ecfg.Observer = p.obs
+	p.eng, err = engine.New(ecfg, p.table, p.notify, rl, p.log)
 	if err != nil {
 		rl.Close()
 		p.pool.Close()
@@ -181,7 +193,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// pairDone runs on a relay loop for each finished pair: its bytes go to its domain's counters.
 func (p *Proxy) pairDone(st relay.Stats) {
+	p.domains.PairDone(st)
 	if st.Err != nil {
 		p.log.Debug("connection done", "domain", st.Tag, "client_to_private", st.AToB, "private_to_client", st.BToA, "reason", st.Reason, "err", st.Err)
 		return

@@ -235,14 +235,11 @@ func (c Config) settings() (settings, error) {
 	return s, nil
 }
 
-// sweeps reports whether loops look for idle pairs at all.
-func (s *settings) sweeps() bool { return s.idleTimeout > 0 || s.finTimeout > 0 }
-
 // sweepInterval is how often a loop looks for idle pairs: an eighth of the shorter timeout.
-func (s *settings) sweepInterval() time.Duration {
-	t := s.idleTimeout
-	if s.finTimeout > 0 && (t == 0 || s.finTimeout < t) {
-		t = s.finTimeout
+func sweepInterval(idle, fin time.Duration) time.Duration {
+	t := idle
+	if fin > 0 && (t == 0 || fin < t) {
+		t = fin
 	}
 	return min(max(t/8, 10*time.Millisecond), time.Second)
 }

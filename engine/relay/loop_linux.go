@@ -201,8 +201,8 @@ func (l *loop) run() {
 	defer l.r.wg.Done()
 	defer close(l.gone)
 	defer l.ep.Close() // after exit: closing it inside the poll callback would wait for itself
-	if l.r.cfg.sweeps() {
-		l.nextSweep = int64(l.r.cfg.sweepInterval())
+	if l.r.sweeps() {
+		l.nextSweep = int64(l.r.sweepInterval())
 	}
 	for !l.exited {
 		// The next sweep is the read deadline: the poller wakes the loop for it.
@@ -257,6 +257,10 @@ func (l *loop) poll(uintptr) bool {
 		}
 		if woken {
 			eventfdRead(l.evfd) // reset before taking the queue: see wake
+			if l.nextSweep == 0 && l.r.sweeps() {
+				// SetTimeouts turned the idle timeouts on: poll returns below to arm the sweep.
+				l.nextSweep = l.now + int64(l.r.sweepInterval())
+			}
 		}
 		if woken || queued {
 			started, closed := l.takeQueue()
@@ -438,7 +442,7 @@ func (l *loop) runReady() {
 // sweep closes the pairs that moved no byte for IdleTimeout, or for FinTimeout once either
 // side has finished sending.
 func (l *loop) sweep() {
-	idle, fin := int64(l.r.cfg.idleTimeout), int64(l.r.cfg.finTimeout)
+	idle, fin := l.r.idle.Load(), l.r.fin.Load()
 	for i := range l.slab.used {
 		p := l.slab.at(i)
 		if !p.live {
@@ -457,8 +461,8 @@ func (l *loop) sweep() {
 		}
 	}
 	switch {
-	case l.r.cfg.sweeps():
-		l.nextSweep = l.now + int64(l.r.cfg.sweepInterval())
+	case l.r.sweeps():
+		l.nextSweep = l.now + int64(l.r.sweepInterval())
 	case l.awaitN > 0:
 		l.nextSweep = l.now + int64(awaitSweep)
 	default:

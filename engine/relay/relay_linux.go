@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,9 @@ type Relay struct {
 	awaited  atomic.Int64 // sockets given to Await and not paired or closed yet
 	closed   atomic.Bool
 	draining atomic.Bool
+
+	// idle and fin are Config.IdleTimeout and FinTimeout in nanoseconds (SetTimeouts).
+	idle, fin atomic.Int64
 
 	closeOnce sync.Once
 	drainOnce sync.Once
@@ -48,6 +52,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	r := &Relay{cfg: s, drained: make(chan struct{})}
+	r.idle.Store(int64(s.idleTimeout))
+	r.fin.Store(int64(s.finTimeout))
 	for i := range s.loops {
 		l, err := newLoop(r, i)
 		if err != nil {
@@ -63,6 +69,28 @@ func New(cfg Config) (*Relay, error) {
 		go l.run()
 	}
 	return r, nil
+}
+
+// SetTimeouts changes IdleTimeout and FinTimeout (0: off) while the relay runs: every pair,
+// already relayed or not, is then closed by the new rule, and a loop that was not sweeping starts
+// at its next wake-up, which this asks for.
+func (r *Relay) SetTimeouts(idle, fin time.Duration) error {
+	if idle < 0 || fin < 0 {
+		return fmt.Errorf("relay: negative timeout (idle %v, fin %v)", idle, fin)
+	}
+	r.idle.Store(int64(idle))
+	r.fin.Store(int64(fin))
+	for _, l := range r.loops {
+		l.wake()
+	}
+	return nil
+}
+
+// sweeps reports whether loops look for idle pairs at all.
+func (r *Relay) sweeps() bool { return r.idle.Load() > 0 || r.fin.Load() > 0 }
+
+func (r *Relay) sweepInterval() time.Duration {
+	return sweepInterval(time.Duration(r.idle.Load()), time.Duration(r.fin.Load()))
 }
 
 // Add hands the connected stream sockets a and b to the relay, which owns them

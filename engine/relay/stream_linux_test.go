@@ -351,3 +351,24 @@ func TestFinTimeout(t *testing.T) {
 	}
 	_ = openClient
 }
+
+// TestSetTimeoutsReachesRelayedPairs: a pair relayed while the idle timeout is off is closed
+// once SetTimeouts turns it on.
+func TestSetTimeoutsReachesRelayedPairs(t *testing.T) {
+	r, done := testRelay(t, Config{})
+	g := newRig(t)
+	client, _ := g.pipeline(t, r, nil, nil, "quiet")
+	if err := r.SetTimeouts(-1, 0); err == nil {
+		t.Fatal("a negative timeout was taken")
+	}
+	if err := r.SetTimeouts(50*time.Millisecond, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := waitStats(t, done, 1)[0]
+	if s.Tag != "quiet" || s.Reason != ReasonIdle {
+		t.Fatalf("after SetTimeouts: %+v, want the quiet pair closed as idle", s)
+	}
+	if err := readEnd(client); isTimeout(err) {
+		t.Fatal("client still open")
+	}
+}

@@ -24,7 +24,8 @@ func configured(s Settings) map[key]Announcement {
 // reconciled at once: a name added or changed is stored and announced, a name removed is dropped
 // and withdrawn at its public proxy (retried by the announcer until the public proxy confirms);
 // names added at run time (announceConnection) are left alone unless the file now names the
-// same name for the same public proxy, which wins as at start. reannounce_every follows too.
+// same name for the same public proxy, which wins as at start. reannounce_every and the relay's
+// idle_timeout and fin_timeout follow too (relayed connections included).
 // Relayed connections live on. The other keys keep their running values until a restart, and
 // are returned in restart. Nothing changes when err is not nil.
 func (p *Proxy) Reload(s Settings) (restart []string, err error) {
@@ -47,6 +48,9 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.relay.SetTimeouts(s.Relay.IdleTimeout.D(), s.Relay.FinTimeout.D()); err != nil {
+		return nil, err
+	}
 	p.withdrawLater(removed)
 	p.reannounce.Store(int64(s.ReannounceEvery.D()))
 	select {
@@ -54,7 +58,7 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	default:
 	}
 	p.log.Info("settings reloaded", "announced", len(want), "withdrawn", len(removed))
-	return proxy.ChangedKeys(p.s, s, "announce", "reannounce_every"), nil
+	return proxy.ChangedKeys(p.s, s, "announce", "reannounce_every", "idle_timeout", "fin_timeout"), nil
 }
 
 // withdrawLater queues withdrawals for the announcer, which sends them with the next round.

@@ -8,12 +8,12 @@ import (
 )
 
 // live are the keys of the public block a reload applies at once: the engine's timeouts,
-// caps, rate limits and standby lifetimes (engine.Reconfigure).
+// caps, rate limits and standby lifetimes (engine.Reconfigure) and the relay's idle timeouts.
 var live = []string{
 	"hello_timeout", "token_timeout", "accept_timeout", "max_hello_conns",
 	"max_hello_per_source", "max_token_conns", "max_token_per_source",
 	"rate_limits.public.limit", "rate_limits.public.window", "rate_limits.internal.limit", "rate_limits.internal.window",
-	"standby_ttl", "standby_token_ttl",
+	"standby_ttl", "standby_token_ttl", "idle_timeout", "fin_timeout",
 }
 
 // Reload applies settings read again (SIGHUP): the timeouts, caps and rate limits apply to the
@@ -34,6 +34,9 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 		StandbyTTL: ec.StandbyTTL, StandbyTokenTTL: ec.StandbyTokenTTL,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := p.relay.SetTimeouts(s.Relay.IdleTimeout.D(), s.Relay.FinTimeout.D()); err != nil {
 		return nil, err
 	}
 	for _, k := range proxy.ChangedKeys(p.s, s) {

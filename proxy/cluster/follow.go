@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"epsproxy/matcher"
+	"epsproxy/proxy"
 )
 
 // The follower keeps the mirror equal to the shared table: it subscribes to the change channel
@@ -32,7 +33,7 @@ const (
 
 func (st *Store) follow() {
 	defer st.wg.Done()
-	ctx, cancel := stopContext(st.stop)
+	ctx, cancel := proxy.StopContext(st.stop)
 	defer cancel()
 	wait := firstRetry
 	for {
@@ -52,19 +53,6 @@ func (st *Store) follow() {
 		}
 		wait = min(2*wait, maxRetry)
 	}
-}
-
-// stopContext returns a context cancelled when stop closes.
-func stopContext(stop <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	return ctx, cancel
 }
 
 // session is one subscription: it returns when the connection fails.

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+
+	"epsproxy/proxy"
 	"slices"
 	"strconv"
 	"time"
@@ -18,18 +20,7 @@ const (
 
 func (st *Store) heartbeat() {
 	defer st.wg.Done()
-	ctx, cancel := stopContext(st.stop)
-	defer cancel()
-	t := time.NewTicker(st.s.Heartbeat.D())
-	defer t.Stop()
-	for {
-		st.beat(ctx)
-		select {
-		case <-st.stop:
-			return
-		case <-t.C:
-		}
-	}
+	proxy.Every(st.stop, st.s.Heartbeat.D(), st.beat)
 }
 
 // beat records this instance and reads the live list. A failure leaves the last list in place:

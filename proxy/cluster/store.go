@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,8 +101,8 @@ func New(s Settings, name, self string, table *matcher.Table, opts matcher.Optio
 	if err != nil {
 		return nil, fmt.Errorf("redis.password_file: %w", err)
 	}
-	opts.MaxEntries = cmpOr(opts.MaxEntries, matcher.DefaultMaxEntries)
-	opts.MaxPerOperator = cmpOr(opts.MaxPerOperator, matcher.DefaultMaxPerOperator)
+	opts.MaxEntries = cmp.Or(opts.MaxEntries, matcher.DefaultMaxEntries)
+	opts.MaxPerOperator = cmp.Or(opts.MaxPerOperator, matcher.DefaultMaxPerOperator)
 	t := s.Timeout.D()
 	rdb := redis.NewClient(&redis.Options{
 		Addr: s.Addr, Username: s.Username, Password: pw, DB: s.DB,
@@ -120,13 +121,6 @@ func New(s Settings, name, self string, table *matcher.Table, opts matcher.Optio
 		s: s, self: self, table: table, hooks: hooks, log: log.With("redis", s.Addr), rdb: rdb,
 		k: newKeys(s.Prefix), opts: opts, revCh: make(chan struct{}), stop: make(chan struct{}),
 	}, nil
-}
-
-func cmpOr(v, d int) int {
-	if v > 0 {
-		return v
-	}
-	return d
 }
 
 // Start starts the follower and the heartbeat. It does not wait for Redis: an instance starts

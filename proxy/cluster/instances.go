@@ -2,11 +2,11 @@ package cluster
 
 import (
 	"context"
-
-	"epsproxy/proxy"
 	"slices"
 	"strconv"
 	"time"
+
+	"epsproxy/proxy"
 )
 
 // Each instance records its internal endpoint with the time it was last seen, every heartbeat,

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,52 +12,30 @@ import (
 
 // Reloads (SIGHUP) over the real processes: under a steady stream of clients, none fails.
 
-// loadUntil sends the seed's GET through the public proxy from workers goroutines until stop is
-// closed, and returns the requests sent and the failures.
-func loadUntil(c *chain.Chain, workers int, stop <-chan struct{}) (sent, failed *atomic.Int64, firstErr *atomic.Value, wait func()) {
-	sent, failed, firstErr = new(atomic.Int64), new(atomic.Int64), new(atomic.Value)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			cl := c.HTTPClient(c.Ports.PublicTLS, false)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sent.Add(1)
-				code, _, err := get(cl, chain.Domain)
-				if err == nil && code != 200 {
-					err = &statusError{code}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-		})
-	}
-	return sent, failed, firstErr, wg.Wait
-}
-
 // underLoad runs round(1..3) while the seed's GET goes through the public proxy from four
 // goroutines, and fails the test if any request failed.
 func underLoad(t *testing.T, c *chain.Chain, what string, round func(i int)) {
 	t.Helper()
-	stop := make(chan struct{})
-	sent, failed, firstErr, wait := loadUntil(c, 4, stop)
+	s := startStream(c, 4, c.Ports.PublicTLS)
 	for i := 1; i <= 3; i++ {
 		time.Sleep(300 * time.Millisecond)
 		round(i)
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wait()
-	if failed.Load() > 0 || sent.Load() < 20 {
-		t.Fatalf("%d of %d requests failed across three reloads of %s (first: %v)", failed.Load(), sent.Load(), what, firstErr.Load())
+	results := s.end()
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			if failed == 0 {
+				t.Errorf("a request across the reloads of %s failed: %v", what, r.err)
+			}
+			failed++
+		}
 	}
-	t.Logf("%d requests, none failed, across three reloads of %s", sent.Load(), what)
+	if failed > 0 || len(results) < 20 {
+		t.Fatalf("%d of %d requests failed across three reloads of %s", failed, len(results), what)
+	}
+	t.Logf("%d requests, none failed, across three reloads of %s", len(results), what)
 }
 
 // hup sends SIGHUP to a process and waits until it has logged its n-th "reloaded".

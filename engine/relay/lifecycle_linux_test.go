@@ -257,6 +257,60 @@ func TestMaxPairs(t *testing.T) {
 	}
 }
 
+// SetMaxPairs lowered under the pairs held closes none of them and refuses new ones until they
+// number fewer than the new cap; raised, it admits more at once.
+func TestSetMaxPairsWhileRelaying(t *testing.T) {
+	r, done := testRelay(t, Config{MaxPairs: 3})
+	g := newRig(t)
+	c1, s1 := g.pipeline(t, r, nil, nil, 1)
+	c2, s2 := g.pipeline(t, r, nil, nil, 2)
+	if err := r.SetMaxPairs(-1); err == nil {
+		t.Fatal("a negative cap was taken")
+	}
+	if err := r.SetMaxPairs(1); err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxPairs() != 1 {
+		t.Fatalf("MaxPairs() = %d, want 1", r.MaxPairs())
+	}
+	_, a, b, _ := g.conns(t)
+	if err := r.AddConns(a, b, nil, nil, 3); !errors.Is(err, ErrFull) {
+		t.Fatalf("AddConns over the lowered cap: %v, want ErrFull", err)
+	}
+	// The pairs held before go on relaying.
+	msg := []byte("still relayed")
+	if _, err := c2.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	_ = s2.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(s2, got); err != nil || string(got) != string(msg) {
+		t.Fatalf("pair 2 after the cap was lowered: %q, %v", got, err)
+	}
+	if atC, atS := exchange(t, c1, s1, []byte("one"), []byte("two")); string(atC) != "two" || string(atS) != "one" {
+		t.Fatalf("pair 1 after the cap was lowered: %q, %q", atC, atS)
+	}
+	if s := waitStats(t, done, 1)[0]; s.Tag != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	// Pair 2 alone is held: the cap of 1 is still reached.
+	_, a, b, _ = g.conns(t)
+	if err := r.AddConns(a, b, nil, nil, 4); !errors.Is(err, ErrFull) {
+		t.Fatalf("AddConns at the lowered cap: %v, want ErrFull", err)
+	}
+	if err := r.SetMaxPairs(0); err != nil {
+		t.Fatal(err)
+	}
+	if r.MaxPairs() != DefaultMaxPairs {
+		t.Fatalf("MaxPairs() = %d, want the default %d", r.MaxPairs(), DefaultMaxPairs)
+	}
+	g.pipeline(t, r, nil, nil, 5)
+	g.pipeline(t, r, nil, nil, 6)
+	if n := r.Pairs(); n != 3 {
+		t.Fatalf("Pairs() = %d, want 3", n)
+	}
+}
+
 func TestAddRejectsBadInput(t *testing.T) {
 	r, done := testRelay(t, Config{})
 	g := newRig(t)

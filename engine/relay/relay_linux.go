@@ -26,6 +26,8 @@ type Relay struct {
 
 	// idle and fin are Config.IdleTimeout and FinTimeout in nanoseconds (SetTimeouts).
 	idle, fin atomic.Int64
+	// maxPairs is Config.MaxPairs with its default applied (SetMaxPairs).
+	maxPairs atomic.Int64
 
 	closeOnce sync.Once
 	drainOnce sync.Once
@@ -54,6 +56,7 @@ func New(cfg Config) (*Relay, error) {
 	r := &Relay{cfg: s, drained: make(chan struct{})}
 	r.idle.Store(int64(s.idleTimeout))
 	r.fin.Store(int64(s.finTimeout))
+	r.maxPairs.Store(int64(s.maxPairs))
 	for i := range s.loops {
 		l, err := newLoop(r, i)
 		if err != nil {
@@ -85,6 +88,28 @@ func (r *Relay) SetTimeouts(idle, fin time.Duration) error {
 	}
 	return nil
 }
+
+// Timeouts returns the IdleTimeout and FinTimeout in force (0: off).
+func (r *Relay) Timeouts() (idle, fin time.Duration) {
+	return time.Duration(r.idle.Load()), time.Duration(r.fin.Load())
+}
+
+// SetMaxPairs changes MaxPairs (0: DefaultMaxPairs) while the relay runs. A lower cap closes
+// nothing: the pairs and awaited sockets already held go on, and Add and Await return ErrFull
+// until they number fewer than the new cap.
+func (r *Relay) SetMaxPairs(n int) error {
+	if n < 0 || n > MaxMaxPairs {
+		return fmt.Errorf("relay: MaxPairs %d out of range [0, %d]", n, MaxMaxPairs)
+	}
+	if n == 0 {
+		n = DefaultMaxPairs
+	}
+	r.maxPairs.Store(int64(n))
+	return nil
+}
+
+// MaxPairs returns the cap in force on pairs and awaited sockets together.
+func (r *Relay) MaxPairs() int { return int(r.maxPairs.Load()) }
 
 // sweeps reports whether loops look for idle pairs at all.
 func (r *Relay) sweeps() bool { return r.idle.Load() > 0 || r.fin.Load() > 0 }
@@ -187,7 +212,7 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 func (r *Relay) reserve() bool {
 	for {
 		n := r.pairs.Load()
-		if n >= int64(r.cfg.maxPairs) {
+		if n >= r.maxPairs.Load() {
 			return false
 		}
 		if r.pairs.CompareAndSwap(n, n+1) {

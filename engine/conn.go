@@ -30,6 +30,7 @@ type conn struct {
 	loop     *loop
 	public   bool
 	phase    phase
+	capped   bool // counted by the phase's cap (phaseCap.enter said capOK)
 	deadline time.Time
 	list     *deadlines // the list holding the conn, nil when none
 	prev     *conn

@@ -63,16 +63,19 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return h.refuse(s, "too_many_hellos", what)
 	}
 	if s.public {
-		if e.helloCap.enter(s.key) != capOK {
+		hit := e.helloCap.enter(s.key)
+		if hit.refused() {
 			e.stats.SourceBusy.Add(1)
 			return h.refuse(s, "source_busy", what)
 		}
+		s.capped = hit == capOK
 		s.phase = phaseHello
 		e.helloConns.Add(1)
 		s.loop.hello.push(s, now.Add(e.helloTimeout()))
 		return nil, gnet.None
 	}
-	switch e.tokenCap.enter(s.key) {
+	hit := e.tokenCap.enter(s.key)
+	switch hit {
 	case capTotal:
 		e.stats.Overloaded.Add(1)
 		return h.refuse(s, "too_many_tokens", what)
@@ -80,6 +83,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		e.stats.SourceBusy.Add(1)
 		return h.refuse(s, "source_busy", what)
 	}
+	s.capped = hit == capOK
 	s.phase = phaseToken
 	e.tokenConns.Add(1)
 	s.loop.token.push(s, now.Add(e.tokenTimeout()))
@@ -93,11 +97,16 @@ func (e *Engine) leavePhase(s *conn) {
 	switch s.phase {
 	case phaseHello:
 		e.helloConns.Add(-1)
-		e.helloCap.leave(s.key)
+		if s.capped {
+			e.helloCap.leave(s.key)
+		}
 	case phaseToken:
 		e.tokenConns.Add(-1)
-		e.tokenCap.leave(s.key)
+		if s.capped {
+			e.tokenCap.leave(s.key)
+		}
 	}
+	s.capped = false
 }
 
 // refuse closes a connection OnOpen will not admit; the caller counts why.

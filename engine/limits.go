@@ -3,6 +3,7 @@ package engine
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,9 +75,11 @@ func raiseFDLimit() (uint64, error) {
 // connections and is empty once they are gone. It is shared by the loops; the lock is held for a
 // map update only.
 type phaseCap struct {
-	// counting is fixed at start: a phase without caps takes no lock at all, so caps cannot be
-	// turned on later (setLimits).
-	counting bool
+	// counting: the phase has a cap. Without one, enter and leave take no lock and connections
+	// are admitted uncounted (capFree). A connection leaves the count only if it entered it, so
+	// a reload may turn the caps on and off at any time (setLimits): connections admitted
+	// uncounted before a cap came on do not count toward it while they finish the phase.
+	counting atomic.Bool
 
 	mu        sync.Mutex
 	perSource int // 0: no per-source cap
@@ -85,39 +88,38 @@ type phaseCap struct {
 	open      map[netip.Prefix]int
 }
 
-// capHit is why enter refused a connection.
+// capHit is how enter admitted or refused a connection.
 type capHit uint8
 
 const (
-	capOK     capHit = iota
-	capTotal         // the phase is full
-	capSource        // the source holds its share of the phase
+	capOK     capHit = iota // admitted and counted: leave must follow
+	capTotal                // refused: the phase is full
+	capSource               // refused: the source holds its share of the phase
+	capFree                 // admitted uncounted (the phase has no cap): no leave
 )
 
 func newPhaseCap(perSource, total int) *phaseCap {
-	return &phaseCap{counting: perSource > 0 || total > 0, perSource: perSource, total: total, open: map[netip.Prefix]int{}}
+	p := &phaseCap{open: map[netip.Prefix]int{}}
+	p.setLimits(perSource, total)
+	return p
 }
 
-// off reports whether the phase is not counted at all: enter and leave then take no lock.
-func (p *phaseCap) off() bool { return !p.counting }
+// refused reports whether h refuses the connection.
+func (h capHit) refused() bool { return h == capTotal || h == capSource }
 
-// setLimits changes the caps of a counted phase (0 turns one off; connections already in the
-// phase stay); false, and nothing changed, for a phase not counted since start.
-func (p *phaseCap) setLimits(perSource, total int) bool {
-	if !p.counting {
-		return perSource <= 0 && total <= 0
-	}
+// setLimits changes the caps (0 turns one off). Connections already in the phase stay.
+func (p *phaseCap) setLimits(perSource, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.perSource, p.total = perSource, total
-	return true
+	p.counting.Store(perSource > 0 || total > 0)
 }
 
 // enter counts a connection from src into the phase, or reports the cap that refuses it. Every
-// capOK must be matched by one leave with the same src.
+// capOK must be matched by one leave with the same src; capFree by none.
 func (p *phaseCap) enter(src netip.Prefix) capHit {
-	if p.off() {
-		return capOK
+	if !p.counting.Load() {
+		return capFree
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -133,11 +135,8 @@ func (p *phaseCap) enter(src netip.Prefix) capHit {
 	return capOK
 }
 
-// leave uncounts a connection enter admitted.
+// leave uncounts a connection enter admitted with capOK.
 func (p *phaseCap) leave(src netip.Prefix) {
-	if p.off() {
-		return
-	}
 	p.mu.Lock()
 	p.all--
 	if n := p.open[src] - 1; n > 0 {
@@ -148,7 +147,7 @@ func (p *phaseCap) leave(src netip.Prefix) {
 	p.mu.Unlock()
 }
 
-// counts returns the connections in the phase and the sources holding them (0, 0 when off).
+// counts returns the connections counted in the phase and the sources holding them.
 func (p *phaseCap) counts() (conns, sources int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

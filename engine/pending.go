@@ -12,11 +12,18 @@ import (
 type pending struct {
 	mu  sync.Mutex
 	m   map[wire.Token]*conn
-	max int
+	max int // MaxPending; a reload may change it (setMax)
 }
 
 func newPending(max int) *pending {
 	return &pending{m: make(map[wire.Token]*conn), max: max}
+}
+
+// setMax changes the cap; clients already filed beyond a lowered one stay.
+func (p *pending) setMax(n int) {
+	p.mu.Lock()
+	p.max = n
+	p.mu.Unlock()
 }
 
 // put files s under its token; false when the table is full or the token is taken (a crypto/rand

@@ -16,6 +16,7 @@ type Limits struct {
 	MaxHelloConns                             int
 	MaxHelloPerSource                         int
 	MaxTokenConns, MaxTokenPerSource          int
+	MaxPending, MaxStandby                    int
 	PublicRate, InternalRate                  RateLimit
 	StandbyTTL, StandbyTokenTTL               time.Duration
 }
@@ -36,31 +37,29 @@ func (l *live) set(c Config) {
 	l.intRate.Store(newLimiter(c.InternalRate))
 }
 
-// Reconfigure applies new limits to the running engine. A per-source cap that was off when the
-// engine started cannot be turned on (the phase was not being counted): such keys are returned
-// in restart, and keep running as they are. A rate limit starts a fresh window. Safe from any
-// goroutine.
-func (e *Engine) Reconfigure(l Limits) (restart []string, err error) {
+// Reconfigure applies new limits to the running engine. A cap turned on counts the connections
+// that enter its phase from then on (those already in it finish uncounted). A rate limit starts
+// a fresh window. Safe from any goroutine.
+func (e *Engine) Reconfigure(l Limits) error {
 	c := e.cfg
 	c.HelloTimeout, c.TokenTimeout, c.AcceptTimeout = l.HelloTimeout, l.TokenTimeout, l.AcceptTimeout
 	c.MaxHelloConns, c.MaxHelloPerSource = l.MaxHelloConns, l.MaxHelloPerSource
 	c.MaxTokenConns, c.MaxTokenPerSource = l.MaxTokenConns, l.MaxTokenPerSource
 	c.PublicRate, c.InternalRate = l.PublicRate, l.InternalRate
 	c.StandbyTTL, c.StandbyTokenTTL = l.StandbyTTL, l.StandbyTokenTTL
+	c.MaxPending, c.MaxStandby = l.MaxPending, l.MaxStandby
 	// e.cfg is filled already; fill again gives the new values their defaults (only the fields
 	// applied below are read).
 	if err := c.fill(); err != nil {
-		return nil, err
+		return err
 	}
-	if !e.helloCap.setLimits(c.MaxHelloPerSource, 0) {
-		restart = append(restart, "max_hello_per_source")
-	}
-	if !e.tokenCap.setLimits(c.MaxTokenPerSource, c.MaxTokenConns) {
-		restart = append(restart, "max_token_conns", "max_token_per_source")
-	}
+	e.helloCap.setLimits(c.MaxHelloPerSource, 0)
+	e.tokenCap.setLimits(c.MaxTokenPerSource, c.MaxTokenConns)
 	e.live.set(c)
 	e.standby.setTTLs(c.StandbyTTL, c.StandbyTokenTTL)
-	return restart, nil
+	e.standby.setMax(c.MaxStandby)
+	e.pending.setMax(c.MaxPending)
+	return nil
 }
 
 func (e *Engine) helloTimeout() time.Duration  { return time.Duration(e.live.helloTimeout.Load()) }

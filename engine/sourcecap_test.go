@@ -154,3 +154,53 @@ func TestTokenPhaseCaps(t *testing.T) {
 	wantNoSources(t, r)
 	wantStats(t, r.eng, map[string]int64{"Accepted": 1, "Matched": 1, "Paired": 1, "SourceBusy": 1, "Overloaded": 1})
 }
+
+// A per-source hello cap that was off at start is turned on by Reconfigure (a reload): the
+// connections already in the hello phase finish as they were, uncounted, and the cap counts
+// those that come after it.
+func TestHelloCapTurnedOnByReconfigure(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(c *engine.Config) {
+		c.HelloTimeout = longPhase
+		c.MaxHelloPerSource = -1
+	})
+	var silent []net.Conn
+	for range 4 {
+		silent = append(silent, dialFrom(t, "127.0.0.1", r.cfg.PublicAddr))
+	}
+	waitFor(t, "the engine to hold the silent clients", func() bool { return r.eng.HelloConns() == 4 })
+	lim := engine.Limits{HelloTimeout: longPhase, MaxHelloPerSource: 2}
+	if err := r.eng.Reconfigure(lim); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		silent = append(silent, dialFrom(t, "127.0.0.1", r.cfg.PublicAddr))
+	}
+	waitFor(t, "the engine to hold the new silent clients", func() bool { return r.eng.HelloConns() == 6 })
+	refusedAtOnce(t, dialFrom(t, "127.0.0.1", r.cfg.PublicAddr), "client over the cap a reload turned on")
+	goodClientFrom(t, r, "127.0.0.2")
+	stillOpen(t, silent[0], "silent client from before the cap")
+
+	// Those from before leave without freeing a counted place; one counted leaving does.
+	silent[0].Close()
+	waitFor(t, "an uncounted client to leave", func() bool { return r.eng.HelloConns() == 5 })
+	refusedAtOnce(t, dialFrom(t, "127.0.0.1", r.cfg.PublicAddr), "client over the cap after an uncounted one left")
+	silent[5].Close()
+	waitFor(t, "a counted client to leave", func() bool { return r.eng.HelloConns() == 4 })
+	goodClientFrom(t, r, "127.0.0.1")
+
+	// Off again: the source may hold more.
+	lim.MaxHelloPerSource = -1
+	if err := r.eng.Reconfigure(lim); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		silent = append(silent, dialFrom(t, "127.0.0.1", r.cfg.PublicAddr))
+	}
+	waitFor(t, "the engine to hold the clients the lifted cap let in", func() bool { return r.eng.HelloConns() == 7 })
+	for _, c := range silent {
+		c.Close()
+	}
+	wantIdle(t, r)
+	wantNoSources(t, r)
+}

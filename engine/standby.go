@@ -84,7 +84,7 @@ type standby struct {
 	ops       map[string]*operatorStandby
 	parkedN   atomic.Int64  // written under mu, read without it
 	goneCount *atomic.Int64 // Stats.StandbyGone
-	maxPerOp  int
+	maxPerOp  atomic.Int64  // MaxStandby, 0: off; a reload may change it (setMax)
 	maxOps    int
 	tokenTTL  time.Duration
 	parkTTL   time.Duration
@@ -99,11 +99,10 @@ type standby struct {
 }
 
 func newStandby(cfg Config, gone *atomic.Int64) *standby {
-	return &standby{
+	sb := &standby{
 		tokens:    map[wire.TokenHash]filed{},
 		ops:       map[string]*operatorStandby{},
 		goneCount: gone,
-		maxPerOp:  cfg.MaxStandby,
 		maxOps:    cfg.MaxStandbyOperators,
 		tokenTTL:  cfg.StandbyTokenTTL,
 		parkTTL:   cfg.StandbyTTL,
@@ -111,14 +110,19 @@ func newStandby(cfg Config, gone *atomic.Int64) *standby {
 		evfd:      -1,
 		watched:   map[uint64]string{},
 	}
+	sb.maxPerOp.Store(int64(cfg.MaxStandby))
+	return sb
 }
+
+// max is MaxStandby in force: an operator's tokens and parked sockets together (0: off).
+func (sb *standby) max() int { return int(sb.maxPerOp.Load()) }
 
 // reserve makes n tokens for operator and files them, with addr (their sockets' clients get the
 // address header). Past the operator's cap the oldest outstanding tokens are forgotten (a private
 // proxy that restarted lost them anyway); parked sockets count toward the cap and are never
 // evicted for tokens.
 func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]wire.Token, time.Time, error) {
-	if sb.maxPerOp <= 0 {
+	if sb.max() <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
 	if n <= 0 {
@@ -157,7 +161,7 @@ func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]
 // another instance's clock or settings cannot make this one hold hashes longer than its own
 // tokens; an until that is not after now files nothing.
 func (sb *standby) accept(operator string, hashes []wire.TokenHash, addr bool, until, now time.Time) error {
-	if sb.maxPerOp <= 0 {
+	if sb.max() <= 0 {
 		return ErrStandbyOff
 	}
 	if len(hashes) == 0 {
@@ -172,7 +176,7 @@ func (sb *standby) accept(operator string, hashes []wire.TokenHash, addr bool, u
 		until = limit
 	}
 	// No more than the cap can be filed, so no more are looked at.
-	fresh := make([]reserved, 0, min(len(hashes), sb.maxPerOp))
+	fresh := make([]reserved, 0, min(len(hashes), sb.max()))
 	seen := make(map[wire.TokenHash]struct{}, cap(fresh))
 	for _, h := range hashes {
 		if len(fresh) == cap(fresh) {
@@ -212,11 +216,12 @@ func (sb *standby) admit(operator string, n int) (*operatorStandby, int, error) 
 		op = &operatorStandby{}
 		sb.ops[operator] = op
 	}
-	n = min(n, sb.maxPerOp-len(op.parked))
+	limit := sb.max()
+	n = min(n, limit-len(op.parked))
 	if n <= 0 {
 		return nil, 0, errors.New("engine: the operator's standby connections are at their cap")
 	}
-	for len(op.tokens)+len(op.parked)+n > sb.maxPerOp {
+	for len(op.tokens)+len(op.parked)+n > limit {
 		delete(sb.tokens, op.tokens[0].hash)
 		op.tokens = op.tokens[1:]
 	}
@@ -238,13 +243,13 @@ func (op *operatorStandby) add(rs []reserved) {
 // files their hashes (accept), and the tokens are valid there until the returned time, which this
 // instance's StandbyTokenTTL sets.
 func (sb *standby) mint(n int, now time.Time) ([]wire.Token, time.Time, error) {
-	if sb.maxPerOp <= 0 {
+	if sb.max() <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
 	if n <= 0 {
 		return nil, time.Time{}, errors.New("engine: mint at least one token")
 	}
-	out := make([]wire.Token, min(n, sb.maxPerOp))
+	out := make([]wire.Token, min(n, sb.max()))
 	for i := range out {
 		tok, err := newToken()
 		if err != nil {
@@ -255,6 +260,15 @@ func (sb *standby) mint(n int, now time.Time) ([]wire.Token, time.Time, error) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return out, now.Add(sb.tokenTTL), nil
+}
+
+// setMax changes MaxStandby (0: off) for the tokens reserved and sockets parked from now on; what
+// is held beyond a lowered cap stays until it is used or expires.
+// It takes mu so that no caller holding mu sees the cap change.
+func (sb *standby) setMax(n int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.maxPerOp.Store(int64(n))
 }
 
 // setTTLs changes how long a parked socket waits unused and how long a token reserved from now on
@@ -314,7 +328,7 @@ func (sb *standby) park(f filed, fd int, now time.Time) bool {
 		op = &operatorStandby{}
 		sb.ops[operator] = op
 	}
-	if len(op.parked) >= sb.maxPerOp {
+	if len(op.parked) >= sb.max() {
 		return false
 	}
 	id, ok := sb.watchFD(operator, fd)

@@ -64,3 +64,17 @@ func (r RelaySettings) Config(onDone func(relay.Stats)) relay.Config {
 	r = r.WithDefaults()
 	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, OnDone: onDone}
 }
+
+// Apply gives a running relay the keys a reload changes: idle_timeout and fin_timeout (relayed
+// pairs included) and max_pairs (held pairs stay under a lowered cap; new ones wait for room).
+// drain_timeout is read by the proxy when it stops; relay_loops needs a restart.
+func (r RelaySettings) Apply(rl *relay.Relay) error {
+	r = r.WithDefaults()
+	if err := rl.SetTimeouts(r.IdleTimeout.D(), r.FinTimeout.D()); err != nil {
+		return err
+	}
+	return rl.SetMaxPairs(r.MaxPairs)
+}
+
+// LiveRelayKeys are the keys of RelaySettings a reload applies (Apply, and drain_timeout at stop).
+var LiveRelayKeys = []string{"idle_timeout", "fin_timeout", "max_pairs", "drain_timeout"}

@@ -81,7 +81,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 	reg := metrics.NewRegistry()
 	var (
 		svc    daemon.Service
-		grace  time.Duration
+		drain  func() time.Duration
 		procs  func() // sizes GOMAXPROCS once the loops are sized
 		reload func(settings) ([]string, error)
 	)
@@ -94,7 +94,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		if err != nil {
 			return daemon.Fail(stderr, "proxy", config.Join("public", err))
 		}
-		svc, grace = p, s.Public.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
+		svc, drain = p, p.DrainTimeout
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
 		procs = func() { daemon.SpareProcs(p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
@@ -109,7 +109,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		if err != nil {
 			return daemon.Fail(stderr, "proxy", config.Join("private", err))
 		}
-		svc, grace = p, s.Private.Relay.WithDefaults().DrainTimeout.D()+5*time.Second
+		svc, drain = p, p.DrainTimeout
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Private) }
 		// Its Go code is the relay's loops, unless it terminates TLS itself.
 		procs = func() {
@@ -129,7 +129,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		return daemon.Fail(stderr, "proxy", err)
 	}
 	defer stopProfile()
-	return daemon.Run(log, stderr, "proxy", &reloadable{Service: svc, which: which, start: s, role: reload, level: lv, log: log}, grace)
+	return daemon.Run(log, stderr, "proxy", &reloadable{Service: svc, which: which, start: s, role: reload, level: lv, log: log, drain: drain}, drain()+stopMargin)
 }
 
 // check loads and validates $PROXY_SETTINGS as `run` would, loads the TLS identity (and the

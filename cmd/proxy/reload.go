@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"epsproxy/internal/config"
 	"epsproxy/internal/daemon"
@@ -20,7 +21,15 @@ type reloadable struct {
 	role  func(s settings) (restart []string, err error)
 	level *slog.LevelVar
 	log   *slog.Logger
+	// drain is the role's drain_timeout as last loaded; the process stops within it and a margin.
+	drain func() time.Duration
 }
+
+// stopMargin is what a stopping proxy is given beyond its drain_timeout to close the rest.
+const stopMargin = 5 * time.Second
+
+// Grace is how long the proxy has to stop, drain_timeout (as last reloaded) included.
+func (r *reloadable) Grace() time.Duration { return r.drain() + stopMargin }
 
 // Failed forwards the role's failures (a public proxy whose listeners died).
 func (r *reloadable) Failed() <-chan error {

@@ -35,8 +35,14 @@ type Reloader interface {
 	Reload() error
 }
 
+// Graceful is a Service whose grace period a reload may change: Run asks it when it stops,
+// instead of using the grace it was given.
+type Graceful interface {
+	Grace() time.Duration
+}
+
 // Run starts svc, waits for a signal (or, for a Failing service, its failure) and stops it with
-// the given grace period. It returns the process exit status: non-zero after a failure, which
+// the given grace period (a Graceful service's own, as it stands then). It returns the process exit status: non-zero after a failure, which
 // is also one line on stderr.
 func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace time.Duration) int {
 	if err := svc.Start(); err != nil {
@@ -54,17 +60,24 @@ func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace tim
 	if f, ok := svc.(Failing); ok {
 		failed = f.Failed()
 	}
+	stopGrace := func() time.Duration {
+		if g, ok := svc.(Graceful); ok {
+			return g.Grace()
+		}
+		return grace
+	}
 wait:
 	for {
 		select {
 		case s := <-sig:
+			grace = stopGrace()
 			log.Info("stopping", "signal", s.String(), "grace", grace)
 			break wait
 		case <-hup:
 			reload(log, svc)
 		case err := <-failed:
 			fmt.Fprintf(stderr, "%s: %v\n", what, err)
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			ctx, cancel := context.WithTimeout(context.Background(), stopGrace())
 			defer cancel()
 			_ = svc.Stop(ctx)
 			return 1

@@ -38,6 +38,7 @@ type Proxy struct {
 	store  string
 	mu     sync.Mutex // serialises announcement writes and saves (file mode)
 	relay  *relay.Relay
+	drain  atomic.Int64 // drain_timeout in nanoseconds (Reload changes it)
 	eng    *engine.Engine
 	client *epsclient.Client
 	pool   *epsclient.Pool
@@ -83,6 +84,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		return nil, err
 	}
 	p.relay = rl
+	p.drain.Store(int64(s.Relay.DrainTimeout.D()))
 	p.domains = metrics.NewDomains(engine.RefusalReasons(), rl, p.log)
 	p.obs = newObserver(p.domains)
 	p.calls = metrics.NewClientCalls()
@@ -169,13 +171,16 @@ func (p *Proxy) watchEngine() {
 // died); the process should then exit.
 func (p *Proxy) Failed() <-chan error { return p.failed }
 
+// DrainTimeout is how long Stop lets relayed pairs finish: drain_timeout as last loaded.
+func (p *Proxy) DrainTimeout() time.Duration { return time.Duration(p.drain.Load()) }
+
 // Stop stops accepting clients, closes clients still waiting, lets relayed pairs finish within
 // the drain timeout (or ctx), saves the announcements and releases everything.
 func (p *Proxy) Stop(ctx context.Context) error {
 	close(p.stop)
 	p.wg.Wait()
 	errs := []error{p.eng.Stop(ctx)}
-	dctx, cancel := context.WithTimeout(ctx, p.s.Relay.DrainTimeout.D())
+	dctx, cancel := context.WithTimeout(ctx, p.DrainTimeout())
 	defer cancel()
 	if err := p.relay.Drain(dctx); err != nil {
 		p.log.Warn("relayed connections cut at shutdown", "err", err)

@@ -82,7 +82,7 @@ func (p *Proxy) dialWorker() {
 // rather than the public side's accept timeout: the token is still presented, and closing right
 // after it closes the waiting client at once.
 func (p *Proxy) dialBack(j dialJob) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.DialTimeout.D())
+	ctx, cancel := context.WithTimeout(context.Background(), p.live().DialTimeout.D())
 	defer cancel()
 	var (
 		internal net.Conn
@@ -98,7 +98,7 @@ func (p *Proxy) dialBack(j dialJob) {
 	}
 	public, err := p.dialer.DialContext(ctx, "tcp", j.endpoint)
 	if err == nil {
-		_ = public.SetWriteDeadline(time.Now().Add(p.s.DialTimeout.D()))
+		_ = public.SetWriteDeadline(time.Now().Add(p.live().DialTimeout.D()))
 		if _, err = public.Write(j.token[:]); err != nil {
 			public.Close()
 		}
@@ -139,7 +139,7 @@ func (p *Proxy) dialBack(j dialJob) {
 // pinned for it, if any, and nothing else; else the endpoint its reserveConnections gave, or
 // one the settings list (DialBackEndpoints).
 func (p *Proxy) mayDialBack(proxy, endpoint string) error {
-	if pin, pinned := p.s.Endpoints[proxy]; pinned {
+	if pin, pinned := p.live().Endpoints[proxy]; pinned {
 		if pin != endpoint {
 			return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", endpoint, proxy)
 		}
@@ -148,7 +148,7 @@ func (p *Proxy) mayDialBack(proxy, endpoint string) error {
 	p.learnedMu.Lock()
 	learned := slices.Contains(p.learned[proxy], endpoint)
 	p.learnedMu.Unlock()
-	if learned || p.s.DialBackEndpoints.Allows(endpoint) {
+	if learned || p.live().DialBackEndpoints.Allows(endpoint) {
 		return nil
 	}
 	return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is neither pinned for %s (private.endpoints), nor the one its reserveConnections gave, nor in private.dial_back_endpoints", endpoint, proxy)
@@ -169,5 +169,5 @@ func (p *Proxy) target(a Announcement) string {
 	if a.Target != "" {
 		return a.Target
 	}
-	return p.s.InternalEndpoint
+	return p.live().InternalEndpoint
 }

@@ -13,7 +13,8 @@ import (
 //     a non-blocking connect that returns at once, so it can run on a loop and needs no
 //     goroutine to wait.
 //   - Everything else (dial-backs on the worker pool, the fallback path of a standby client, the
-//     TLS terminator's HTTP transport) uses p.dialer, one net.Dialer with the dial timeout.
+//     TLS terminator's HTTP transport) uses p.dialer, one net.Dialer, within dial_timeout as it
+//     stands when the dial starts (a reload changes it).
 
 // resolve turns endpoint (host:port) into one address for relay.Connect, looking a name up
 // with the dial timeout.
@@ -25,7 +26,7 @@ func (p *Proxy) resolve(ctx context.Context, endpoint string) (netip.AddrPort, e
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.s.DialTimeout.D())
+	ctx, cancel := context.WithTimeout(ctx, p.live().DialTimeout.D())
 	defer cancel()
 	addrs, err := p.dialer.Resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
@@ -35,4 +36,12 @@ func (p *Proxy) resolve(ctx context.Context, endpoint string) (netip.AddrPort, e
 		return netip.AddrPort{}, errors.New("no address for " + host)
 	}
 	return netip.ParseAddrPort(net.JoinHostPort(addrs[0].Unmap().String(), port))
+}
+
+// dial connects to address within dial_timeout (and ctx): every blocking connect but those of
+// relay.Connect goes through here.
+func (p *Proxy) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.live().DialTimeout.D())
+	defer cancel()
+	return p.dialer.DialContext(ctx, network, address)
 }

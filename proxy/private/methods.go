@@ -46,7 +46,7 @@ func (p *Proxy) announceConnection(ctx context.Context, c *epsclient.Call, ps wi
 		if err := proxy.CheckHostPort(ps.Target); err != nil {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeInvalidParams, "target: %v", err)
 		}
-		if !p.s.RuntimeTargets.Allows(ps.Target) {
+		if !p.live().RuntimeTargets.Allows(ps.Target) {
 			return nil, jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "target %s is not one %s lets operators name (private.runtime_targets); leave target out to use its internal endpoint", ps.Target, p.name)
 		}
 	}
@@ -109,7 +109,7 @@ func (p *Proxy) mayHold(m map[key]Announcement, a Announcement, withdraw bool, n
 			held++
 		}
 	}
-	if held >= p.s.MaxNamesPerOperator {
+	if held >= p.live().MaxNamesPerOperator {
 		return jsonrpc.Errorf(jsonrpc.CodeFull, "%s already has %d names here, the most one operator may add (private.max_names_per_operator)", a.Owner, held)
 	}
 	return nil

@@ -33,10 +33,15 @@ type Proxy struct {
 	dialer *net.Dialer // every blocking connect (see dialer.go)
 	term   *terminator // nil: TLS passes through
 	dials  chan dialJob
-	// addrAll and addrFrom say which public proxies this proxy asks for the clients'
-	// addresses (proxyprotocol.go); fixed at New.
-	addrAll  bool
-	addrFrom map[string]bool
+	// cur holds the settings in force: New's, then each Reload's. The keys a reload changes are
+	// read from it where they are used (live()); s keeps what only a restart changes (binds,
+	// workers, terminate_tls, relay_loops...).
+	cur   atomic.Pointer[Settings]
+	drain atomic.Int64 // drain_timeout in nanoseconds
+	// standbyOnce starts the standby manager, at Start or at the Reload that turns standby on.
+	standbyOnce sync.Once
+	standbyMu   sync.Mutex // orders starting the manager against Stop
+	stopped     bool       // under standbyMu: Stop has begun
 
 	// learned holds, per public proxy, the internal endpoints its last reserveConnections gave
 	// (its own, and every live instance's of a proxy that runs several): where a dial-back for
@@ -76,7 +81,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 		log:         base.Log.With("role", "private"),
 		base:        base,
 		anns:        newAnnouncements(filepath.Join(base.DataDir, StoreFile)),
-		dialer:      &net.Dialer{Timeout: s.DialTimeout.D()},
+		dialer:      &net.Dialer{}, // bounded by dial_timeout through each dial's context (live)
 		dials:       make(chan dialJob, s.Queue),
 		learned:     map[string][]string{},
 		withdrawals: map[key]struct{}{},
@@ -86,7 +91,8 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 	set := configured(s)
 	p.anns.cur.Store(&set)
 	p.reannounce.Store(int64(s.ReannounceEvery.D()))
-	p.addrAll, p.addrFrom = addressPublics(s)
+	p.cur.Store(&s)
+	p.drain.Store(int64(s.Relay.DrainTimeout.D()))
 	rl, err := relay.New(s.Relay.Config(p.pairDone))
 	if err != nil {
 		return nil, err
@@ -99,7 +105,7 @@ func New(base proxy.Base, s Settings) (*Proxy, error) {
 			rl.Close()
 			return nil, config.Errorf("terminate_tls.cert_file", "%v", err)
 		}
-		p.term = newTerminator(cert, p.dialer, s.Relay.IdleTimeout.D(), func() int { return s.Relay.MaxPairs - p.relay.Pairs() }, p.log)
+		p.term = newTerminator(cert, p.dial, p.relay, p.log)
 	}
 	p.calls = metrics.NewClientCalls()
 	p.client = epsclient.NewClient(base.EPS, base.Identity, base.Name)
@@ -153,20 +159,41 @@ func (p *Proxy) Start() error {
 	go p.announcer()
 	go p.watchGrants()
 	if p.s.standbyOn() {
-		p.wg.Add(1)
-		go p.standbyManager()
+		p.startStandby()
 	}
 	p.log.Info("serving", "eps", p.server.Addr(), "internal", p.s.InternalEndpoint)
 	return nil
+}
+
+// live returns the settings in force (see Proxy.cur).
+func (p *Proxy) live() *Settings { return p.cur.Load() }
+
+// DrainTimeout is how long Stop lets relayed pairs finish: drain_timeout as last loaded.
+func (p *Proxy) DrainTimeout() time.Duration { return time.Duration(p.drain.Load()) }
+
+// startStandby starts the standby manager once, unless Stop has begun.
+func (p *Proxy) startStandby() {
+	p.standbyMu.Lock()
+	defer p.standbyMu.Unlock()
+	if p.stopped {
+		return
+	}
+	p.standbyOnce.Do(func() {
+		p.wg.Add(1)
+		go p.standbyManager()
+	})
 }
 
 // Stop stops taking connections and announcing, lets relayed pairs finish within the drain
 // timeout (or ctx), and saves the announcements.
 func (p *Proxy) Stop(ctx context.Context) error {
 	errs := []error{p.server.Shutdown(ctx)}
+	p.standbyMu.Lock()
+	p.stopped = true
+	p.standbyMu.Unlock()
 	close(p.stop)
 	p.wg.Wait()
-	dctx, cancel := context.WithTimeout(ctx, p.s.Relay.DrainTimeout.D())
+	dctx, cancel := context.WithTimeout(ctx, p.DrainTimeout())
 	defer cancel()
 	if err := p.relay.Drain(dctx); err != nil {
 		p.log.Warn("relayed connections cut at shutdown", "err", err)

@@ -20,13 +20,13 @@ import (
 // client_address. A client's own bytes start with a TLS record the public proxy parsed as a
 // ClientHello, which can never read as that header.
 //
-// This proxy asks a public proxy for the addresses on its standby sockets only if a name it may
-// serve through it wants them: the block's default says "v2" (names added at run time take the
-// default), or a name announced to it in the settings file does. Settings do not change while
-// the process runs, so every standby socket of a public proxy is reserved under the same rule
-// and no client meets a socket that lacks what its name needs. A name that wants the addresses
-// and cannot have them (a public proxy of an earlier version sends none) is refused: its
-// server is never told a client came from the proxy's own address.
+// This proxy asks every public proxy for the addresses on its standby sockets, as a dial-back
+// always brings them, whether or not a name wants them now: a reload may set a name to "v2" (or
+// the block's default) while sockets reserved before it wait for clients, and each of them must
+// then carry what the name needs. The header costs the public proxy one short prefix on the
+// replayed hello, and this proxy strips it before anything reaches an internal server. A name
+// that wants the addresses and cannot have them (a public proxy of an earlier version sends
+// none) is refused: its server is never told a client came from the proxy's own address.
 
 // errNoClientAddress: a client of a name set to proxy_protocol "v2" came without its addresses.
 var errNoClientAddress = errors.New("private: the client's addresses are not known, and its name's proxy_protocol wants them")
@@ -35,27 +35,9 @@ var errNoClientAddress = errors.New("private: the client's addresses are not kno
 func (p *Proxy) proxyProtocol(a Announcement) bool {
 	v := a.ProxyProtocol
 	if v == "" {
-		v = p.s.ProxyProtocol
+		v = p.live().ProxyProtocol
 	}
 	return v == ProxyProtocolV2
-}
-
-// addressPublics returns the public proxies this proxy asks for the clients' addresses on its
-// standby sockets, or all (true) when the block's default wants them.
-func addressPublics(s Settings) (all bool, publics map[string]bool) {
-	publics = map[string]bool{}
-	for _, a := range s.Announce {
-		if a.ProxyProtocol == ProxyProtocolV2 || (a.ProxyProtocol == "" && s.ProxyProtocol == ProxyProtocolV2) {
-			publics[a.Proxy] = true
-		}
-	}
-	return s.ProxyProtocol == ProxyProtocolV2, publics
-}
-
-// wantsAddresses reports whether this proxy asks the public proxy for the clients' addresses
-// on its standby sockets.
-func (p *Proxy) wantsAddresses(public string) bool {
-	return p.addrAll || p.addrFrom[public]
 }
 
 // addressHead appends to b what a's internal server gets before the client's bytes: the

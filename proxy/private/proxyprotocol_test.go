@@ -43,37 +43,48 @@ func TestProxyProtocolSettings(t *testing.T) {
 	}
 }
 
-// Which names' servers get the addresses, and which public proxies are asked for them.
+// Which names' servers get the addresses, as the settings file says at start and after a reload
+// changes it.
 func TestProxyProtocolPolicy(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		def      string
 		announce []Announcement
-		asked    map[string]bool // public proxy -> asked for addresses
 		wants    map[string]bool // name (to pub) -> its server gets them
 	}{
 		{"off by default", "", []Announcement{{Domain: "a.example", Proxy: "pub"}},
-			map[string]bool{"pub": false, "other": false}, map[string]bool{"a.example": false, "runtime.example": false}},
-		{"one name", "", []Announcement{{Domain: "a.example", Proxy: "pub", ProxyProtocol: "v2"}, {Domain: "b.example", Proxy: "pub2"}},
-			map[string]bool{"pub": true, "pub2": false, "other": false}, map[string]bool{"a.example": true, "b.example": false, "runtime.example": false}},
+			map[string]bool{"a.example": false, "runtime.example": false}},
+		{"one name", "", []Announcement{{Domain: "a.example", Proxy: "pub", ProxyProtocol: "v2"}, {Domain: "b.example", Proxy: "pub"}},
+			map[string]bool{"a.example": true, "b.example": false, "runtime.example": false}},
 		{"default on, one name off", "v2", []Announcement{{Domain: "a.example", Proxy: "pub", ProxyProtocol: "off"}},
-			map[string]bool{"pub": true, "other": true}, map[string]bool{"a.example": false, "runtime.example": true}},
+			map[string]bool{"a.example": false, "runtime.example": true}},
 	} {
-		p := newProxy(t, Settings{InternalEndpoint: "127.0.0.1:8888", ProxyProtocol: c.def, Announce: c.announce}, t.TempDir())
-		for public, want := range c.asked {
-			if got := p.wantsAddresses(public); got != want {
-				t.Errorf("%s: asks %s for addresses: %v, want %v", c.name, public, got, want)
+		s := Settings{InternalEndpoint: "127.0.0.1:8888", ProxyProtocol: c.def, Announce: c.announce}
+		p := newProxy(t, s, t.TempDir())
+		check := func(when string, flip bool) {
+			for domain, want := range c.wants {
+				a, ok := p.anns.get(domain, "pub", time.Now())
+				if !ok {
+					a = Announcement{Domain: domain, Proxy: "pub", Owner: "op.test"} // as announceConnection stores it
+				}
+				if got := p.proxyProtocol(a); got != want != flip {
+					t.Errorf("%s, %s: %s gets addresses: %v, want %v", c.name, when, domain, got, want != flip)
+				}
 			}
 		}
-		for domain, want := range c.wants {
-			a, ok := p.anns.get(domain, "pub", time.Now())
-			if !ok {
-				a = Announcement{Domain: domain, Proxy: "pub", Owner: "op.test"} // as announceConnection stores it
-			}
-			if got := p.proxyProtocol(a); got != want {
-				t.Errorf("%s: %s gets addresses: %v, want %v", c.name, domain, got, want)
-			}
+		check("at start", false)
+		// A reload that flips the default and every name's own setting flips every name.
+		r := s
+		r.ProxyProtocol = map[string]string{"": "v2", "v2": "off"}[c.def]
+		r.Announce = nil
+		for _, a := range c.announce {
+			a.ProxyProtocol = map[string]string{"": "", "v2": "off", "off": "v2"}[a.ProxyProtocol]
+			r.Announce = append(r.Announce, a)
 		}
+		if _, err := p.Reload(r); err != nil {
+			t.Fatal(err)
+		}
+		check("after a reload", true)
 	}
 }
 
@@ -182,8 +193,8 @@ func helloFor(t *testing.T, name string) []byte {
 // internal server.
 func TestStandbyAddressHeader(t *testing.T) {
 	r := newPPRig(t)
-	if !r.sp.addr {
-		t.Fatal("the pool does not ask for the addresses though a name to pub.test wants them")
+	if !r.sp.asksAddress() {
+		t.Fatal("the pool does not ask for the addresses")
 	}
 	header := wire.AppendAddressHeader(nil, clientAddrs)
 	bad := func(b []byte) func([]byte) []byte { return func([]byte) []byte { return b } }
@@ -236,7 +247,11 @@ func TestStandbyAddressHeader(t *testing.T) {
 // before anything is dialled, and its clients never reach the server without them.
 func TestIncomingConnectionAddresses(t *testing.T) {
 	r := newPPRig(t)
-	r.p.s.Endpoints = map[string]string{"pub.test": r.pub.Addr().String()}
+	s := *r.p.live()
+	s.Endpoints = map[string]string{"pub.test": r.pub.Addr().String()}
+	if _, err := r.p.Reload(s); err != nil {
+		t.Fatal(err)
+	}
 	incoming := func(domain string, addrs wire.Addresses) error {
 		ps := wire.IncomingParams{Domain: domain, Endpoint: r.pub.Addr().String(), Source: addrs.Source, Destination: addrs.Destination}
 		_, err := epsclient.Typed(r.p.incomingConnection)(context.Background(), call(wire.IncomingConnection, "pub.test", nil, ps))

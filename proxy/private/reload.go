@@ -20,14 +20,21 @@ func configured(s Settings) map[key]Announcement {
 	return m
 }
 
+// restartKeys are the keys of the private block that keep their start values until a restart:
+// the listeners, pools and identities built once.
+var restartKeys = []string{"workers", "queue", "terminate_tls", "relay_loops", "grant_check_every"}
+
 // Reload applies settings read again (SIGHUP). The announcements the file makes are
 // reconciled at once: a name added or changed is stored and announced, a name removed is dropped
 // and withdrawn at its public proxy (retried by the announcer until the public proxy confirms);
 // names added at run time (announceConnection) are left alone unless the file now names the
-// same name for the same public proxy, which wins as at start. reannounce_every and the relay's
-// idle_timeout and fin_timeout follow too (relayed connections included).
-// Relayed connections live on. The other keys keep their running values until a restart, and
-// are returned in restart. Nothing changes when err is not nil.
+// same name for the same public proxy, which wins as at start. Every other key but restartKeys
+// applies from the next use: dial_timeout, standby (the pools are resized, started or stopped),
+// standby_wait, proxy_protocol, internal_endpoint, endpoints, dial_back_endpoints,
+// runtime_targets, max_names_per_operator, reannounce_every, and the relay's idle_timeout,
+// fin_timeout (relayed connections included), max_pairs and drain_timeout. Relayed connections
+// live on. The restart keys that changed are returned in restart. Nothing changes when err is
+// not nil.
 func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -48,8 +55,13 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.relay.SetTimeouts(s.Relay.IdleTimeout.D(), s.Relay.FinTimeout.D()); err != nil {
+	if err := s.Relay.Apply(p.relay); err != nil {
 		return nil, err
+	}
+	p.cur.Store(&s)
+	p.drain.Store(int64(s.Relay.DrainTimeout.D()))
+	if s.standbyOn() {
+		p.startStandby()
 	}
 	p.withdrawLater(removed)
 	p.reannounce.Store(int64(s.ReannounceEvery.D()))
@@ -58,7 +70,12 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	default:
 	}
 	p.log.Info("settings reloaded", "announced", len(want), "withdrawn", len(removed))
-	return proxy.ChangedKeys(p.s, s, "announce", "reannounce_every", "idle_timeout", "fin_timeout"), nil
+	for _, k := range proxy.ChangedKeys(p.s, s) {
+		if slices.Contains(restartKeys, k) {
+			restart = append(restart, k)
+		}
+	}
+	return restart, nil
 }
 
 // withdrawLater queues withdrawals for the announcer, which sends them with the next round.

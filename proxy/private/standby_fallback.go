@@ -32,9 +32,7 @@ func (p *Proxy) serveStandby(fd int, proxy string, a Announcement, target string
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.s.DialTimeout.D())
-	internal, err := p.dialer.DialContext(ctx, "tcp", target)
-	cancel()
+	internal, err := p.dial(context.Background(), "tcp", target)
 	if err != nil {
 		c.Close()
 		p.refused(a.Domain, refusedInternal)

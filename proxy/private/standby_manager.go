@@ -12,7 +12,8 @@ type poolKey struct{ proxy, instance string }
 
 // standbyManager keeps a pool for every public proxy with a live announcement, and one more for
 // each further live instance of a public proxy that runs several, and closes the pools nothing
-// needs any more.
+// needs any more. It follows standby as reloads change it: the pools are resized, or all closed
+// while it is off (their sockets stay with the relay until used or expired).
 func (p *Proxy) standbyManager() {
 	defer p.wg.Done()
 	pools := map[poolKey]*standbyPool{}
@@ -23,10 +24,20 @@ func (p *Proxy) standbyManager() {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	size := p.live().Standby
 	for {
 		want := map[string]bool{}
-		for _, a := range p.anns.liveList(time.Now()) {
-			want[a.Proxy] = true
+		if n := p.live().Standby; n > 0 {
+			for _, a := range p.anns.liveList(time.Now()) {
+				want[a.Proxy] = true
+			}
+			if n != size {
+				size = n
+				for _, sp := range pools {
+					sp.resize(n)
+					sp.wake()
+				}
+			}
 		}
 		for k, sp := range pools {
 			if !want[k.proxy] {
@@ -80,7 +91,7 @@ func (p *Proxy) placePools(pools map[poolKey]*standbyPool, proxy string) {
 		}
 		covered[target] = k
 	}
-	pin, pinned := p.s.Endpoints[proxy]
+	pin, pinned := p.live().Endpoints[proxy]
 	for _, ep := range live {
 		if _, ok := covered[ep]; ok || (pinned && ep != pin) {
 			continue

@@ -51,20 +51,18 @@ const (
 
 // standbyPool keeps one public proxy supplied with standby sockets.
 type standbyPool struct {
-	p      *Proxy
-	proxy  string // the public proxy's operator name
-	want   int
-	batch  int
-	kickAt int // replacements wanted before the goroutine is woken
+	p     *Proxy
+	proxy string // the public proxy's operator name
 
-	// addr: the pool asks for the clients' addresses (client_address; proxyprotocol.go), unless
-	// the public proxy refused the field, until noAddrUntil.
-	addr bool
-
-	mu    sync.Mutex
-	stock []wire.Token // reserved, not used yet, oldest first
+	mu sync.Mutex
+	// want, batch and kickAt follow standby (resize): sockets kept waiting, tokens reserved at a
+	// time, and replacements wanted before the goroutine is woken.
+	want, batch, kickAt int
+	stock               []wire.Token // reserved, not used yet, oldest first
 	// addressed: the stock was reserved with client_address, and the public proxy confirmed it.
-	addressed   bool
+	addressed bool
+	// noAddrUntil: the public proxy refused client_address (an earlier version); the pool
+	// reserves without it until then.
 	noAddrUntil time.Time
 	gen         uint64    // bumped whenever the stock is replaced or dropped
 	until       time.Time // the stock's expiry
@@ -93,17 +91,27 @@ type standbyPool struct {
 func newStandbyPool(p *Proxy, proxy, target string) *standbyPool {
 	ctx, cancel := context.WithCancel(context.Background())
 	sp := &standbyPool{
-		p: p, proxy: proxy, target: target, want: p.s.Standby, batch: min(max(standbyBatchShare*p.s.Standby, 16), wire.MaxReserve),
-		addr:   p.wantsAddresses(proxy),
-		kickAt: max(p.s.Standby/standbyKickShare, 1),
+		p: p, proxy: proxy, target: target,
 		ctx:    ctx,
 		cancel: cancel,
 		kick:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
+	sp.resize(p.live().Standby)
 	sp.refill = time.AfterFunc(time.Hour, sp.wake)
 	sp.refill.Stop()
 	return sp
+}
+
+// resize sets how many sockets the pool keeps waiting (standby, positive). Raised, the pool
+// dials the difference at its next wake-up; lowered, it dials no replacements until the
+// sockets it holds are used or expire. Any goroutine.
+func (sp *standbyPool) resize(n int) {
+	sp.mu.Lock()
+	sp.want = n
+	sp.batch = min(max(standbyBatchShare*n, 16), wire.MaxReserve)
+	sp.kickAt = max(n/standbyKickShare, 1)
+	sp.mu.Unlock()
 }
 
 // wake asks the pool's goroutine to dial replacements. Any goroutine.
@@ -168,7 +176,7 @@ func (sp *standbyPool) dial(t ticket) bool {
 	ap, err := sp.p.resolve(sp.ctx, endpoint)
 	fd := -1
 	if err == nil {
-		fd, err = relay.Connect(ap, sp.p.s.DialTimeout.D())
+		fd, err = relay.Connect(ap, sp.p.live().DialTimeout.D())
 	}
 	if err != nil {
 		if sp.ctx.Err() != nil {
@@ -187,7 +195,7 @@ func (sp *standbyPool) dial(t ticket) bool {
 	sp.waiting++
 	sp.mu.Unlock()
 	s := &standbySocket{sp: sp, dialed: time.Now(), gen: t.gen, addressed: t.addressed}
-	if err := sp.p.relay.Await(fd, t.tok[:], sp.p.s.StandbyWait.D(), s); err != nil {
+	if err := sp.p.relay.Await(fd, t.tok[:], sp.p.live().StandbyWait.D(), s); err != nil {
 		s.settle()
 		if !errors.Is(err, relay.ErrClosed) {
 			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)

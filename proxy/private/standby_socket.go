@@ -50,10 +50,10 @@ func (s *standbySocket) settle() {
 	sp := s.sp
 	sp.mu.Lock()
 	sp.waiting--
-	short := sp.want - sp.waiting
+	short, kickAt := sp.want-sp.waiting, sp.kickAt
 	sp.mu.Unlock()
 	switch {
-	case short >= sp.kickAt:
+	case short >= kickAt:
 		sp.wake()
 	case short == 1:
 		sp.refill.Reset(standbyRefillDelay)
@@ -108,7 +108,7 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 		go p.serveStandby(dup, sp.proxy, a, target, bytes.Clone(data[skip:]), addrs)
 		return relay.Pairing{}, errHandedOff
 	}
-	ifd, err := relay.Connect(ap, p.s.DialTimeout.D())
+	ifd, err := relay.Connect(ap, p.live().DialTimeout.D())
 	if err != nil {
 		p.refused(a.Domain, refusedInternal)
 		p.log.Warn("internal server unreachable; client closed", "domain", sni, "target", target, "err", err)

@@ -43,11 +43,12 @@ func (sp *standbyPool) token() (ticket, bool) {
 	return t, true
 }
 
-// asksAddress reports whether the next reservation asks for the clients' addresses.
+// asksAddress reports whether the next reservation asks for the clients' addresses: always
+// (proxyprotocol.go), unless the public proxy refused the field lately.
 func (sp *standbyPool) asksAddress() bool {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	return sp.addr && !time.Now().Before(sp.noAddrUntil)
+	return !time.Now().Before(sp.noAddrUntil)
 }
 
 // reserve asks the public proxy for a batch of tokens. A public proxy of an earlier version
@@ -57,7 +58,10 @@ func (sp *standbyPool) reserve() bool {
 	var res wire.ReserveResult
 	target, _ := sp.placement()
 	ask := sp.asksAddress()
-	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: sp.batch, Endpoint: target, ClientAddress: ask}, &res)
+	sp.mu.Lock()
+	batch := sp.batch
+	sp.mu.Unlock()
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: batch, Endpoint: target, ClientAddress: ask}, &res)
 	if sp.ctx.Err() != nil {
 		return false
 	}
@@ -71,7 +75,7 @@ func (sp *standbyPool) reserve() bool {
 		return sp.reserve()
 	}
 	if err == nil {
-		err = sp.accept(res, ask)
+		err = sp.accept(res, ask, batch)
 	}
 	if err != nil {
 		wait := sp.failed()
@@ -97,16 +101,16 @@ func (sp *standbyPool) reserve() bool {
 }
 
 // accept checks a reserveConnections result and stocks its tokens; asked says the call asked for
-// the clients' addresses.
-func (sp *standbyPool) accept(res wire.ReserveResult, asked bool) error {
+// the clients' addresses, and batch how many tokens.
+func (sp *standbyPool) accept(res wire.ReserveResult, asked bool, batch int) error {
 	if err := proxy.CheckHostPort(res.Endpoint); err != nil {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned a bad endpoint: %v", err)
 	}
-	if pin, pinned := sp.p.s.Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
+	if pin, pinned := sp.p.live().Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
 		return jsonrpc.Errorf(jsonrpc.CodeNotAllowed, "endpoint %s is not the one pinned for %s", res.Endpoint, sp.proxy)
 	}
-	if len(res.Tokens) > sp.batch {
-		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), sp.batch)
+	if len(res.Tokens) > batch {
+		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned %d tokens for %d asked", len(res.Tokens), batch)
 	}
 	if err := checkInstances(res.Instances); err != nil {
 		return err
@@ -174,7 +178,7 @@ func (sp *standbyPool) place() {
 		}
 		return
 	}
-	if pin, pinned := sp.p.s.Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
+	if pin, pinned := sp.p.live().Endpoints[sp.proxy]; pinned && pin != res.Endpoint {
 		return
 	}
 	sp.p.learnEndpoints(sp.proxy, res.Endpoint, res.Instances)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"epsproxy/engine/relay"
 )
 
 // terminator ends the client's TLS at the private proxy and forwards plain HTTP to the internal
@@ -33,8 +35,7 @@ import (
 type terminator struct {
 	srv    *http.Server
 	ln     *feedListener
-	idle   time.Duration
-	room   func() int // pairs the cap still allows
+	relay  *relay.Relay // whose idle timeout and pair cap, as they stand, apply
 	active atomic.Int64
 }
 
@@ -56,10 +57,10 @@ type connInfo struct {
 
 type ctxKey struct{}
 
-// newTerminator serves terminated connections; idle is the relay's idle timeout and room says how
-// many more connections the pair cap allows.
-func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration, room func() int, log *slog.Logger) *terminator {
-	t := &terminator{ln: newFeedListener(), idle: idle, room: room}
+// newTerminator serves terminated connections, under rl's idle timeout and pair cap as they
+// stand when each connection arrives; dial connects to the internal servers.
+func newTerminator(cert tls.Certificate, dial func(ctx context.Context, network, addr string) (net.Conn, error), rl *relay.Relay, log *slog.Logger) *terminator {
+	t := &terminator{ln: newFeedListener(), relay: rl}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			info, _ := r.In.Context().Value(ctxKey{}).(connInfo)
@@ -71,7 +72,7 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration,
 			}
 		},
 		Transport: &http.Transport{
-			DialContext:         dialer.DialContext,
+			DialContext:         dial,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 		},
@@ -100,11 +101,12 @@ func newTerminator(cert tls.Certificate, dialer *net.Dialer, idle time.Duration,
 // serve hands a dialled-back connection to the HTTP server, unless the pair cap is reached; its
 // requests go to target and name client (if valid) as the client.
 func (t *terminator) serve(c net.Conn, target string, client netip.Addr) error {
-	if int64(t.room()) <= t.active.Load() {
+	if int64(t.relay.MaxPairs()-t.relay.Pairs()) <= t.active.Load() {
 		return errTerminatorFull
 	}
 	t.active.Add(1)
-	ic := &idleConn{targetConn: targetConn{Conn: c, connInfo: connInfo{target: target, client: client}}, idle: t.idle, done: func() { t.active.Add(-1) }}
+	idle, _ := t.relay.Timeouts()
+	ic := &idleConn{targetConn: targetConn{Conn: c, connInfo: connInfo{target: target, client: client}}, idle: idle, done: func() { t.active.Add(-1) }}
 	if err := t.ln.feed(ic); err != nil {
 		ic.release()
 		return err

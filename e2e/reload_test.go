@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,6 +65,9 @@ func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
 	if err := c.WriteOverlay("roles/private-proxy-1", "9999_no_standby.yml", "private: {standby: -1}\n"); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.EnableAdmin(chain.Public); err != nil {
+		t.Fatal(err)
+	}
 	startAll(t, c)
 
 	underLoad(t, c, "both nodes", func(i int) {
@@ -71,6 +75,13 @@ func TestEPSNodeReloadsTheDirectoryWithoutDroppingCalls(t *testing.T) {
 			hup(t, c, n, i)
 		}
 	})
+
+	// Standby turned on by a reload of the private proxy, off at its start: its pool fills.
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_no_standby.yml", "private: {standby: 6}\n"); err != nil {
+		t.Fatal(err)
+	}
+	hup(t, c, chain.Private, 1)
+	waitCounter(t, c, chain.Public, "StandbyParked", 6)
 
 	// A grant removed from the directory takes effect at the next call.
 	call := func() (string, error) {
@@ -152,12 +163,22 @@ func TestPrivateProxyReloadsItsAnnouncementsUnderLoad(t *testing.T) {
 	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
 		t.Errorf("after a refused reload: %d %v", code, err)
 	}
-	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", both+"  dial_timeout: 3s\n"); err != nil {
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", both+"  workers: 3\n  dial_timeout: 3s\n"); err != nil {
 		t.Fatal(err)
 	}
 	hup(t, c, chain.Private, 4)
-	if l := lastLine(c.Log(chain.Private), "until a restart"); !strings.Contains(l, "private.dial_timeout") {
-		t.Errorf("a key only a restart applies is not named: %q", l)
+	if l := lastLine(c.Log(chain.Private), "until a restart"); !strings.Contains(l, "private.workers") || strings.Contains(l, "dial_timeout") {
+		t.Errorf("the restart-only key workers is not named, or dial_timeout, which a reload applies, is: %q", l)
+	}
+
+	// standby raised: the pool dials the difference, and the public proxy parks them.
+	if err := c.WriteOverlay("roles/private-proxy-1", "9999_reload.yml", both+"  standby: 90\n"); err != nil {
+		t.Fatal(err)
+	}
+	hup(t, c, chain.Private, 5)
+	waitCounter(t, c, chain.Public, "StandbyParked", 90)
+	if code, _, err := get(c.HTTPClient(c.Ports.PublicTLS, false), chain.Domain); err != nil || code != 200 {
+		t.Errorf("after standby was raised: %d %v", code, err)
 	}
 }
 
@@ -205,5 +226,32 @@ func TestPublicProxyReloadsItsLimitsUnderLoad(t *testing.T) {
 	reload("public: {rate_limits: {public: {limit: 1000, window: 1s}}}\n", 5)
 	if code, _, err := get(cl, chain.Domain); err != nil || code != 200 {
 		t.Errorf("after lifting the limit: %d %v", code, err)
+	}
+
+	// max_pairs lowered to 1 while a client holds a relayed connection: it keeps it, the next
+	// client is refused; once it leaves, clients pass again.
+	reload("public: {max_pairs: 1}\n", 6)
+	held, err := tls.Dial("tcp", c.Ports.PublicTLS, &tls.Config{RootCAs: c.Roots, ServerName: chain.Domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if code, _, err := get(cl, chain.Domain); err == nil {
+		t.Errorf("a second client under max_pairs 1 was served: %d", code)
+	}
+	if l := lastLine(c.Log(chain.Public), "until a restart"); strings.Contains(l, "max_pairs") {
+		t.Errorf("max_pairs, which a reload applies, is named as needing a restart: %q", l)
+	}
+	held.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, err := get(cl, chain.Domain)
+		if err == nil && code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the held client left and the next is still refused: %d %v", code, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

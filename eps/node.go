@@ -70,19 +70,32 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 	n.dir.Store(dir)
 	n.timeout.Store(int64(s.CallTimeout.D()))
 	n.peers = &http.Client{Transport: n.peerTransport()}
-	if urls := s.ServiceEndpoints(); len(urls) > 0 {
-		// The service holds the operator's own certificate: the same name and the same pins.
-		tc := id.ClientConfig(s.Name)
-		byName := tc.VerifyConnection
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			if err := byName(cs); err != nil {
-				return err
-			}
-			return n.directory().Pinned(s.Name, cs.PeerCertificates[0])
-		}
-		n.svc = newService(urls, tc, s.Service.HealthEvery.D(), n.log)
-	}
+	n.svc = n.newService(s)
 	return n, nil
+}
+
+// newService builds the service that s names (nil when it names no endpoint), not started.
+func (n *Node) newService(s Settings) *service {
+	urls := s.ServiceEndpoints()
+	if len(urls) == 0 {
+		return nil
+	}
+	return newService(urls, n.serviceTLS(), s.Service.HealthEvery.D(), n.log)
+}
+
+// serviceTLS is the client configuration the node reaches its service with: the node's identity,
+// and the service must hold the operator's own certificate, by its name and, where the directory
+// in force at the handshake pins the operator's certificates, one of those.
+func (n *Node) serviceTLS() *tls.Config {
+	tc := n.id.ClientConfig(n.name)
+	byName := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := byName(cs); err != nil {
+			return err
+		}
+		return n.directory().Pinned(n.name, cs.PeerCertificates[0])
+	}
+	return tc
 }
 
 // loadDirectory reads the directory the settings name and checks that it lists the node.

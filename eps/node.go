@@ -20,6 +20,7 @@ import (
 
 // Node is one EPS node. Create it with New, then Start; Shutdown stops it.
 type Node struct {
+	// s are the settings New was given: the running values of the keys only a restart applies.
 	s    Settings
 	name string
 	log  *slog.Logger
@@ -29,11 +30,13 @@ type Node struct {
 	id      *config.Identity
 	peers   *http.Client   // to other nodes, dialled by operator name
 	svc     *service       // this operator's service endpoints; nil when none is configured
-	slots   chan struct{}  // MaxInflight delivery slots
 	ids     sync.Map       // caller name -> encoded _client object
 	srvs    []*http.Server // local and peer servers
 	lns     []net.Listener
 	start   time.Time
+	// inflight counts the calls being delivered; maxInflight is the cap on it in force
+	// (max_inflight, which Reload changes).
+	inflight, maxInflight atomic.Int64
 	// deliveries times the calls delivered to the service; nil until Metrics.
 	deliveries *metrics.Calls
 }
@@ -61,14 +64,14 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		return nil, config.Errorf("tls.cert_file", "%v", err)
 	}
 	n := &Node{
-		s:     s,
-		name:  s.Name,
-		log:   log.With("node", s.Name),
-		id:    id,
-		slots: make(chan struct{}, s.MaxInflight),
+		s:    s,
+		name: s.Name,
+		log:  log.With("node", s.Name),
+		id:   id,
 	}
 	n.dir.Store(dir)
 	n.timeout.Store(int64(s.CallTimeout.D()))
+	n.maxInflight.Store(int64(s.MaxInflight))
 	n.peers = &http.Client{Transport: n.peerTransport()}
 	n.svc = n.newService(s)
 	return n, nil

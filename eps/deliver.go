@@ -33,7 +33,8 @@ func (n *Node) deliver(ctx context.Context, caller, method string, params, id js
 
 // post is deliver's call itself.
 func (n *Node) post(ctx context.Context, caller, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
-	if n.svc == nil {
+	svc := n.svc.Load() // the call finishes on this one, whatever Reload puts in its place
+	if svc == nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeUnreachable, "%s has no service endpoint configured", n.name)
 	}
 	withClient, e := n.setClient(caller, params)
@@ -48,7 +49,7 @@ func (n *Node) post(ctx context.Context, caller, method string, params, id json.
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "encoding the call: %v", err)
 	}
-	raw, err := n.svc.post(ctx, body)
+	raw, err := svc.post(ctx, body)
 	if err != nil {
 		e := jsonrpc.AsError(err)
 		if e.Code == jsonrpc.CodeUnreachable || e.Code == jsonrpc.CodeTimeout {

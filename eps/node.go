@@ -18,7 +18,9 @@ import (
 	"epsproxy/internal/metrics"
 )
 
-// Node is one EPS node. Create it with New, then Start; Shutdown stops it.
+// Node is one EPS node. Create it with New, then Start; Shutdown stops it. It owns its
+// listeners, its links to other nodes and its service (the endpoints it delivers to, with their
+// transports and prober); Reload replaces the service whole.
 type Node struct {
 	// s are the settings New was given: the running values of the keys only a restart applies.
 	s    Settings
@@ -28,15 +30,21 @@ type Node struct {
 	// timeout is the call timeout in nanoseconds (Reload changes it).
 	timeout atomic.Int64
 	id      *config.Identity
-	peers   *http.Client   // to other nodes, dialled by operator name
-	svc     *service       // this operator's service endpoints; nil when none is configured
-	ids     sync.Map       // caller name -> encoded _client object
-	srvs    []*http.Server // local and peer servers
-	lns     []net.Listener
-	start   time.Time
+	peers   *http.Client // to other nodes, dialled by operator name
+	// svc is this operator's service; nil when no endpoint is configured. Reload replaces it
+	// whole; a call loads it once and finishes on the one it loaded.
+	svc atomic.Pointer[service]
 	// inflight counts the calls being delivered; maxInflight is the cap on it in force
 	// (max_inflight, which Reload changes).
 	inflight, maxInflight atomic.Int64
+	ids                   sync.Map       // caller name -> encoded _client object
+	srvs                  []*http.Server // local and peer servers
+	lns                   []net.Listener
+	start                 time.Time
+	// life serialises Start, Reload's replacing of the service and Shutdown, so that a service
+	// Reload builds runs its prober only between Start and Shutdown.
+	life              sync.Mutex
+	started, stopping bool
 	// deliveries times the calls delivered to the service; nil until Metrics.
 	deliveries *metrics.Calls
 }
@@ -73,17 +81,18 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 	n.timeout.Store(int64(s.CallTimeout.D()))
 	n.maxInflight.Store(int64(s.MaxInflight))
 	n.peers = &http.Client{Transport: n.peerTransport()}
-	n.svc = n.newService(s)
+	n.svc.Store(n.newService(s, nil))
 	return n, nil
 }
 
-// newService builds the service that s names (nil when it names no endpoint), not started.
-func (n *Node) newService(s Settings) *service {
+// newService builds the service that s names (nil when it names no endpoint), not started. prev
+// is the service it replaces (nil at start): an endpoint in both keeps its counters and state.
+func (n *Node) newService(s Settings, prev *service) *service {
 	urls := s.ServiceEndpoints()
 	if len(urls) == 0 {
 		return nil
 	}
-	return newService(urls, n.serviceTLS(), s.Service.HealthEvery.D(), n.log)
+	return newService(urls, n.serviceTLS(), s.Service.HealthEvery.D(), prev, n.log)
 }
 
 // serviceTLS is the client configuration the node reaches its service with: the node's identity,
@@ -159,9 +168,12 @@ func (n *Node) Start() error {
 		}(f.what)
 		n.log.Info("listening", "what", f.what, "addr", ln.Addr().String())
 	}
-	if n.svc != nil {
-		n.svc.start()
+	n.life.Lock()
+	n.started = true
+	if svc := n.svc.Load(); svc != nil {
+		svc.start()
 	}
+	n.life.Unlock()
 	return nil
 }
 
@@ -180,8 +192,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.peers.CloseIdleConnections()
-	if n.svc != nil {
-		n.svc.close()
+	n.life.Lock()
+	defer n.life.Unlock()
+	if n.stopping {
+		return first
+	}
+	n.stopping = true
+	if svc := n.svc.Load(); svc != nil {
+		svc.close()
 	}
 	return first
 }
@@ -193,10 +211,11 @@ type Stats struct {
 
 // Stats returns the state and counters of the service endpoints. Safe from any goroutine.
 func (n *Node) Stats() Stats {
-	if n.svc == nil {
+	svc := n.svc.Load()
+	if svc == nil {
 		return Stats{Service: []EndpointStats{}}
 	}
-	return Stats{Service: n.svc.stats()}
+	return Stats{Service: svc.stats()}
 }
 
 func (n *Node) closeAll() {

@@ -3,6 +3,7 @@ package eps_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"epsproxy/eps"
 	"epsproxy/epsclient"
 	"epsproxy/internal/jsonrpc"
+	"epsproxy/internal/testnet"
 )
 
 // gate holds the calls a service takes for beta.slow until it opens: each call says so on
@@ -137,4 +139,142 @@ func TestReloadChangesMaxInflight(t *testing.T) {
 	g.open()
 	answered(t, "second", second...)
 	callBeta(t, n, 1)
+}
+
+// The service endpoints replaced by a reload: calls go to the new list at once, a call held at an
+// endpoint taken out of it still gets that endpoint's answer, an endpoint that stays keeps its
+// counters, and a new health_every applies.
+func TestReloadReplacesServiceEndpoints(t *testing.T) {
+	n := newNet(t)
+	n.timeout = 30 * time.Second // a call is held by the test, not timed
+	n.start(t, alpha)
+	a, b := newReplica(t, n), newReplica(t, n)
+	n.startNode(t, beta, replicaSettings(n, time.Hour, a))
+	callBeta(t, n, 4)
+	if a.calls.Load() != 4 || b.calls.Load() != 0 {
+		t.Fatalf("delivering to A: A answered %d, B %d of 4 calls", a.calls.Load(), b.calls.Load())
+	}
+
+	g := holdSlow(t, a.srv, "answered by A")
+	atA := callSlow(n)
+	g.wait(t, 1)
+	reload(t, n, replicaSettings(n, time.Hour, b))
+	callBeta(t, n, 4)
+	if a.calls.Load() != 4 || b.calls.Load() != 4 {
+		t.Errorf("reloaded to [B]: A answered %d more calls, B %d of 4", a.calls.Load()-4, b.calls.Load())
+	}
+	if st := n.nodes[beta].Stats().Service; len(st) != 1 || st[0].URL != b.url() || !st[0].Up || st[0].Delivered != 4 {
+		t.Errorf("stats after the reload to [B]: %+v", st)
+	}
+	g.open()
+	answered(t, "answered by A", atA)
+
+	reload(t, n, replicaSettings(n, time.Hour, a, b))
+	beforeA, beforeB := a.calls.Load(), b.calls.Load()
+	callBeta(t, n, 10)
+	if a.calls.Load() == beforeA || b.calls.Load() == beforeB {
+		t.Errorf("reloaded to [A, B]: A answered %d, B %d of 10 calls; want both some", a.calls.Load()-beforeA, b.calls.Load()-beforeB)
+	}
+	// B stayed in the list: its counts go on from before the reload.
+	if st := endpointStats(t, n, b.url()); !st.Up || st.Delivered != b.calls.Load() {
+		t.Errorf("B after two reloads: %+v, B answered %d calls", st, b.calls.Load())
+	}
+
+	// health_every from an hour to 200 ms: with an hour, the prober a reload starts probes B once
+	// and then not again; with 200 ms, it finds B back up and then down again, no call made.
+	b.stop(t)
+	callBeta(t, n, 2) // the one sent to B finds it gone and marks it down
+	if st := endpointStats(t, n, b.url()); st.Up {
+		t.Fatalf("B stopped, after a call reached for it: %+v", st)
+	}
+	b.start(t, n)
+	reload(t, n, replicaSettings(n, 200*time.Millisecond, a, b))
+	waitFor(t, "B, back on its port, is still down in the stats", func() bool { return endpointStats(t, n, b.url()).Up })
+	b.stop(t)
+	waitFor(t, "B, stopped, is still up in the stats", func() bool { return !endpointStats(t, n, b.url()).Up })
+	before := a.calls.Load()
+	callBeta(t, n, 4)
+	if got := a.calls.Load() - before; got != 4 {
+		t.Errorf("with B down, A answered %d of 4 calls", got)
+	}
+}
+
+// A node with no service endpoint gets one by a reload, and loses it again.
+func TestReloadAddsAndRemovesTheService(t *testing.T) {
+	n := newNet(t)
+	n.start(t, alpha)
+	r := newReplica(t, n)
+	none := replicaSettings(n, 0)
+	n.startNode(t, beta, none)
+	noService := func(when string) {
+		t.Helper()
+		err := n.clients[alpha].Call(context.Background(), beta, "echo", map[string]any{}, nil)
+		if code := rpcCode(t, err); code != jsonrpc.CodeUnreachable || !strings.Contains(err.Error(), "no service endpoint") {
+			t.Fatalf("%s: %v, want code %d for no service endpoint", when, err, jsonrpc.CodeUnreachable)
+		}
+		if st := n.nodes[beta].Stats().Service; len(st) != 0 {
+			t.Errorf("%s: stats %+v, want no endpoint", when, st)
+		}
+	}
+	noService("started with none")
+	reload(t, n, replicaSettings(n, 0, r))
+	callBeta(t, n, 3)
+	if got := r.calls.Load(); got != 3 {
+		t.Errorf("the service added by a reload answered %d of 3 calls", got)
+	}
+	reload(t, n, none)
+	noService("reloaded to none")
+}
+
+// Reload names the keys it cannot apply, measured against the running values, and only those;
+// settings it refuses change nothing.
+func TestReloadNamesOnlyTheKeysARestartApplies(t *testing.T) {
+	n := newNet(t)
+	n.start(t, alpha)
+	a, b := newReplica(t, n), newReplica(t, n)
+	n.startNode(t, beta, replicaSettings(n, time.Hour, a))
+
+	s := replicaSettings(n, 500*time.Millisecond, b)
+	s.MaxInflight = 7
+	s.CallTimeout *= 2
+	reload(t, n, s)
+
+	s.TLS = n.pki.TLS(alpha)
+	s.Peer.Bind = testnet.FreeAddr(t)
+	s.Local.Bind = testnet.FreeAddr(t)
+	s.Local.Path = "/elsewhere"
+	s.Admin.Bind = "127.0.0.1:6070"
+	want := []string{"admin", "local.bind", "local.path", "peer.bind", "tls"}
+	for range 2 { // named again: the running values are still the old ones
+		restart, err := n.nodes[beta].Reload(s)
+		if err != nil || !slices.Equal(restart, want) {
+			t.Fatalf("reload: %v, restart %v; want %v", err, restart, want)
+		}
+	}
+	// The running peer link and local API serve on; calls go to B.
+	callBeta(t, n, 2)
+	if err := n.clients[beta].Call(context.Background(), beta, "_ping", nil, nil); err != nil {
+		t.Errorf("the local API at its running address and path: %v", err)
+	}
+
+	bad := s
+	bad.Service.Endpoints = []string{"http://" + a.addr + "/jsonrpc"}
+	if _, err := n.nodes[beta].Reload(bad); err == nil || !strings.Contains(err.Error(), "service.endpoints[0]") {
+		t.Errorf("a plain-http endpoint: %v, want refused naming the key", err)
+	}
+	bad = s
+	bad.MaxInflight = -1
+	if _, err := n.nodes[beta].Reload(bad); err == nil || !strings.Contains(err.Error(), "max_inflight") {
+		t.Errorf("max_inflight -1: %v, want refused naming the key", err)
+	}
+	bad = s
+	bad.Name = alpha
+	if _, err := n.nodes[beta].Reload(bad); err == nil || !strings.Contains(err.Error(), "name") {
+		t.Errorf("another name: %v, want refused", err)
+	}
+	before := b.calls.Load()
+	callBeta(t, n, 2)
+	if a.calls.Load() != 0 || b.calls.Load() != before+2 {
+		t.Errorf("after refused reloads: A answered %d, B %d of 2 calls; want B both", a.calls.Load(), b.calls.Load()-before)
+	}
 }

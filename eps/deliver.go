@@ -33,24 +33,23 @@ func (n *Node) deliver(ctx context.Context, caller, method string, params, id js
 
 // post is deliver's call itself.
 func (n *Node) post(ctx context.Context, caller, method string, params, id json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
-	if n.svc == nil {
+	svc := n.svc.Load() // the call finishes on this one, whatever Reload puts in its place
+	if svc == nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeUnreachable, "%s has no service endpoint configured", n.name)
 	}
 	withClient, e := n.setClient(caller, params)
 	if e != nil {
 		return nil, e
 	}
-	select {
-	case n.slots <- struct{}{}:
-		defer func() { <-n.slots }()
-	default:
-		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%s is delivering %d calls already", n.name, cap(n.slots))
+	if limit, ok := n.admit(); !ok {
+		return nil, jsonrpc.Errorf(jsonrpc.CodeOverloaded, "%s is delivering as many calls as it takes at once (max_inflight %d)", n.name, limit)
 	}
+	defer n.inflight.Add(-1)
 	body, err := json.Marshal(&jsonrpc.Request{JSONRPC: jsonrpc.Version, Method: method, Params: withClient, ID: id})
 	if err != nil {
 		return nil, jsonrpc.Errorf(jsonrpc.CodeInternal, "encoding the call: %v", err)
 	}
-	raw, err := n.svc.post(ctx, body)
+	raw, err := svc.post(ctx, body)
 	if err != nil {
 		e := jsonrpc.AsError(err)
 		if e.Code == jsonrpc.CodeUnreachable || e.Code == jsonrpc.CodeTimeout {
@@ -59,6 +58,24 @@ func (n *Node) post(ctx context.Context, caller, method string, params, id json.
 		return nil, e
 	}
 	return raw, nil
+}
+
+// admit counts one more call in flight, unless as many as the max_inflight in force are in flight
+// already; it returns that cap. The count is raised only if it has not changed since it was
+// compared with the cap (compare-and-swap): a refused call never holds a slot, not even for a
+// moment, so it cannot make another call be refused. A cap lowered by Reload admits nothing until
+// the calls in flight are fewer than it. The caller decrements n.inflight when an admitted call
+// ends.
+func (n *Node) admit() (limit int64, ok bool) {
+	for {
+		cur, limit := n.inflight.Load(), n.maxInflight.Load()
+		if cur >= limit {
+			return limit, false
+		}
+		if n.inflight.CompareAndSwap(cur, cur+1) {
+			return limit, true
+		}
+	}
 }
 
 // setClient replaces params._client with the node's own statement of who called.

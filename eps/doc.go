@@ -26,6 +26,12 @@
 //     one (a refused connect or handshake, never a timeout) goes on to the next within its
 //     deadline, and a prober checks each every service.health_every (service.go).
 //
+// Reload (SIGHUP) applies at once, for the calls that start after it: the directory,
+// call_timeout, max_inflight and the service endpoints (service.endpoint, service.endpoints,
+// service.health_every, by replacing the node's service whole); calls in flight finish as they
+// started. The TLS identity, the binds, local.path and admin keep their running values until a
+// restart (reload.go).
+//
 // Every failure comes back as a JSON-RPC error with a code from internal/jsonrpc: 404 unknown
 // operator, 403 not allowed, -32601 method not found, 502 unreachable, 504 timed out, 503 overloaded.
 // The package knows nothing of proxies or TLS passthrough.

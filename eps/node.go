@@ -18,8 +18,11 @@ import (
 	"epsproxy/internal/metrics"
 )
 
-// Node is one EPS node. Create it with New, then Start; Shutdown stops it.
+// Node is one EPS node. Create it with New, then Start; Shutdown stops it. It owns its
+// listeners, its links to other nodes and its service (the endpoints it delivers to, with their
+// transports and prober); Reload replaces the service whole.
 type Node struct {
+	// s are the settings New was given: the running values of the keys only a restart applies.
 	s    Settings
 	name string
 	log  *slog.Logger
@@ -27,13 +30,21 @@ type Node struct {
 	// timeout is the call timeout in nanoseconds (Reload changes it).
 	timeout atomic.Int64
 	id      *config.Identity
-	peers   *http.Client   // to other nodes, dialled by operator name
-	svc     *service       // this operator's service endpoints; nil when none is configured
-	slots   chan struct{}  // MaxInflight delivery slots
-	ids     sync.Map       // caller name -> encoded _client object
-	srvs    []*http.Server // local and peer servers
-	lns     []net.Listener
-	start   time.Time
+	peers   *http.Client // to other nodes, dialled by operator name
+	// svc is this operator's service; nil when no endpoint is configured. Reload replaces it
+	// whole; a call loads it once and finishes on the one it loaded.
+	svc atomic.Pointer[service]
+	// inflight counts the calls being delivered; maxInflight is the cap on it in force
+	// (max_inflight, which Reload changes).
+	inflight, maxInflight atomic.Int64
+	ids                   sync.Map       // caller name -> encoded _client object
+	srvs                  []*http.Server // local and peer servers
+	lns                   []net.Listener
+	start                 time.Time
+	// life serialises Start, Reload's replacing of the service and Shutdown, so that a service
+	// Reload builds runs its prober only between Start and Shutdown.
+	life              sync.Mutex
+	started, stopping bool
 	// deliveries times the calls delivered to the service; nil until Metrics.
 	deliveries *metrics.Calls
 }
@@ -61,28 +72,42 @@ func New(s Settings, log *slog.Logger) (*Node, error) {
 		return nil, config.Errorf("tls.cert_file", "%v", err)
 	}
 	n := &Node{
-		s:     s,
-		name:  s.Name,
-		log:   log.With("node", s.Name),
-		id:    id,
-		slots: make(chan struct{}, s.MaxInflight),
+		s:    s,
+		name: s.Name,
+		log:  log.With("node", s.Name),
+		id:   id,
 	}
 	n.dir.Store(dir)
 	n.timeout.Store(int64(s.CallTimeout.D()))
+	n.maxInflight.Store(int64(s.MaxInflight))
 	n.peers = &http.Client{Transport: n.peerTransport()}
-	if urls := s.ServiceEndpoints(); len(urls) > 0 {
-		// The service holds the operator's own certificate: the same name and the same pins.
-		tc := id.ClientConfig(s.Name)
-		byName := tc.VerifyConnection
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			if err := byName(cs); err != nil {
-				return err
-			}
-			return n.directory().Pinned(s.Name, cs.PeerCertificates[0])
-		}
-		n.svc = newService(urls, tc, s.Service.HealthEvery.D(), n.log)
-	}
+	n.svc.Store(n.newService(s, nil))
 	return n, nil
+}
+
+// newService builds the service that s names (nil when it names no endpoint), not started. prev
+// is the service it replaces (nil at start): an endpoint in both keeps its counters and state.
+func (n *Node) newService(s Settings, prev *service) *service {
+	urls := s.ServiceEndpoints()
+	if len(urls) == 0 {
+		return nil
+	}
+	return newService(urls, n.serviceTLS(), s.Service.HealthEvery.D(), prev, n.log)
+}
+
+// serviceTLS is the client configuration the node reaches its service with: the node's identity,
+// and the service must hold the operator's own certificate, by its name and, where the directory
+// in force at the handshake pins the operator's certificates, one of those.
+func (n *Node) serviceTLS() *tls.Config {
+	tc := n.id.ClientConfig(n.name)
+	byName := tc.VerifyConnection
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := byName(cs); err != nil {
+			return err
+		}
+		return n.directory().Pinned(n.name, cs.PeerCertificates[0])
+	}
+	return tc
 }
 
 // loadDirectory reads the directory the settings name and checks that it lists the node.
@@ -143,9 +168,12 @@ func (n *Node) Start() error {
 		}(f.what)
 		n.log.Info("listening", "what", f.what, "addr", ln.Addr().String())
 	}
-	if n.svc != nil {
-		n.svc.start()
+	n.life.Lock()
+	n.started = true
+	if svc := n.svc.Load(); svc != nil {
+		svc.start()
 	}
+	n.life.Unlock()
 	return nil
 }
 
@@ -164,8 +192,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 	n.peers.CloseIdleConnections()
-	if n.svc != nil {
-		n.svc.close()
+	n.life.Lock()
+	defer n.life.Unlock()
+	if n.stopping {
+		return first
+	}
+	n.stopping = true
+	if svc := n.svc.Load(); svc != nil {
+		svc.close()
 	}
 	return first
 }
@@ -177,10 +211,11 @@ type Stats struct {
 
 // Stats returns the state and counters of the service endpoints. Safe from any goroutine.
 func (n *Node) Stats() Stats {
-	if n.svc == nil {
+	svc := n.svc.Load()
+	if svc == nil {
 		return Stats{Service: []EndpointStats{}}
 	}
-	return Stats{Service: n.svc.stats()}
+	return Stats{Service: svc.stats()}
 }
 
 func (n *Node) closeAll() {

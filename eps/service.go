@@ -24,13 +24,18 @@ const probeTimeout = 3 * time.Second
 // jsonrpc client each. Calls go round-robin to the endpoints believed up. A call that cannot
 // have reached its endpoint (jsonrpc.Unsent) marks it down and goes to the next one at once;
 // with several endpoints a prober marks them up and down between calls.
+//
+// A service owns its endpoints' HTTP transports and its prober; close stops both. Its endpoint
+// list never changes: Reload builds a new service and puts it in the old one's place, and the
+// calls that hold the old one finish on it.
 type service struct {
-	all   []*endpoint
-	up    atomic.Pointer[[]*endpoint] // the endpoints believed up, in settings order
-	mu    sync.Mutex                  // serialises rebuilding up
-	next  atomic.Uint64               // round-robin position
-	every time.Duration
-	log   *slog.Logger
+	all    []*endpoint
+	up     atomic.Pointer[[]*endpoint] // the endpoints believed up, in settings order
+	mu     sync.Mutex                  // serialises rebuilding up
+	next   atomic.Uint64               // round-robin position
+	every  time.Duration
+	log    *slog.Logger
+	closed atomic.Bool // set by close: a call that ends after it closes the idle connections again
 
 	stop    context.CancelFunc // ends the prober; nil until start
 	stopped sync.WaitGroup
@@ -38,20 +43,36 @@ type service struct {
 
 // endpoint is one service endpoint.
 type endpoint struct {
-	i         int    // index in service.all
-	url       string // as configured
-	addr      string // host:port the prober dials
-	rpc       *jsonrpc.Client
-	tls       *tls.Config
-	isUp      atomic.Bool
+	i    int    // index in service.all
+	url  string // as configured
+	addr string // host:port the prober dials
+	rpc  *jsonrpc.Client
+	tls  *tls.Config
+	isUp atomic.Bool
+	n    *endpointCounts
+}
+
+// endpointCounts are an endpoint's counters. A service Reload builds shares them with the
+// endpoint of the same URL in the service it replaces, so an endpoint that stays keeps counting
+// from where it was (calls still in flight on the old service included).
+type endpointCounts struct {
 	delivered atomic.Int64
 	failed    atomic.Int64
 }
 
-// newService builds the endpoints of urls (checked by Settings.Validate), all believed up,
-// dialled with tc.
-func newService(urls []string, tc *tls.Config, every time.Duration, log *slog.Logger) *service {
+// newService builds the endpoints of urls (checked by Settings.Validate), dialled with tc. An
+// endpoint whose URL prev (the service it replaces; nil at start) has too takes over that one's
+// counters and up or down state; any other starts believed up with zero counts.
+func newService(urls []string, tc *tls.Config, every time.Duration, prev *service, log *slog.Logger) *service {
 	s := &service{every: every, log: log}
+	var before map[string]*endpoint
+	if prev != nil {
+		before = make(map[string]*endpoint, len(prev.all))
+		for _, e := range prev.all {
+			before[e.url] = e
+		}
+	}
+	ups := make([]*endpoint, 0, len(urls))
 	for i, raw := range urls {
 		u, _ := url.Parse(raw)
 		e := &endpoint{
@@ -61,13 +82,29 @@ func newService(urls []string, tc *tls.Config, every time.Duration, log *slog.Lo
 			// Each its own copy of tc: a transport sets its config's NextProtos on first use.
 			rpc: &jsonrpc.Client{URL: raw, HTTP: &http.Client{Transport: jsonrpc.NewTransport(tc.Clone(), nil)}},
 			tls: tc.Clone(),
+			n:   new(endpointCounts),
 		}
 		e.isUp.Store(true)
+		if old := before[raw]; old != nil {
+			e.n = old.n
+			e.isUp.Store(old.isUp.Load())
+		}
+		if e.isUp.Load() {
+			ups = append(ups, e)
+		}
 		s.all = append(s.all, e)
 	}
-	ups := append([]*endpoint(nil), s.all...)
 	s.up.Store(&ups)
 	return s
+}
+
+// urls are the service's endpoint URLs, in settings order.
+func (s *service) urls() []string {
+	out := make([]string, len(s.all))
+	for i, e := range s.all {
+		out[i] = e.url
+	}
+	return out
 }
 
 // post delivers one encoded call. It tries the endpoints believed up, round-robin from the next
@@ -113,19 +150,22 @@ func (s *service) post(ctx context.Context, body []byte) (json.RawMessage, error
 // could not reach it marks it down.
 func (s *service) try(ctx context.Context, e *endpoint, body []byte) (json.RawMessage, error) {
 	raw, err := e.rpc.Post(ctx, body)
+	if s.closed.Load() {
+		e.rpc.HTTP.CloseIdleConnections() // a replaced or stopped service keeps no connection
+	}
 	switch {
 	case err == nil:
 	case jsonrpc.Unsent(err):
-		e.failed.Add(1)
+		e.n.failed.Add(1)
 		s.set(e, false, "call", err)
 		return nil, err
 	default:
 		if code := jsonrpc.AsError(err).Code; code == jsonrpc.CodeUnreachable || code == jsonrpc.CodeTimeout {
-			e.failed.Add(1) // it may have run the call: no retry, and no verdict on its health
+			e.n.failed.Add(1) // it may have run the call: no retry, and no verdict on its health
 			return nil, err
 		}
 	}
-	e.delivered.Add(1)
+	e.n.delivered.Add(1)
 	s.set(e, true, "call", nil)
 	return raw, err
 }
@@ -198,8 +238,11 @@ func (e *endpoint) probe(ctx context.Context) error {
 	return c.Close()
 }
 
-// close stops the prober and waits for it, and closes idle connections.
+// close stops the prober and waits for it, and closes the idle connections. Calls in flight
+// finish; one that ends after close closes its endpoint's idle connections, its own included.
+// Call it once, after start if at all.
 func (s *service) close() {
+	s.closed.Store(true)
 	if s.stop != nil {
 		s.stop()
 		s.stopped.Wait()
@@ -221,7 +264,7 @@ type EndpointStats struct {
 func (s *service) stats() []EndpointStats {
 	out := make([]EndpointStats, len(s.all))
 	for i, e := range s.all {
-		out[i] = EndpointStats{URL: e.url, Up: e.isUp.Load(), Delivered: e.delivered.Load(), Failed: e.failed.Load()}
+		out[i] = EndpointStats{URL: e.url, Up: e.isUp.Load(), Delivered: e.n.delivered.Load(), Failed: e.n.failed.Load()}
 	}
 	return out
 }

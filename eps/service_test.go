@@ -28,18 +28,32 @@ func (r *replica) url() string { return "https://" + r.addr + "/jsonrpc" }
 // them every `every`.
 func startReplicas(t *testing.T, n *testNet, k int, every time.Duration) []*replica {
 	t.Helper()
-	s := n.settings(beta)
-	s.Service.HealthEvery = config.Duration(every)
 	reps := make([]*replica, k)
 	for i := range reps {
-		r := &replica{addr: testnet.FreeAddr(t)}
-		r.start(t, n)
-		s.Service.Endpoints = append(s.Service.Endpoints, r.url())
-		t.Cleanup(func() { r.stop(t) })
-		reps[i] = r
+		reps[i] = newReplica(t, n)
 	}
-	n.startNode(t, beta, s)
+	n.startNode(t, beta, replicaSettings(n, every, reps...))
 	return reps
+}
+
+// newReplica starts one service of beta on a free port; the test's end stops it.
+func newReplica(t *testing.T, n *testNet) *replica {
+	t.Helper()
+	r := &replica{addr: testnet.FreeAddr(t)}
+	r.start(t, n)
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// replicaSettings are beta's node settings delivering to reps (none: no service endpoint),
+// probing them every `every`.
+func replicaSettings(n *testNet, every time.Duration, reps ...*replica) eps.Settings {
+	s := n.settings(beta)
+	s.Service.HealthEvery = config.Duration(every)
+	for _, r := range reps {
+		s.Service.Endpoints = append(s.Service.Endpoints, r.url())
+	}
+	return s
 }
 
 func (r *replica) start(t *testing.T, n *testNet) {

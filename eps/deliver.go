@@ -98,8 +98,8 @@ func (n *Node) setClient(caller string, params json.RawMessage) (json.RawMessage
 	return out, nil
 }
 
-// clientObject encodes {"name", "entry"} once per caller; directory entries never change while
-// the node runs.
+// clientObject encodes {"name", "entry"} once per caller; Reload, which may change the entries,
+// clears what it keeps.
 func (n *Node) clientObject(caller string) (json.RawMessage, error) {
 	if v, ok := n.ids.Load(caller); ok {
 		return v.(json.RawMessage), nil

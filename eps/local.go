@@ -2,7 +2,6 @@ package eps
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -41,7 +40,7 @@ func (n *Node) serveLocal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	operator, method := req.Method[:i], req.Method[i+1:]
-	ctx, cancel := context.WithTimeout(r.Context(), n.callTimeout())
+	ctx, cancel := n.callContext(w, r)
 	defer cancel()
 	var (
 		raw json.RawMessage

@@ -132,6 +132,18 @@ func (n *Node) directory() *directory.Directory { return n.dir.Load() }
 // callTimeout bounds one call from the moment the node receives it.
 func (n *Node) callTimeout() time.Duration { return time.Duration(n.timeout.Load()) }
 
+// writeMargin is what the answer to a call has to be written, beyond the call's own timeout.
+const writeMargin = 5 * time.Second
+
+// callContext bounds the call r carries by the call timeout in force, and gives its answer as
+// long to be written, plus writeMargin: the servers' write timeout is set at Start, and a reload
+// may raise call_timeout past it.
+func (n *Node) callContext(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc) {
+	d := n.callTimeout()
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d + writeMargin))
+	return context.WithTimeout(r.Context(), d)
+}
+
 func certNames(leaf interface{ VerifyHostname(string) error }, name string) bool {
 	return leaf.VerifyHostname(name) == nil
 }
@@ -158,7 +170,7 @@ func (n *Node) Start() error {
 		n.lns = append(n.lns, ln)
 	}
 	for i, f := range faces {
-		srv := jsonrpc.NewHTTPServer(f.h, n.id.ServerConfig(), n.s.CallTimeout.D()+5*time.Second, n.log)
+		srv := jsonrpc.NewHTTPServer(f.h, n.id.ServerConfig(), n.s.CallTimeout.D()+writeMargin, n.log)
 		n.srvs = append(n.srvs, srv)
 		ln := jsonrpc.LimitListener(n.lns[i], jsonrpc.MaxConnsPerSource, jsonrpc.MaxConns)
 		go func(what string) {

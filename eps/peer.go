@@ -93,7 +93,7 @@ func (n *Node) servePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := req.ID
-	ctx, cancel := context.WithTimeout(r.Context(), n.callTimeout())
+	ctx, cancel := n.callContext(w, r)
 	defer cancel()
 	if req.Method == "_ping" {
 		jsonrpc.WriteResult(w, id, n.ping())

@@ -247,24 +247,37 @@ func checks(res *Results) []Check {
 		}
 		out = append(out, c)
 	}
-	conns := func(c int) *ConnsRow {
-		for i := range res.Summary.Conns {
-			if r := &res.Summary.Conns[i]; r.Target == TargetChain && r.Concurrency == c {
-				return r
-			}
-		}
-		return nil
-	}
 	vs25, added1, cpu25 := nan(), nan(), nan()
-	if r := conns(25); r != nil {
+	if r := connsOf(res, TargetChain, 25); r != nil {
 		vs25, cpu25 = float64(r.VsDirect), float64(r.ProxyCPUPerConnUs)
 	}
-	if r := conns(1); r != nil {
+	if r := connsOf(res, TargetChain, 1); r != nil {
 		added1 = float64(r.AddedP50ms)
 	}
+	// Against HAProxy as two chained hops, the same work (three TCP connections per client):
+	// the median of each repetition's ratio, and CPU per connection against its two processes.
+	vsTwo, cpuTwo := nan(), nan()
+	if r := connsOf(res, TargetHAProxy2, 25); r != nil {
+		cpuTwo = float64(r.ProxyCPUPerConnUs)
+		var ratios []float64
+		for _, ph := range res.Conns {
+			if ph.Target != TargetChain || ph.Concurrency != 25 {
+				continue
+			}
+			for _, h := range res.Conns {
+				if h.Target == TargetHAProxy2 && h.Concurrency == 25 && h.Rep == ph.Rep {
+					ratios = append(ratios, report.Ratio(ph.ConnsPerSec, h.ConnsPerSec))
+				}
+			}
+		}
+		vsTwo = report.Median(ratios)
+	}
+	add("new connections/s at c=25, chain vs haproxy-2hop (same run)", "≥ 1.00×", vsTwo, "×", 2, func(v float64) bool { return v >= 1 }, "")
+	add("CPU per new connection at c=25, chain vs haproxy-2hop's two processes", "≤ 1.00×", report.Ratio(cpu25, cpuTwo), "×", 2,
+		func(v float64) bool { return v <= 1 }, fmtIf(!math.IsNaN(cpuTwo), " ("+report.Num(cpu25, 0)+" against "+report.Num(cpuTwo, 0)+" µs)"))
 	add("new connections/s at c=25, chain vs direct", "≥ 0.80×", vs25, "×", 2, func(v float64) bool { return v >= 0.80 }, "")
 	add("added p50 latency at c=1", "≤ 1 ms", added1, " ms", 2, func(v float64) bool { return v <= 1 }, "")
-	add("CPU per new connection, the four chain processes (c=25)", "≤ 460 µs", cpu25, " µs", 0, func(v float64) bool { return v <= 460 }, "")
+	add("CPU per new connection, the four chain processes (c=25)", "≤ 400 µs", cpu25, " µs", 0, func(v float64) bool { return v <= 400 }, "")
 	bulk := func(dir string) *BulkRow {
 		for i := range res.Summary.Bulk {
 			if r := &res.Summary.Bulk[i]; r.Target == TargetChain && r.Transport == "raw" && r.Streams == 1 && r.Direction == dir {
@@ -321,6 +334,16 @@ func checks(res *Results) []Check {
 			func(v float64) bool { return quietMet(v, sw) }, ", "+report.Num(sw, 1)+"/s")
 	}
 	return out
+}
+
+// connsOf is the summary row of target at concurrency c, or nil.
+func connsOf(res *Results, target string, c int) *ConnsRow {
+	for i := range res.Summary.Conns {
+		if r := &res.Summary.Conns[i]; r.Target == target && r.Concurrency == c {
+			return r
+		}
+	}
+	return nil
 }
 
 // quietProc is p's figures of the quiet scenario, if it ran.

@@ -62,7 +62,9 @@ func (r RelaySettings) WithDefaults() RelaySettings {
 // Config is the relay's configuration for these settings (defaults applied first).
 func (r RelaySettings) Config(onDone func(relay.Stats)) relay.Config {
 	r = r.WithDefaults()
-	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, OnDone: onDone}
+	// Both proxies give the relay only sockets they accepted or connected non-blocking, or
+	// duplicates of net.TCPConn descriptors: the relay need not check them.
+	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, TrustedFDs: true, OnDone: onDone}
 }
 
 // Apply gives a running relay the keys a reload changes: idle_timeout and fin_timeout (relayed

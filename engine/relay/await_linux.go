@@ -96,7 +96,7 @@ func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter) er
 	case len(greeting) > MaxPrefix:
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrPrefixTooLarge, len(greeting), MaxPrefix)
 	}
-	if err := checkStreamSocket(fd); err != nil {
+	if err := r.checkFD(fd); err != nil {
 		return err
 	}
 	if !r.reserve() {
@@ -251,7 +251,7 @@ func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	case len(pg.Head) > MaxPrefix:
 		err = fmt.Errorf("%w: head of %d bytes, limit %d", ErrPrefixTooLarge, len(pg.Head), MaxPrefix)
 	default:
-		err = checkStreamSocket(peer)
+		err = l.r.checkFD(peer)
 	}
 	if err != nil {
 		closeFD(peer)

@@ -93,6 +93,12 @@ type Config struct {
 	// ErrFull beyond it. 0 means DefaultMaxPairs.
 	MaxPairs int
 
+	// TrustedFDs says the caller gives Add, Await and Pairing.Peer only non-blocking stream
+	// sockets (from accept4 or socket with SOCK_NONBLOCK, relay.Connect, or a duplicate of a
+	// net.TCPConn's descriptor), so they are not checked: two system calls fewer per
+	// descriptor. A blocking descriptor given anyway would stall its loop.
+	TrustedFDs bool
+
 	// OnDone, if not nil, is called once per pair after both of its descriptors
 	// are closed. It runs on the loop goroutine that served the pair: it must not
 	// block, and it must not call Close or Drain (they wait for the loops, which
@@ -192,6 +198,7 @@ type settings struct {
 	idleTimeout time.Duration
 	finTimeout  time.Duration
 	maxPairs    int
+	trusted     bool
 	onDone      func(Stats)
 }
 
@@ -203,6 +210,7 @@ func (c Config) settings() (settings, error) {
 		idleTimeout: c.IdleTimeout,
 		finTimeout:  c.FinTimeout,
 		maxPairs:    c.MaxPairs,
+		trusted:     c.TrustedFDs,
 		onDone:      c.OnDone,
 	}
 	switch {

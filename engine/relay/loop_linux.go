@@ -483,10 +483,14 @@ var sideName = [2]string{"a", "b"}
 func (l *loop) finish(p *pair, reason Reason, err error) {
 	abortive := reason != ReasonDone
 	for _, fd := range p.fd {
-		// DEL before close: if anyone still holds a dup of the socket, close alone
-		// would leave it registered and reporting events for a freed slot.
-		_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		// A pair that is done has both streams at their end, and the relay holds their only
+		// descriptors (a caller that duplicated one closes its own as soon as Add returns):
+		// closing the last descriptor drops the registration. A pair cut short may still
+		// have a caller's duplicate about, so it is deregistered first. Either way a
+		// registration that outlived its pair reports events with the freed slot's old
+		// generation, which lookup ignores.
 		if abortive {
+			_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 			abort(fd)
 		}
 		closeRaw(fd)

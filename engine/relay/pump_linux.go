@@ -88,14 +88,17 @@ func (l *loop) pump(p *pair, d int) bool {
 			if dr.shut {
 				return true
 			}
+			if p.dir[1-d].shut {
+				// The other direction is over: closing dst, which finish does, sends the
+				// same FIN as a shutdown would.
+				dr.shut = true
+				l.finish(p, ReasonDone, nil)
+				return false
+			}
 			if err := shutdownWrite(dst); err != nil {
 				return l.fail(p, "shutdown", 1-d, err)
 			}
 			dr.shut = true
-			if p.dir[1-d].shut {
-				l.finish(p, ReasonDone, nil)
-				return false
-			}
 			return true
 
 		case !p.readable[d] || !p.writable[1-d]:

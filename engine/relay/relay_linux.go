@@ -159,10 +159,10 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 	if len(toA) > MaxPrefix || len(toB) > MaxPrefix {
 		return fmt.Errorf("%w: %d and %d bytes, limit %d", ErrPrefixTooLarge, len(toA), len(toB), MaxPrefix)
 	}
-	if err := checkStreamSocket(a); err != nil {
+	if err := r.checkFD(a); err != nil {
 		return err
 	}
-	if err := checkStreamSocket(b); err != nil {
+	if err := r.checkFD(b); err != nil {
 		return err
 	}
 	if !r.reserve() {

@@ -103,6 +103,15 @@ func abort(fd int32) {
 	_ = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
 
+// checkFD checks a descriptor given to the relay: checkStreamSocket, or only its range when the
+// caller vouches for it (Config.TrustedFDs).
+func (r *Relay) checkFD(fd int) error {
+	if r.cfg.trusted && fd >= 0 {
+		return nil
+	}
+	return checkStreamSocket(fd)
+}
+
 // checkStreamSocket verifies that fd is a stream socket and makes it non-blocking:
 // one blocking descriptor would stall every pair of its loop.
 func checkStreamSocket(fd int) error {

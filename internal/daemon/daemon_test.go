@@ -45,3 +45,28 @@ func TestRunEndsWhenTheServiceFails(t *testing.T) {
 		t.Errorf("the failed service was not stopped")
 	}
 }
+
+// graceful fails at once, like failing, and says how long it needs to stop; it records the time
+// Stop was given.
+type graceful struct {
+	failing
+	grace time.Duration
+	given time.Duration
+}
+
+func (g *graceful) Grace() time.Duration { return g.grace }
+func (g *graceful) Stop(ctx context.Context) error {
+	d, _ := ctx.Deadline()
+	g.given = time.Until(d)
+	return nil
+}
+
+// A Graceful service is stopped within the grace it states when it stops (a reload may have
+// lengthened its drain), not the one Run was started with.
+func TestRunStopsAGracefulServiceWithinItsOwnGrace(t *testing.T) {
+	svc := &graceful{failing: failing{failed: make(chan error, 1)}, grace: time.Hour}
+	Run(slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, "proxy", svc, time.Second)
+	if svc.given < 59*time.Minute {
+		t.Errorf("Stop was given %v, want the service's own hour", svc.given)
+	}
+}

@@ -68,7 +68,8 @@ func (r RelaySettings) Config(onDone func(relay.Stats)) relay.Config {
 }
 
 // Apply gives a running relay the keys a reload changes: idle_timeout and fin_timeout (relayed
-// pairs included) and max_pairs (held pairs stay under a lowered cap; new ones wait for room).
+// pairs included) and max_pairs (pairs held beyond a lowered cap stay; new ones are refused
+// until there is room).
 // drain_timeout is read by the proxy when it stops; relay_loops needs a restart.
 func (r RelaySettings) Apply(rl *relay.Relay) error {
 	r = r.WithDefaults()

@@ -17,6 +17,19 @@ func ChangedKeys(old, new any, skip ...string) []string {
 	return out
 }
 
+// RestartKeys is ChangedKeys less the keys a reload applies (live, as ChangedKeys names them):
+// the changed keys that keep their running values until a restart. A key not listed in live is
+// named, so a key added to the settings is never silently left at its start value.
+func RestartKeys(old, new any, live []string) []string {
+	var out []string
+	for _, k := range ChangedKeys(old, new) {
+		if !slices.Contains(live, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func changedKeys(a, b reflect.Value, prefix string, skip []string, out *[]string) {
 	t := a.Type()
 	for i := range t.NumField() {

@@ -33,4 +33,8 @@ func TestChangedKeysNamesWhatDiffers(t *testing.T) {
 	if got := ChangedKeys(a, a); len(got) != 0 {
 		t.Errorf("equal values: %v", got)
 	}
+	// What a reload applies is left out; everything else that changed is named.
+	if got, want := RestartKeys(a, b, append([]string{"list"}, LiveRelayKeys...)), []string{"inner.bind", "skipped"}; !slices.Equal(got, want) {
+		t.Errorf("RestartKeys = %v, want %v", got, want)
+	}
 }

@@ -42,8 +42,8 @@ type Graceful interface {
 }
 
 // Run starts svc, waits for a signal (or, for a Failing service, its failure) and stops it with
-// the given grace period (a Graceful service's own, as it stands then). It returns the process exit status: non-zero after a failure, which
-// is also one line on stderr.
+// the given grace period (a Graceful service's own, as it stands then). It returns the process
+// exit status: non-zero after a failure, which is also one line on stderr.
 func Run(log *slog.Logger, stderr io.Writer, what string, svc Service, grace time.Duration) int {
 	if err := svc.Start(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", what, err)

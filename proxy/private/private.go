@@ -38,10 +38,10 @@ type Proxy struct {
 	// workers, terminate_tls, relay_loops...).
 	cur   atomic.Pointer[Settings]
 	drain atomic.Int64 // drain_timeout in nanoseconds
-	// standbyOnce starts the standby manager, at Start or at the Reload that turns standby on.
-	standbyOnce sync.Once
-	standbyMu   sync.Mutex // orders starting the manager against Stop
-	stopped     bool       // under standbyMu: Stop has begun
+	// standbyMu orders starting the standby manager (at Start, or at the Reload that turns
+	// standby on) against Stop: managing says it runs, stopped that Stop has begun.
+	standbyMu         sync.Mutex
+	managing, stopped bool
 
 	// learned holds, per public proxy, the internal endpoints its last reserveConnections gave
 	// (its own, and every live instance's of a proxy that runs several): where a dial-back for
@@ -175,13 +175,12 @@ func (p *Proxy) DrainTimeout() time.Duration { return time.Duration(p.drain.Load
 func (p *Proxy) startStandby() {
 	p.standbyMu.Lock()
 	defer p.standbyMu.Unlock()
-	if p.stopped {
+	if p.stopped || p.managing {
 		return
 	}
-	p.standbyOnce.Do(func() {
-		p.wg.Add(1)
-		go p.standbyManager()
-	})
+	p.managing = true
+	p.wg.Add(1)
+	go p.standbyManager()
 }
 
 // Stop stops taking connections and announcing, lets relayed pairs finish within the drain

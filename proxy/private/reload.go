@@ -20,20 +20,24 @@ func configured(s Settings) map[key]Announcement {
 	return m
 }
 
-// restartKeys are the keys of the private block that keep their start values until a restart:
-// the listeners, pools and identities built once.
-var restartKeys = []string{"workers", "queue", "terminate_tls", "relay_loops", "grant_check_every"}
+// liveKeys are the keys of the private block a reload applies: read where they are used
+// (Proxy.live) or applied by Reload. The others (workers, queue, terminate_tls, relay_loops,
+// grant_check_every) keep their start values until a restart.
+var liveKeys = append([]string{
+	"announce", "reannounce_every", "dial_timeout", "standby", "standby_wait", "proxy_protocol",
+	"internal_endpoint", "endpoints", "dial_back_endpoints", "runtime_targets", "max_names_per_operator",
+}, proxy.LiveRelayKeys...)
 
 // Reload applies settings read again (SIGHUP). The announcements the file makes are
 // reconciled at once: a name added or changed is stored and announced, a name removed is dropped
 // and withdrawn at its public proxy (retried by the announcer until the public proxy confirms);
 // names added at run time (announceConnection) are left alone unless the file now names the
-// same name for the same public proxy, which wins as at start. Every other key but restartKeys
-// applies from the next use: dial_timeout, standby (the pools are resized, started or stopped),
+// same name for the same public proxy, which wins as at start. The other keys in liveKeys apply
+// from the next use: dial_timeout, standby (the pools are resized, started or stopped),
 // standby_wait, proxy_protocol, internal_endpoint, endpoints, dial_back_endpoints,
 // runtime_targets, max_names_per_operator, reannounce_every, and the relay's idle_timeout,
 // fin_timeout (relayed connections included), max_pairs and drain_timeout. Relayed connections
-// live on. The restart keys that changed are returned in restart. Nothing changes when err is
+// live on. The changed keys not in liveKeys are returned in restart. Nothing changes when err is
 // not nil.
 func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	if err := s.Validate(); err != nil {
@@ -70,12 +74,7 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 	default:
 	}
 	p.log.Info("settings reloaded", "announced", len(want), "withdrawn", len(removed))
-	for _, k := range proxy.ChangedKeys(p.s, s) {
-		if slices.Contains(restartKeys, k) {
-			restart = append(restart, k)
-		}
-	}
-	return restart, nil
+	return proxy.RestartKeys(p.s, s, liveKeys), nil
 }
 
 // withdrawLater queues withdrawals for the announcer, which sends them with the next round.

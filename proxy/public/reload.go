@@ -1,16 +1,14 @@
 package public
 
 import (
-	"slices"
-
 	"epsproxy/engine"
 	"epsproxy/proxy"
 )
 
-// live are the keys of the public block a reload applies at once: the engine's timeouts,
+// liveKeys are the keys of the public block a reload applies at once: the engine's timeouts,
 // caps, rate limits and standby caps and lifetimes (engine.Reconfigure) and the relay's
 // timeouts and cap.
-var live = append([]string{
+var liveKeys = append([]string{
 	"hello_timeout", "token_timeout", "accept_timeout", "max_hello_conns", "max_pending",
 	"max_hello_per_source", "max_token_conns", "max_token_per_source",
 	"rate_limits.public.limit", "rate_limits.public.window", "rate_limits.internal.limit", "rate_limits.internal.window",
@@ -42,11 +40,6 @@ func (p *Proxy) Reload(s Settings) (restart []string, err error) {
 		return nil, err
 	}
 	p.drain.Store(int64(s.Relay.DrainTimeout.D()))
-	for _, k := range proxy.ChangedKeys(p.s, s) {
-		if !slices.Contains(live, k) {
-			restart = append(restart, k)
-		}
-	}
 	p.log.Info("settings reloaded", "hello_timeout", ec.HelloTimeout, "rate_limits.public", ec.PublicRate.Limit)
-	return restart, nil
+	return proxy.RestartKeys(p.s, s, liveKeys), nil
 }

@@ -961,3 +961,55 @@ func TestAwaitLongWait(t *testing.T) {
 		t.Fatalf("Awaiting() = %d", r.Awaiting())
 	}
 }
+
+// TestAwaitTimeoutOnBusyLoop: on a loop that already holds an awaited socket and is kept busy by
+// a pair streaming without pause, a new awaited socket gets its greeting, and is closed after its
+// wait when its peer stays silent, while the first one stays held.
+func TestAwaitTimeoutOnBusyLoop(t *testing.T) {
+	r, _ := testRelay(t, Config{Loops: 1})
+	g := newRig(t)
+	held := newAwaiter(t, nil)
+	fd, _ := awaitedConn(t, g.front)
+	if err := r.Await(fd, nil, testTimeout, held); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first socket held", func() bool { return r.Awaiting() == 1 })
+
+	client, server := g.pipeline(t, r, nil, nil, "busy")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		chunk := randomBytes(5, 64<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := client.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+
+	aw := newAwaiter(t, nil)
+	fd, public := awaitedConn(t, g.front)
+	start := time.Now()
+	if err := r.Await(fd, greeting, 300*time.Millisecond, aw); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, public, len(greeting)); !bytes.Equal(got, greeting) {
+		t.Fatalf("public side got %q, want the greeting", got)
+	}
+	if err := aw.waitGone(t); !errors.Is(err, ErrAwaitTimeout) {
+		t.Fatalf("Gone(%v), want ErrAwaitTimeout", err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("closed after %v, before its wait of 300ms", waited)
+	}
+	if r.Awaiting() != 1 {
+		t.Fatalf("Awaiting() = %d, want the first socket still held", r.Awaiting())
+	}
+	held.noCalls(t, 20*time.Millisecond)
+}

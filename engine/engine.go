@@ -230,9 +230,22 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 // side that presents one on the internal port is parked for operator's next client (see
 // standby.go); with clientAddress, that client is preceded on the socket by the address header
 // (wire.AppendAddressHeader) carrying its addresses. Past the operator's cap the oldest
-// unpresented tokens are forgotten. Safe from any goroutine.
+// unpresented tokens are forgotten. ErrStopping once Stop was called. Safe from any goroutine.
 func (e *Engine) Reserve(operator string, n int, clientAddress bool) ([]wire.Token, time.Time, error) {
+	if e.isStopping() {
+		return nil, time.Time{}, ErrStopping
+	}
 	return e.standby.reserve(operator, n, clientAddress, time.Now())
+}
+
+// ErrStopping is returned by Reserve and AcceptTokens once Stop was called: the tokens would
+// die with the engine, and a private proxy that gets them dials sockets nobody parks.
+var ErrStopping = errors.New("engine: stopping")
+
+func (e *Engine) isStopping() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stopping
 }
 
 // Mint makes n one-time standby tokens (at most MaxStandby) without filing them: this instance
@@ -253,6 +266,9 @@ func (e *Engine) Mint(n int) ([]wire.Token, time.Time, error) {
 // now+StandbyTokenTTL is brought down to it; an until that is not after now is an error. Safe from
 // any goroutine.
 func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time, clientAddress bool) error {
+	if e.isStopping() {
+		return ErrStopping
+	}
 	return e.standby.accept(operator, hashes, clientAddress, until, time.Now())
 }
 

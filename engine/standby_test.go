@@ -422,3 +422,19 @@ func TestStandbyClosedByStop(t *testing.T) {
 		t.Errorf("Standby() = %d parked, %d tokens after Stop, want 0 and 0", p, tok)
 	}
 }
+
+// TestStandbyRefusedOnceStopping: a stopping engine hands out no token and files no hash (they
+// would die with it): a private proxy asking then is told to retry, instead of dialing sockets
+// that nobody parks and mistaking the new instance's refusal of them for a policy.
+func TestStandbyRefusedOnceStopping(t *testing.T) {
+	t.Parallel()
+	r := standbyRig(t, nil)
+	r.close()
+	if toks, _, err := r.eng.Reserve(operator, 4, false); !errors.Is(err, engine.ErrStopping) || len(toks) != 0 {
+		t.Errorf("Reserve after Stop: %d tokens, err %v; want none and ErrStopping", len(toks), err)
+	}
+	hash := engine.HashToken(wire.Token{1})
+	if err := r.eng.AcceptTokens(operator, []wire.TokenHash{hash}, time.Now().Add(time.Minute), false); !errors.Is(err, engine.ErrStopping) {
+		t.Errorf("AcceptTokens after Stop: err %v, want ErrStopping", err)
+	}
+}

@@ -79,6 +79,10 @@ type standbyPool struct {
 	waiting int       // handed to the relay and not taken by a client or gone yet
 	pause   time.Time // no dialing before this
 	backoff time.Duration
+	grown   time.Time // when backoff last grew
+	// taken is the stock (its gen) the public proxy accepted a token of: one of its tokens
+	// refused later means the public proxy forgot them (it restarted), not that it refuses us.
+	taken   uint64
 	stopped bool
 
 	ctx    context.Context // ends when the pool stops: cancels a reserve call or a dial
@@ -160,13 +164,21 @@ func (sp *standbyPool) fill() {
 	}
 }
 
-// failed pauses dialing with a growing backoff and returns the pause.
-func (sp *standbyPool) failed() time.Duration {
+// failed pauses dialing with a growing backoff after an attempt made at tried, and returns the
+// pause and whether it grew. An attempt made before the backoff last grew belongs to the failure
+// that grew it and leaves it as it is: the sockets of a batch fail together (a public proxy that
+// stops refuses every one of them), and a batch of 64 must not pause the pool for the longest
+// backoff at once, keeping clients off the standby path long after the public proxy is back.
+func (sp *standbyPool) failed(tried time.Time) (time.Duration, bool) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if tried.Before(sp.grown) {
+		return max(time.Until(sp.pause), 0), false
+	}
 	sp.backoff = min(max(2*sp.backoff, firstBackoff), maxBackoff)
-	sp.pause = time.Now().Add(sp.backoff)
-	return sp.backoff
+	sp.grown = time.Now()
+	sp.pause = sp.grown.Add(sp.backoff)
+	return sp.backoff, true
 }
 
 // dial starts a connect to the public proxy's endpoint and hands the socket to the relay, which
@@ -182,7 +194,7 @@ func (sp *standbyPool) dial(t ticket) bool {
 		if sp.ctx.Err() != nil {
 			return false
 		}
-		wait := sp.failed()
+		wait, _ := sp.failed(time.Now())
 		sp.p.log.Info("standby dial failed", "proxy", sp.proxy, "endpoint", endpoint, "retry_in", wait.String(), "err", err)
 		return false
 	}
@@ -212,10 +224,14 @@ func (sp *standbyPool) placement() (target string, instances []string) {
 	return sp.target, sp.instances
 }
 
-// tookToken notes that the public proxy accepted a token: whatever failed before is over.
-func (sp *standbyPool) tookToken() {
+// tookToken notes that the public proxy accepted a token of the stock gen: whatever failed before
+// is over.
+func (sp *standbyPool) tookToken(gen uint64) {
 	sp.mu.Lock()
 	sp.backoff = 0
+	if gen == sp.gen {
+		sp.taken = gen
+	}
 	sp.mu.Unlock()
 }
 

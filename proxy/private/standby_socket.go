@@ -79,7 +79,7 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 		return relay.Pairing{}, relay.ErrMore
 	}
 	s.settle()
-	sp.tookToken()
+	sp.tookToken(s.gen)
 	if err != nil {
 		p.refused("", refusedBadHello)
 		p.log.Info("standby connection closed", "reason", "bad_hello", "from", sp.proxy, "err", err)
@@ -136,7 +136,7 @@ func (s *standbySocket) addresses(data []byte) (wire.Addresses, int, error) {
 		return wire.Addresses{}, 0, relay.ErrMore
 	}
 	s.settle()
-	s.sp.tookToken()
+	s.sp.tookToken(s.gen)
 	s.sp.p.log.Info("standby connection closed", "reason", "bad_address_header", "from", s.sp.proxy, "err", err)
 	return wire.Addresses{}, 0, err
 }
@@ -150,12 +150,14 @@ func (s *standbySocket) Gone(err error) {
 	case errors.Is(err, relay.ErrClosed) || errors.Is(err, relay.ErrAwaitTimeout):
 	case errors.Is(err, io.EOF) && quick:
 		// Closed right after the token: the public proxy did not take it.
-		sp.refused(s.gen)
+		sp.refused(s.gen, s.dialed)
 	case errors.Is(err, io.EOF):
 		// Parked, then closed unused (standby_ttl): the token was taken.
-		sp.tookToken()
+		sp.tookToken(s.gen)
 	default:
-		wait := sp.failed()
-		sp.p.log.Info("standby connection failed", "proxy", sp.proxy, "retry_in", wait.String(), "err", err)
+		// One line per failure that grows the pause, not one per socket of a batch.
+		if wait, grew := sp.failed(s.dialed); grew {
+			sp.p.log.Info("standby connection failed", "proxy", sp.proxy, "retry_in", wait.String(), "err", err)
+		}
 	}
 }

@@ -78,7 +78,7 @@ func (sp *standbyPool) reserve() bool {
 		err = sp.accept(res, ask, batch)
 	}
 	if err != nil {
-		wait := sp.failed()
+		wait, _ := sp.failed(time.Now())
 		if target != "" && errors.As(err, &je) && je.Code == jsonrpc.CodeNotFound {
 			// The instance is gone: supply whichever answers next (the manager closes a pool
 			// that then doubles another).
@@ -210,16 +210,24 @@ func (p *Proxy) placeAgain(proxy string) bool {
 
 // refused drops the stock a refused token came from: the others likely are not accepted either
 // (a restarted public proxy knows none of them). Sockets of the same stock refused later change
-// nothing.
-func (sp *standbyPool) refused(gen uint64) {
+// nothing. A stock the public proxy accepted tokens of before was forgotten (the public proxy
+// restarted): new tokens are reserved at once, so that clients are back on standby sockets as
+// soon as the public proxy is. A stock refused from the start pauses the pool (failed).
+func (sp *standbyPool) refused(gen uint64, dialed time.Time) {
 	sp.mu.Lock()
 	if gen != sp.gen {
 		sp.mu.Unlock()
 		return
 	}
+	forgotten := sp.taken == gen
 	sp.stock = nil
 	sp.gen++
 	sp.mu.Unlock()
-	wait := sp.failed()
+	if forgotten {
+		sp.p.log.Info("standby tokens forgotten by the public proxy (restarted?); reserving new tokens", "proxy", sp.proxy)
+		sp.wake()
+		return
+	}
+	wait, _ := sp.failed(dialed)
 	sp.p.log.Info("standby connection refused by the public proxy; reserving new tokens", "proxy", sp.proxy, "retry_in", wait.String())
 }

@@ -56,6 +56,9 @@ type Pairing struct {
 	// Head is delivered to Peer before the data; at most MaxPrefix bytes. The relay copies it
 	// before First returns to the loop, so it may point into the Awaiter's own memory.
 	Head []byte
+	// Keep, for a socket given to AwaitFramed, takes it back once an end frame went each way
+	// (see AddFramed); nil closes it then.
+	Keep Keeper
 }
 
 // awaiting is the state of a slot that holds an awaited socket in fd[0] and no fd[1] yet.
@@ -64,6 +67,9 @@ type awaiting struct {
 	greeting []byte // not sent yet
 	got      []byte // bytes First asked more after, kept between reads
 	until    int64  // loop clock deadline
+	framed   bool   // AwaitFramed: the peer's bytes come in frames
+	fr       frameState
+	ended    bool // an end frame came with the first bytes
 }
 
 // Await hands the relay a stream socket, connected or with a non-blocking connect under way
@@ -78,14 +84,26 @@ type awaiting struct {
 // On error (ErrClosed, ErrFull, ErrBadFD, ErrPrefixTooLarge, a non-positive wait) Await closes
 // fd and calls nothing of a. Safe from any goroutine, an Awaiter's methods and OnDone included.
 func (r *Relay) Await(fd int, greeting []byte, wait time.Duration, a Awaiter) error {
-	err := r.await(fd, greeting, wait, a)
+	err := r.await(fd, greeting, wait, a, false)
 	if err != nil {
 		closeFD(fd)
 	}
 	return err
 }
 
-func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter) error {
+// AwaitFramed is Await for a framed socket (frame.go): the greeting goes out as it is, the peer's
+// bytes come in frames, and First sees their payload alone. The pair First makes frames the
+// awaited socket's side like AddFramed does its b, and hands the socket to Pairing.Keep once an
+// end frame went each way, to be awaited again for the peer's next stream, say.
+func (r *Relay) AwaitFramed(fd int, greeting []byte, wait time.Duration, a Awaiter) error {
+	err := r.await(fd, greeting, wait, a, true)
+	if err != nil {
+		closeFD(fd)
+	}
+	return err
+}
+
+func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter, framed bool) error {
 	switch {
 	case r.closed.Load() || r.draining.Load():
 		return ErrClosed
@@ -103,7 +121,7 @@ func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter) er
 		return ErrFull
 	}
 	r.awaited.Add(1)
-	aw := &awaiting{a: a, until: int64(wait)} // made absolute by the loop
+	aw := &awaiting{a: a, until: int64(wait), framed: framed} // until: made absolute by the loop
 	if len(greeting) > 0 {
 		aw.greeting = append([]byte(nil), greeting...)
 	}
@@ -205,6 +223,25 @@ func (l *loop) hear(p *pair, fin bool) {
 	}
 	p.last = l.now
 	data := l.buf[:n]
+	if aw.framed {
+		var end bool
+		data, end, err = aw.fr.deframe(data)
+		switch {
+		case err == nil && end && len(data)+len(aw.got) == 0:
+			err = ErrBadFrame // an end before any byte: the peer has nothing to say
+		case err == nil && end:
+			aw.ended = true
+		case err == nil && len(data) == 0:
+			if n == room || fin {
+				l.hear(p, fin) // only framing so far
+			}
+			return
+		}
+		if err != nil {
+			l.dropAwait(p, err)
+			return
+		}
+	}
 	if aw.got != nil {
 		aw.got = append(aw.got, data...)
 		data = aw.got
@@ -215,6 +252,9 @@ func (l *loop) hear(p *pair, fin bool) {
 	}
 	pg, err := aw.a.First(int(p.fd[0]), data)
 	switch {
+	case errors.Is(err, ErrMore) && aw.ended:
+		l.dropAwait(p, io.ErrUnexpectedEOF) // no more is coming
+		return
 	case errors.Is(err, ErrMore):
 		if aw.got == nil {
 			aw.got = append(make([]byte, 0, 2*len(data)), data...)
@@ -238,9 +278,18 @@ func (l *loop) hear(p *pair, fin bool) {
 func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	l.awaitN--
 	l.r.awaited.Add(-1)
-	rest := p.await.greeting
+	aw := p.await
+	rest := aw.greeting
 	p.await = nil
 	p.tag = pg.Tag
+	if aw.framed {
+		p.frm, p.keep = 1, pg.Keep
+		if p.keep == nil {
+			p.keep = frameB{} // closes it
+		}
+		p.dir[0].fr = aw.fr
+		p.dir[0].eof, p.dir[0].ended = aw.ended, aw.ended
+	}
 	peer := pg.Peer
 	var err error
 	switch {

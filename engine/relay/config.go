@@ -124,6 +124,18 @@ type Stats struct {
 	// OnDone for it: what a caller keeps per loop from OnDone adds up with that
 	// loop's live pairs in Visit.
 	Loop int
+	// Kept says the pair's framed socket ended cleanly (an end frame each way) and went back
+	// to its Keeper instead of being closed.
+	Kept bool
+}
+
+// A Keeper takes back a pair's framed socket (see AddFramed and AwaitFramed) once both
+// directions ended with an end frame: the socket is connected, clean, out of the relay's epoll
+// set, and the Keeper's from the call on. A pair that ends any other way closes the socket and
+// calls Keep(-1), so a Keeper hears of every pair it was given once. Keep runs on the loop right
+// after OnDone, so it must not block; it may call Add, AddFramed, Await and AwaitFramed.
+type Keeper interface {
+	Keep(fd int)
 }
 
 // Reason is why a pair ended (Stats.Reason).

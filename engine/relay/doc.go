@@ -74,6 +74,17 @@
 // ends any other way (error, idle timeout, Close) is closed with an abortive close
 // (SO_LINGER 0) so that neither peer mistakes a cut-off stream for a complete one.
 //
+// # Framed sockets
+//
+// AddFramed and AwaitFramed make one side of a pair framed (frame.go): what goes to it is sent as
+// data frames, one per pipeful or copied chunk (a 4-byte header, held with MSG_MORE so that it
+// leaves in the payload's segment), what comes from it is unwrapped (a header read, then a
+// splice of at most the frame's length, so nothing past the frame is ever read), and an end
+// frame stands for a FIN both ways. Once an end frame went each way the pair ends and the framed
+// socket, clean and out of the epoll set, goes to the pair's Keeper instead of being closed: the
+// proxies carry one client after another over one standby socket this way. A pair that ends
+// otherwise closes it (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.
+//
 // # Concurrency
 //
 // Every exported method is safe from any goroutine. Add and Await never wait for a

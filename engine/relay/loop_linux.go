@@ -340,6 +340,7 @@ func (l *loop) start(pd pending) {
 	p.last = l.now
 	p.pre = pd.pre
 	p.tag = pd.tag
+	p.frm, p.keep, p.preHdr = pd.frm, pd.keep, pd.preHdr
 	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
 	if pd.err != nil {
 		l.finish(p, ReasonFailed, pd.err)
@@ -382,6 +383,9 @@ func (l *loop) reject(pd pending, reason Reason, err error) {
 		closeRaw(fd)
 	}
 	l.r.finished(Stats{Reason: reason, Err: err, Tag: pd.tag, Loop: l.idx})
+	if pd.keep != nil {
+		pd.keep.Keep(-1)
+	}
 }
 
 // event records what epoll reported for one socket and moves both directions
@@ -404,6 +408,17 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	}
 	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable[side] = true
+		if dr := &p.dir[side]; dr.ended && !p.dir[1-side].shut {
+			// The framed peer ended its stream and has not had ours: whatever it sends now is
+			// out of turn (it may start the next stream only after our end frame). A FIN leaves
+			// the socket unfit to keep; bytes break the framing.
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+				dr.ended = false
+			} else {
+				l.fail(p, "read", side, ErrBadFrame)
+				return
+			}
+		}
 	}
 	if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.writable[side] = true
@@ -482,7 +497,17 @@ var sideName = [2]string{"a", "b"}
 // pair that is done closes without a reset: see abort.
 func (l *loop) finish(p *pair, reason Reason, err error) {
 	abortive := reason != ReasonDone
-	for _, fd := range p.fd {
+	kept := -1
+	if f := int(p.frm) - 1; f >= 0 && !abortive && p.keep != nil && p.dir[f].ended && p.dir[1-f].shut {
+		// Both directions of the framed side ended with an end frame: nothing of this pair is
+		// left in it either way, and its keeper has it next.
+		kept = f
+	}
+	for side, fd := range p.fd {
+		if side == kept {
+			_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			continue
+		}
 		// A pair that is done has both streams at their end, and the relay holds their only
 		// descriptors (a caller that duplicated one closes its own as soon as Add returns):
 		// closing the last descriptor drops the registration. A pair cut short may still
@@ -500,9 +525,17 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 			l.pipes.put(dr.pipe, dr.inPipe == 0)
 		}
 	}
-	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag, Loop: l.idx}
+	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag, Loop: l.idx, Kept: kept >= 0 && !closesKept(p.keep)}
+	keep := p.keep
+	keptFD := int32(-1)
+	if kept >= 0 {
+		keptFD = p.fd[kept]
+	}
 	l.slab.release(p.slot)
 	l.r.finished(s)
+	if keep != nil {
+		keep.Keep(int(keptFD))
+	}
 }
 
 // exit closes everything the loop owns; the loop returns right after.

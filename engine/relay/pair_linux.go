@@ -8,6 +8,9 @@ type direction struct {
 	eof    bool  // the source reached end of stream
 	shut   bool  // the destination was shut down for writing
 	queued bool  // waiting in the loop's ready list
+	// ended: the source is framed and its end came as an end frame, not a FIN.
+	ended bool
+	fr    frameState // a framed source's or destination's framing (a pair frames one side)
 }
 
 // pair is the whole per-pair state: about 100 bytes, no goroutine, no timer.
@@ -24,7 +27,17 @@ type pair struct {
 	pre      *[2][]byte // unwritten prefixes: pre[0] goes to b, pre[1] to a
 	tag      any
 	await    *awaiting // not nil while fd[0] is an awaited socket and fd[1] is not there yet
+	// frm is the framed side plus one (0: neither); keep takes that socket back after a clean end.
+	frm  uint8
+	keep Keeper
+	// preHdr is how many bytes at the front of pre[0] are a frame header AddFramed put there,
+	// not counted as delivered.
+	preHdr uint8
 }
+
+// framedSrc and framedDst report whether direction d reads from, or writes to, the framed side.
+func (p *pair) framedSrc(d int) bool { return p.frm == uint8(d)+1 }
+func (p *pair) framedDst(d int) bool { return p.frm == uint8(1-d)+1 }
 
 // genMask keeps the generation to 30 bits so that gen<<1|side fits a
 // non-negative int32 (the epoll data's second half).

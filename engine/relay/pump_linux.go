@@ -48,6 +48,11 @@ func (l *loop) pump(p *pair, d int) bool {
 				return l.fail(p, "write", 1-d, errNoProgress)
 			}
 			dr.bytes += int64(n)
+			if d == 0 && p.preHdr > 0 {
+				h := min(n, int(p.preHdr))
+				dr.bytes -= int64(h)
+				p.preHdr -= uint8(h)
+			}
 			p.last = l.now
 			if n < len(p.pre[d]) {
 				p.pre[d] = p.pre[d][n:]
@@ -61,6 +66,15 @@ func (l *loop) pump(p *pair, d int) bool {
 		case dr.inPipe > 0:
 			if !p.writable[1-d] {
 				return true // keep the pipe, read no more: backpressure
+			}
+			if p.framedDst(d) {
+				// One frame per pipeful: its header goes out first, held for the splice (MSG_MORE).
+				if dr.fr.rem == 0 {
+					dr.fr.start(FrameData, dr.inPipe)
+				}
+				if done, alive := l.sendHeader(p, d, true); !done {
+					return alive
+				}
 			}
 			n, err := splice(dr.pipe.r, dst, int(dr.inPipe))
 			if err != nil {
@@ -77,6 +91,9 @@ func (l *loop) pump(p *pair, d int) bool {
 				return l.fail(p, "splice to", 1-d, errNoProgress)
 			}
 			dr.inPipe -= int32(n)
+			if p.framedDst(d) {
+				dr.fr.rem -= int32(n)
+			}
 			dr.bytes += int64(n)
 			p.last = l.now
 			if dr.inPipe == 0 {
@@ -86,6 +103,21 @@ func (l *loop) pump(p *pair, d int) bool {
 
 		case dr.eof:
 			if dr.shut {
+				return true
+			}
+			if p.framedDst(d) {
+				// The end frame instead of a FIN: the socket stays open for its keeper.
+				if dr.fr.n == 0 {
+					dr.fr.start(FrameEnd, 0)
+				}
+				if done, alive := l.sendHeader(p, d, false); !done {
+					return alive
+				}
+				dr.shut = true
+				if p.dir[1-d].shut {
+					l.finish(p, ReasonDone, nil)
+					return false
+				}
 				return true
 			}
 			if p.dir[1-d].shut {
@@ -112,17 +144,33 @@ func (l *loop) pump(p *pair, d int) bool {
 
 		default:
 			turn--
-			pp, ok := l.pipes.get()
+			if p.framedSrc(d) && dr.fr.rem == 0 {
+				if more, alive := l.readHeader(p, d); !more {
+					return alive
+				}
+				continue
+			}
+			limit := l.pipes.size
+			if p.framedSrc(d) {
+				limit = min(limit, int(dr.fr.rem))
+			}
+			// A frame promised by a copied chunk is finished by copying too.
+			pp, ok := noPipe, false
+			if !p.framedDst(d) || dr.fr.rem == 0 {
+				pp, ok = l.pipes.get()
+			}
 			if !ok {
 				if !l.copyChunk(p, d) {
 					return false
 				}
 				continue
 			}
-			n, err := splice(src, pp.w, l.pipes.size)
+			n, err := splice(src, pp.w, limit)
 			if err != nil || n == 0 {
 				l.pipes.put(pp, true) // nothing entered it
 				switch {
+				case err == nil && p.framedSrc(d):
+					return l.fail(p, "read", d, ErrBadFrame) // a FIN inside a frame
 				case err == nil:
 					dr.eof = true
 				case err == unix.EAGAIN:
@@ -136,6 +184,9 @@ func (l *loop) pump(p *pair, d int) bool {
 			}
 			dr.pipe = pp
 			dr.inPipe = int32(n)
+			if p.framedSrc(d) {
+				dr.fr.rem -= int32(n)
+			}
 		}
 	}
 }
@@ -151,7 +202,11 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 	if l.buf == nil {
 		l.buf = make([]byte, l.pipes.size)
 	}
-	n, err := recv(src, l.buf, unix.MSG_PEEK)
+	peek := l.buf
+	if p.framedSrc(d) {
+		peek = peek[:min(len(peek), int(dr.fr.rem))]
+	}
+	n, err := recv(src, peek, unix.MSG_PEEK)
 	switch {
 	case err == unix.EAGAIN:
 		p.readable[d] = false
@@ -160,9 +215,22 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 		return true
 	case err != nil:
 		return l.fail(p, "read", d, err)
+	case n == 0 && p.framedSrc(d):
+		return l.fail(p, "read", d, ErrBadFrame)
 	case n == 0:
 		dr.eof = true
 		return true
+	}
+	if p.framedDst(d) {
+		// The header promises n bytes; what the destination does not take now goes out on
+		// later calls, before any new header (pump sends a frame's rest by copying too).
+		if dr.fr.rem == 0 {
+			dr.fr.start(FrameData, int32(n))
+		}
+		if done, alive := l.sendHeader(p, d, true); !done {
+			return alive
+		}
+		n = min(n, int(dr.fr.rem))
 	}
 	w, err := send(dst, l.buf[:n])
 	switch {
@@ -187,6 +255,9 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 			return l.fail(p, "read", d, errLostBytes)
 		}
 		got += m
+	}
+	if p.frm != 0 {
+		dr.fr.rem -= int32(w) // the framed side's frame, read or written
 	}
 	dr.bytes += int64(w)
 	p.last = l.now

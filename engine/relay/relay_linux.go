@@ -44,6 +44,11 @@ type pending struct {
 	tag  any
 	// await is set for a socket from Await: fd[0] is the socket, fd[1] is -1.
 	await *awaiting
+	// frm and keep: the framed side plus one (AddFramed: b), and who takes it back; preHdr the
+	// bytes of the frame header in front of toB not sent yet.
+	frm    uint8
+	preHdr uint8
+	keep   Keeper
 }
 
 // New starts a relay with cfg.Loops epoll loops. It returns an error for an
@@ -130,7 +135,46 @@ func (r *Relay) sweepInterval() time.Duration {
 // after Close or during Drain, ErrFull at Config.MaxPairs, ErrBadFD or
 // ErrPrefixTooLarge for bad arguments. Safe from any goroutine, OnDone included.
 func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
-	err := r.add(a, b, toA, toB, tag)
+	return r.addPair(a, b, toA, toB, tag, nil)
+}
+
+// AddFramed is Add with b a framed socket (frame.go): toB and every byte from a go to b in data
+// frames, b's frames are unwrapped on their way to a, and each direction's end is an end frame
+// on b's side (a's side sees a FIN as with Add). Once an end frame went each way, the pair ends
+// (ReasonDone) with a closed and b handed to k (Keeper.Keep) instead of closed: k may pair it
+// again. A FIN from b ends its direction too, but b is then closed, like a pair that ends any
+// other way, and k gets Keep(-1). A nil k closes b at the end in every case. Once AddFramed
+// returns nil, k hears of the pair exactly once; on error, never.
+func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
+	if len(toB) > MaxPrefix {
+		return r.addPair(a, b, toA, toB, tag, nil) // refused, with the usual error
+	}
+	var framed []byte
+	if len(toB) > 0 {
+		framed = AppendFrame(make([]byte, 0, FrameHeader+len(toB)), toB)
+	}
+	return r.addPair(a, b, toA, framed, tag, frameB{k})
+}
+
+// frameB marks an Add whose b is framed; k may be nil, and then the socket is closed.
+type frameB struct{ k Keeper }
+
+// closesKept reports a Keeper that only closes what it gets: the socket is not kept.
+func closesKept(k Keeper) bool {
+	f, ok := k.(frameB)
+	return ok && f.k == nil
+}
+
+func (f frameB) Keep(fd int) {
+	if f.k == nil {
+		closeFD(fd)
+		return
+	}
+	f.k.Keep(fd)
+}
+
+func (r *Relay) addPair(a, b int, toA, toB []byte, tag any, k Keeper) error {
+	err := r.add(a, b, toA, toB, tag, k)
 	if err != nil {
 		closeFD(a)
 		if b != a {
@@ -146,7 +190,7 @@ func closeFD(fd int) {
 	}
 }
 
-func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
+func (r *Relay) add(a, b int, toA, toB []byte, tag any, k Keeper) error {
 	if r.closed.Load() || r.draining.Load() {
 		return ErrClosed
 	}
@@ -156,7 +200,11 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 	if a > 1<<31-1 || b > 1<<31-1 {
 		return fmt.Errorf("%w: descriptor out of range", ErrBadFD)
 	}
-	if len(toA) > MaxPrefix || len(toB) > MaxPrefix {
+	limitB := MaxPrefix
+	if k != nil {
+		limitB += FrameHeader // framed by AddFramed
+	}
+	if len(toA) > MaxPrefix || len(toB) > limitB {
 		return fmt.Errorf("%w: %d and %d bytes, limit %d", ErrPrefixTooLarge, len(toA), len(toB), MaxPrefix)
 	}
 	if err := r.checkFD(a); err != nil {
@@ -174,6 +222,12 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 	// returns a socket's pending error clears it: a connect refused before Add
 	// would otherwise reach the loop as a mere broken pipe.
 	pd := pending{fd: [2]int32{int32(a), int32(b)}, tag: tag}
+	if k != nil {
+		pd.frm, pd.keep = 2, k
+		if len(toB) > 0 {
+			pd.preHdr = FrameHeader
+		}
+	}
 	dst, prefix := [2]int{b, a}, [2][]byte{toB, toA}
 	for d := range 2 {
 		n, err := send(int32(dst[d]), prefix[d])
@@ -181,6 +235,12 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any) error {
 		case err == nil:
 			prefix[d] = prefix[d][n:]
 			pd.sent[d] = int32(n)
+			if d == 0 && k != nil {
+				// The frame header AddFramed put in front of toB is not the caller's bytes.
+				h := min(n, int(pd.preHdr))
+				pd.sent[d] -= int32(h)
+				pd.preHdr -= uint8(h)
+			}
 		case err != unix.EAGAIN && err != unix.EINTR && pd.err == nil:
 			pd.err = &PairError{Op: "write", Side: sideName[1-d], Err: err}
 		}

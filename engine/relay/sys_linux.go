@@ -18,12 +18,15 @@ import (
 
 // send writes p to a socket without blocking and without raising SIGPIPE when the
 // peer is gone (the error comes back as EPIPE instead).
-func send(fd int32, p []byte) (int, error) {
+func send(fd int32, p []byte) (int, error) { return sendFlags(fd, p, 0) }
+
+// sendFlags is send with more flags: MSG_MORE holds a frame header for the payload after it.
+func sendFlags(fd int32, p []byte, flags int) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-		unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+		uintptr(flags|unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT), 0, 0)
 	if e != 0 {
 		return 0, e
 	}

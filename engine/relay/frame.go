@@ -1,0 +1,104 @@
+package relay
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Framed sockets: one side of a pair may carry its stream in frames, so that the socket outlives
+// the pair. The public and private proxies use this for a standby socket that serves one client
+// after another: each client's bytes go in data frames, and each direction's end is an end frame
+// instead of a FIN, after which the socket is clean (nothing of the client left in it either
+// way) and goes back to its owner (a Keeper) rather than being closed.
+//
+// A frame is a 4-byte header, then the payload: the header's first byte is the kind (FrameData
+// or FrameEnd), the other three the payload's length, big-endian. A data frame carries 1 to
+// MaxFrame bytes; an end frame none. Anything else is a protocol error, which fails the pair
+// with an abortive close. The relay frames what it splices one pipe (or one copied chunk) at a
+// time, so a frame costs one small write and one small read beside the splice.
+
+// Frame kinds, the header's first byte.
+const (
+	FrameData byte = 0
+	FrameEnd  byte = 1
+)
+
+// FrameHeader is the size of a frame header; MaxFrame the largest payload a header can carry.
+const (
+	FrameHeader = 4
+	MaxFrame    = 1<<24 - 1
+)
+
+// ErrBadFrame means a framed socket sent something that is not a frame: a kind other than data or
+// end, an empty data frame, an end frame with a length, bytes after an end frame before the other
+// side's end, or a stream cut inside a frame.
+var ErrBadFrame = errors.New("relay: bad frame")
+
+// AppendFrame appends payload to dst as data frames (none if payload is empty).
+func AppendFrame(dst, payload []byte) []byte {
+	for len(payload) > 0 {
+		n := min(len(payload), MaxFrame)
+		dst = appendHeader(dst, FrameData, n)
+		dst = append(dst, payload[:n]...)
+		payload = payload[n:]
+	}
+	return dst
+}
+
+// AppendEnd appends an end frame to dst.
+func AppendEnd(dst []byte) []byte { return appendHeader(dst, FrameEnd, 0) }
+
+func appendHeader(dst []byte, kind byte, n int) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(kind)<<24|uint32(n))
+}
+
+// frameState is one direction's framing: a header being read from a framed source or written to
+// a framed destination, and the payload bytes left of the current frame.
+type frameState struct {
+	hdr [FrameHeader]byte
+	n   uint8 // reading: header bytes read so far; writing: header bytes still to send
+	rem int32 // payload bytes of the current frame not read yet (reading) or not sent yet (writing)
+}
+
+// header decodes a complete header: the payload length of a data frame, or end for an end frame.
+func (f *frameState) header() (n int32, end bool, err error) {
+	v := binary.BigEndian.Uint32(f.hdr[:])
+	kind, length := byte(v>>24), int32(v&MaxFrame)
+	switch {
+	case kind == FrameData && length > 0:
+		return length, false, nil
+	case kind == FrameEnd && length == 0:
+		return 0, true, nil
+	}
+	return 0, false, ErrBadFrame
+}
+
+// deframe takes raw bytes read from a framed socket, in place: it moves their payload to the
+// front of b and returns it, and reports whether an end frame came (the last thing b may hold).
+// f carries a header or frame split across reads from one call to the next.
+func (f *frameState) deframe(b []byte) (payload []byte, end bool, err error) {
+	out := 0
+	for i := 0; i < len(b); {
+		if end {
+			return nil, false, ErrBadFrame
+		}
+		if f.rem == 0 {
+			k := copy(f.hdr[f.n:], b[i:])
+			f.n += uint8(k)
+			i += k
+			if f.n < FrameHeader {
+				break
+			}
+			f.n = 0
+			if f.rem, end, err = f.header(); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		k := min(int(f.rem), len(b)-i)
+		out += copy(b[out:], b[i:i+k])
+		i += k
+		f.rem -= int32(k)
+	}
+	return b[:out], end, nil
+}

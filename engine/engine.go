@@ -231,11 +231,11 @@ func (e *Engine) Cancel(tok wire.Token, why string) {
 // standby.go); with clientAddress, that client is preceded on the socket by the address header
 // (wire.AppendAddressHeader) carrying its addresses. Past the operator's cap the oldest
 // unpresented tokens are forgotten. ErrStopping once Stop was called. Safe from any goroutine.
-func (e *Engine) Reserve(operator string, n int, clientAddress bool) ([]wire.Token, time.Time, error) {
+func (e *Engine) Reserve(operator string, n int, mode wire.SocketMode) ([]wire.Token, time.Time, error) {
 	if e.isStopping() {
 		return nil, time.Time{}, ErrStopping
 	}
-	return e.standby.reserve(operator, n, clientAddress, time.Now())
+	return e.standby.reserve(operator, n, mode, time.Now())
 }
 
 // ErrStopping is returned by Reserve and AcceptTokens once Stop was called: the tokens would
@@ -259,17 +259,17 @@ func (e *Engine) Mint(n int) ([]wire.Token, time.Time, error) {
 
 // AcceptTokens files the hashes of standby tokens another instance minted (Mint) for operator,
 // valid until the given time: a private side that presents one of the tokens is parked exactly as
-// with a token from Reserve with the same clientAddress, once. The caps and eviction are Reserve's (the operator's cap counts
+// with a token from Reserve with the same mode, once. The caps and eviction are Reserve's (the operator's cap counts
 // its outstanding tokens and parked sockets, past it the oldest outstanding tokens are forgotten;
 // MaxStandbyOperators; ErrStandbyOff). Hashes already outstanding are skipped, and those beyond
 // the room the operator's parked sockets leave are not filed. An until later than
 // now+StandbyTokenTTL is brought down to it; an until that is not after now is an error. Safe from
 // any goroutine.
-func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time, clientAddress bool) error {
+func (e *Engine) AcceptTokens(operator string, hashes []wire.TokenHash, until time.Time, mode wire.SocketMode) error {
 	if e.isStopping() {
 		return ErrStopping
 	}
-	return e.standby.accept(operator, hashes, clientAddress, until, time.Now())
+	return e.standby.accept(operator, hashes, mode, until, time.Now())
 }
 
 // Standby returns the parked standby sockets and the standby tokens (reserved or accepted) not
@@ -335,6 +335,7 @@ type Stats struct {
 	Paired        atomic.Int64 // clients handed to the relay with their private side (either way)
 	StandbyPaired atomic.Int64 // of those, clients relayed to a parked standby socket at once
 	Parked        atomic.Int64 // standby sockets parked
+	StandbyReused atomic.Int64 // framed standby sockets parked again after serving a client
 	StandbyGone   atomic.Int64 // parked sockets closed because their private side closed, reset or spoke
 	Expired       atomic.Int64 // clients whose private side did not come in time
 	NotifyFailed  atomic.Int64 // clients closed because the notice failed

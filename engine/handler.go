@@ -187,8 +187,8 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	if e.obs != nil {
 		e.obs.Routed(s.domain)
 	}
-	if fd, addr, ok := e.standby.take(ann.Operator, now); ok {
-		return h.toStandby(s, fd, addr, buf)
+	if fd, mode, ok := e.standby.take(ann.Operator, now); ok {
+		return h.toStandby(s, fd, mode, buf)
 	}
 	if _, err := rand.Read(s.token[:]); err != nil {
 		return h.reject(s, "no_entropy", err)
@@ -218,8 +218,9 @@ func (h *handler) onHello(s *conn) gnet.Action {
 
 // toStandby relays a routed client to a parked standby socket of its announcer, on the client's
 // own loop: the private side gets the hello at once, no token and no EPS call involved; after
-// the address header if addr (its token asked for it).
-func (h *handler) toStandby(s *conn, private int, addr bool, buf []byte) gnet.Action {
+// the address header if its token asked for it, and in frames if it asked for those, in which
+// case the socket is parked again once the client is done (keeper).
+func (h *handler) toStandby(s *conn, private int, mode wire.SocketMode, buf []byte) gnet.Action {
 	e := h.e
 	fd, err := s.c.Dup()
 	if err != nil {
@@ -230,13 +231,18 @@ func (h *handler) toStandby(s *conn, private int, addr bool, buf []byte) gnet.Ac
 	s.phase = phaseHandedOff
 	s.unlink()
 	// buf is everything the client sent so far; Add copies it before gnet reuses its buffer.
-	if addr {
+	if mode.ClientAddress {
 		hb := bytebufferpool.Get()
 		defer bytebufferpool.Put(hb)
 		hb.B = append(wire.AppendAddressHeader(hb.B[:0], clientAddresses(s.c)), buf...)
 		buf = hb.B
 	}
-	if err := e.relay.Add(fd, private, nil, buf, s.domain); err != nil {
+	if mode.Framed {
+		err = e.relay.AddFramed(fd, private, nil, buf, s.domain, &keeper{e: e, f: filed{s.operator, mode}})
+	} else {
+		err = e.relay.Add(fd, private, nil, buf, s.domain)
+	}
+	if err != nil {
 		if e.refused(s, "relay_refused") {
 			e.log.Warn("relay refused a pair", "domain", s.domain, "err", err)
 		}

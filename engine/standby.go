@@ -37,10 +37,12 @@ import (
 // StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
 // hold a dead socket for long; the private side dials a fresh one.
 
-// A token reserved with clientAddress (wire.ReserveParams.ClientAddress) marks the socket that
-// presents it: a client relayed to that socket is preceded by the address header carrying its
-// addresses (wire.AppendAddressHeader), written with the replayed hello in one go. Sockets of
-// tokens reserved without it get the client's bytes alone, as before.
+// A token's wire.SocketMode marks the socket that presents it. ClientAddress: a client relayed to
+// that socket is preceded by the address header carrying its addresses (wire.AppendAddressHeader),
+// written with the replayed hello in one go; sockets of tokens reserved without it get the
+// client's bytes alone, as before. Framed: the client's bytes go in frames (relay.AddFramed), and
+// once an end frame went each way the socket is parked again under the same operator and mode
+// (Stats.StandbyReused), so a private proxy's socket serves one client after another.
 
 // ErrStandbyOff is returned by Reserve, Mint and AcceptTokens when standby connections are
 // disabled.
@@ -51,14 +53,14 @@ type parked struct {
 	fd    int
 	id    uint64 // its registration with the watcher, never reused
 	until time.Time
-	addr  bool // its client gets the address header first
+	mode  wire.SocketMode
 }
 
-// filed is what the standby table knows of an outstanding token: who reserved it, and whether
-// its socket's client gets the address header.
+// filed is what the standby table knows of an outstanding token: who reserved it, and how its
+// socket carries clients.
 type filed struct {
 	operator string
-	addr     bool
+	mode     wire.SocketMode
 }
 
 // reserved is a standby token not presented yet, known by its hash.
@@ -117,11 +119,10 @@ func newStandby(cfg Config, gone *atomic.Int64) *standby {
 // max is MaxStandby in force: an operator's tokens and parked sockets together (0: off).
 func (sb *standby) max() int { return int(sb.maxPerOp.Load()) }
 
-// reserve makes n tokens for operator and files them, with addr (their sockets' clients get the
-// address header). Past the operator's cap the oldest outstanding tokens are forgotten (a private
+// reserve makes n tokens for operator and files them with mode. Past the operator's cap the oldest outstanding tokens are forgotten (a private
 // proxy that restarted lost them anyway); parked sockets count toward the cap and are never
 // evicted for tokens.
-func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]wire.Token, time.Time, error) {
+func (sb *standby) reserve(operator string, n int, mode wire.SocketMode, now time.Time) ([]wire.Token, time.Time, error) {
 	if sb.max() <= 0 {
 		return nil, time.Time{}, ErrStandbyOff
 	}
@@ -146,7 +147,7 @@ func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]
 		if _, dup := sb.tokens[r.hash]; dup {
 			continue
 		}
-		sb.tokens[r.hash] = filed{operator, addr}
+		sb.tokens[r.hash] = filed{operator, mode}
 		rs = append(rs, r)
 		out = append(out, tok)
 	}
@@ -155,12 +156,12 @@ func (sb *standby) reserve(operator string, n int, addr bool, now time.Time) ([]
 }
 
 // accept files hashes, tokens another instance minted, as operator's outstanding tokens until
-// the given time, with addr as in reserve, under the caps and eviction of reserve. Hashes already outstanding are skipped
+// the given time, with mode as in reserve, under the caps and eviction of reserve. Hashes already outstanding are skipped
 // (a batch delivered twice files nothing new); those beyond the room left beside the operator's
 // parked sockets are not filed. An until later than now+StandbyTokenTTL is brought down to it, so
 // another instance's clock or settings cannot make this one hold hashes longer than its own
 // tokens; an until that is not after now files nothing.
-func (sb *standby) accept(operator string, hashes []wire.TokenHash, addr bool, until, now time.Time) error {
+func (sb *standby) accept(operator string, hashes []wire.TokenHash, mode wire.SocketMode, until, now time.Time) error {
 	if sb.max() <= 0 {
 		return ErrStandbyOff
 	}
@@ -198,7 +199,7 @@ func (sb *standby) accept(operator string, hashes []wire.TokenHash, addr bool, u
 	}
 	fresh = fresh[:n]
 	for _, r := range fresh {
-		sb.tokens[r.hash] = filed{operator, addr}
+		sb.tokens[r.hash] = filed{operator, mode}
 	}
 	op.add(fresh)
 	return nil
@@ -335,20 +336,42 @@ func (sb *standby) park(f filed, fd int, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL), addr: f.addr})
+	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL), mode: f.mode})
 	return true
+}
+
+// keeper parks a framed standby socket again once its client is done (relay.Keeper): under the
+// operator and mode its token was reserved with, as long as the operator's cap has room and the
+// engine is not stopping; otherwise it is closed, which the private side sees as the end of the
+// socket.
+type keeper struct {
+	e *Engine
+	f filed
+}
+
+// Keep runs on a relay loop: park takes the table's mutex and one epoll_ctl, nothing that waits.
+func (k *keeper) Keep(fd int) {
+	e := k.e
+	if fd < 0 {
+		return // the pair ended otherwise; the relay closed the socket
+	}
+	if e.isStopping() || !e.standby.park(k.f, fd, time.Now()) {
+		_ = unix.Close(fd)
+		return
+	}
+	e.stats.StandbyReused.Add(1)
 }
 
 // take returns a live parked socket of operator, closing the dead ones it meets; the oldest
 // first, so sockets do not sit until they expire while newer ones serve. The watcher closes a
 // socket whose private side went away as soon as the kernel knows; the check here covers the
-// moment between the two. addr says its client gets the address header first.
-func (sb *standby) take(operator string, now time.Time) (fd int, addr bool, ok bool) {
+// moment between the two. mode says how the socket carries its client.
+func (sb *standby) take(operator string, now time.Time) (fd int, mode wire.SocketMode, ok bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	op := sb.ops[operator]
 	if op == nil {
-		return -1, false, false
+		return -1, wire.SocketMode{}, false
 	}
 	for len(op.parked) > 0 {
 		p := op.parked[0]
@@ -359,12 +382,12 @@ func (sb *standby) take(operator string, now time.Time) (fd int, addr bool, ok b
 			continue
 		}
 		if idle(p.fd) {
-			return p.fd, p.addr, true
+			return p.fd, p.mode, true
 		}
 		_ = unix.Close(p.fd)
 		sb.goneCount.Add(1)
 	}
-	return -1, false, false
+	return -1, wire.SocketMode{}, false
 }
 
 // idle reports whether a parked socket is still open and silent: the private side sends nothing

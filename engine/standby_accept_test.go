@@ -54,12 +54,12 @@ func TestStandbyAcceptedTokenServesTheNextClient(t *testing.T) {
 	r := standbyRig(t, nil)
 	toks, hashes, until := mint(t, r, 2)
 	// A hash twice in one batch is filed once.
-	if err := r.eng.AcceptTokens(operator, append(hashes, hashes[0]), until, false); err != nil {
+	if err := r.eng.AcceptTokens(operator, append(hashes, hashes[0]), until, wire.SocketMode{}); err != nil {
 		t.Fatalf("AcceptTokens: %v", err)
 	}
 	wantTokens(t, r, 2, "after AcceptTokens")
 	// The same batch delivered again files nothing new.
-	if err := r.eng.AcceptTokens(operator, hashes, until, false); err != nil {
+	if err := r.eng.AcceptTokens(operator, hashes, until, wire.SocketMode{}); err != nil {
 		t.Fatalf("AcceptTokens again: %v", err)
 	}
 	wantTokens(t, r, 2, "after the same batch again")
@@ -80,7 +80,7 @@ func TestStandbyAcceptedTokenWorksOnce(t *testing.T) {
 	t.Parallel()
 	r := standbyRig(t, nil)
 	toks, hashes, until := mint(t, r, 1)
-	if err := r.eng.AcceptTokens(operator, hashes, until, false); err != nil {
+	if err := r.eng.AcceptTokens(operator, hashes, until, wire.SocketMode{}); err != nil {
 		t.Fatal(err)
 	}
 	first := park(t, r, toks[0])
@@ -105,7 +105,7 @@ func TestStandbyAcceptCaps(t *testing.T) {
 		for i, tok := range batch {
 			hashes[i] = engine.HashToken(tok)
 		}
-		if err := r.eng.AcceptTokens(operator, hashes, until, false); err != nil {
+		if err := r.eng.AcceptTokens(operator, hashes, until, wire.SocketMode{}); err != nil {
 			t.Fatal(err)
 		}
 		wantTokens(t, r, 3, "5 hashes accepted under MaxStandby 3")
@@ -114,7 +114,7 @@ func TestStandbyAcceptCaps(t *testing.T) {
 
 		// One socket parked: two more tokens fit, and they push out the two outstanding ones.
 		second, secondHashes, until := mint(t, r, 3)
-		if err := r.eng.AcceptTokens(operator, secondHashes, until, false); err != nil {
+		if err := r.eng.AcceptTokens(operator, secondHashes, until, wire.SocketMode{}); err != nil {
 			t.Fatal(err)
 		}
 		if p, tok := r.eng.Standby(); p != 1 || tok != 2 {
@@ -128,7 +128,7 @@ func TestStandbyAcceptCaps(t *testing.T) {
 
 		// At the cap with parked sockets alone: nothing fits.
 		_, full, until := mint(t, r, 1)
-		if err := r.eng.AcceptTokens(operator, full, until, false); err == nil {
+		if err := r.eng.AcceptTokens(operator, full, until, wire.SocketMode{}); err == nil {
 			t.Error("AcceptTokens with the operator's cap taken by parked sockets: no error")
 		}
 		if p, tok := r.eng.Standby(); p != 3 || tok != 0 {
@@ -142,10 +142,10 @@ func TestStandbyAcceptCaps(t *testing.T) {
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandbyOperators = 1 })
 		reserveOne(t, r, operator)
 		_, hashes, until := mint(t, r, 1)
-		if err := r.eng.AcceptTokens(otherOperator, hashes, until, false); err == nil {
+		if err := r.eng.AcceptTokens(otherOperator, hashes, until, wire.SocketMode{}); err == nil {
 			t.Error("AcceptTokens for a second operator with MaxStandbyOperators 1: no error")
 		}
-		if err := r.eng.AcceptTokens(operator, hashes, until, false); err != nil {
+		if err := r.eng.AcceptTokens(operator, hashes, until, wire.SocketMode{}); err != nil {
 			t.Errorf("AcceptTokens for the operator already holding tokens: %v", err)
 		}
 		wantTokens(t, r, 2, "one operator's tokens")
@@ -154,7 +154,7 @@ func TestStandbyAcceptCaps(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandby = -1 })
 		var tok wire.Token
-		err := r.eng.AcceptTokens(operator, []wire.TokenHash{engine.HashToken(tok)}, time.Now().Add(time.Minute), false)
+		err := r.eng.AcceptTokens(operator, []wire.TokenHash{engine.HashToken(tok)}, time.Now().Add(time.Minute), wire.SocketMode{})
 		if !errors.Is(err, engine.ErrStandbyOff) {
 			t.Errorf("AcceptTokens with MaxStandby -1: err %v, want ErrStandbyOff", err)
 		}
@@ -171,7 +171,7 @@ func TestStandbyAcceptExpiry(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, nil)
 		toks, hashes, _ := mint(t, r, 1)
-		if err := r.eng.AcceptTokens(operator, hashes, time.Now().Add(-time.Second), false); err == nil {
+		if err := r.eng.AcceptTokens(operator, hashes, time.Now().Add(-time.Second), wire.SocketMode{}); err == nil {
 			t.Error("AcceptTokens with an until in the past: no error")
 		}
 		wantTokens(t, r, 0, "expired batch")
@@ -187,7 +187,7 @@ func TestStandbyAcceptExpiry(t *testing.T) {
 		})
 		toks, hashes, _ := mint(t, r, 1)
 		accepted := time.Now()
-		if err := r.eng.AcceptTokens(operator, hashes, accepted.Add(time.Hour), false); err != nil {
+		if err := r.eng.AcceptTokens(operator, hashes, accepted.Add(time.Hour), wire.SocketMode{}); err != nil {
 			t.Fatal(err)
 		}
 		sleepUntil(accepted.Add(ttl + 10*time.Millisecond))
@@ -202,7 +202,7 @@ func TestStandbyAcceptExpiry(t *testing.T) {
 		r := standbyRig(t, nil) // the rig's short tick; the default StandbyTokenTTL of minutes
 		reserveOne(t, r, operator)
 		_, hashes, _ := mint(t, r, 1)
-		if err := r.eng.AcceptTokens(operator, hashes, time.Now().Add(100*time.Millisecond), false); err != nil {
+		if err := r.eng.AcceptTokens(operator, hashes, time.Now().Add(100*time.Millisecond), wire.SocketMode{}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the accepted token to be swept", func() bool {

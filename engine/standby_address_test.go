@@ -68,7 +68,7 @@ func readFirst(t testing.TB, c net.Conn, header bool, n func() int) (wire.Addres
 func TestStandbyClientAddressHeader(t *testing.T) {
 	t.Parallel()
 	r := standbyRig(t, nil)
-	toks, _, err := r.eng.Reserve(operator, 1, true)
+	toks, _, err := r.eng.Reserve(operator, 1, wire.SocketMode{ClientAddress: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestAcceptedTokensCarryClientAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.eng.AcceptTokens(operator, []wire.TokenHash{engine.HashToken(toks[0])}, until, true); err != nil {
+	if err := r.eng.AcceptTokens(operator, []wire.TokenHash{engine.HashToken(toks[0])}, until, wire.SocketMode{ClientAddress: true}); err != nil {
 		t.Fatal(err)
 	}
 	priv := park(t, r, toks[0])

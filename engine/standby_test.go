@@ -24,7 +24,7 @@ const otherOperator = "someone.else"
 // reserveOne reserves one standby token for op.
 func reserveOne(t testing.TB, r *rig, op string) wire.Token {
 	t.Helper()
-	toks, _, err := r.eng.Reserve(op, 1, false)
+	toks, _, err := r.eng.Reserve(op, 1, wire.SocketMode{})
 	if err != nil {
 		t.Fatalf("Reserve(%q, 1): %v", op, err)
 	}
@@ -344,7 +344,7 @@ func TestStandbyTokenTTL(t *testing.T) {
 					c.Tick = tc.tick
 				}
 			})
-			toks, until, err := r.eng.Reserve(operator, 1, false)
+			toks, until, err := r.eng.Reserve(operator, 1, wire.SocketMode{})
 			if err != nil || len(toks) != 1 {
 				t.Fatalf("Reserve: %d tokens, %v", len(toks), err)
 			}
@@ -364,14 +364,14 @@ func TestStandbyCaps(t *testing.T) {
 	t.Run("MaxStandby", func(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandby = 3 })
-		firstBatch, _, err := r.eng.Reserve(operator, 10, false)
+		firstBatch, _, err := r.eng.Reserve(operator, 10, wire.SocketMode{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(firstBatch) != 3 {
 			t.Fatalf("Reserve(10) with MaxStandby 3 returned %d tokens, want 3", len(firstBatch))
 		}
-		secondBatch, _, err := r.eng.Reserve(operator, 3, false)
+		secondBatch, _, err := r.eng.Reserve(operator, 3, wire.SocketMode{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +400,7 @@ func TestStandbyCaps(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		r := standbyRig(t, func(c *engine.Config) { c.MaxStandby = -1 })
-		toks, _, err := r.eng.Reserve(operator, 1, false)
+		toks, _, err := r.eng.Reserve(operator, 1, wire.SocketMode{})
 		if !errors.Is(err, engine.ErrStandbyOff) {
 			t.Errorf("Reserve with MaxStandby -1: err %v, want ErrStandbyOff", err)
 		}
@@ -430,11 +430,11 @@ func TestStandbyRefusedOnceStopping(t *testing.T) {
 	t.Parallel()
 	r := standbyRig(t, nil)
 	r.close()
-	if toks, _, err := r.eng.Reserve(operator, 4, false); !errors.Is(err, engine.ErrStopping) || len(toks) != 0 {
+	if toks, _, err := r.eng.Reserve(operator, 4, wire.SocketMode{}); !errors.Is(err, engine.ErrStopping) || len(toks) != 0 {
 		t.Errorf("Reserve after Stop: %d tokens, err %v; want none and ErrStopping", len(toks), err)
 	}
 	hash := engine.HashToken(wire.Token{1})
-	if err := r.eng.AcceptTokens(operator, []wire.TokenHash{hash}, time.Now().Add(time.Minute), false); !errors.Is(err, engine.ErrStopping) {
+	if err := r.eng.AcceptTokens(operator, []wire.TokenHash{hash}, time.Now().Add(time.Minute), wire.SocketMode{}); !errors.Is(err, engine.ErrStopping) {
 		t.Errorf("AcceptTokens after Stop: err %v, want ErrStopping", err)
 	}
 }

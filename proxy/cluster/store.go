@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"epsproxy/matcher"
+	"epsproxy/proxy/wire"
 )
 
 // ErrUnavailable is wrapped by every error of a call that could not reach Redis.
@@ -29,8 +30,8 @@ const mirrorWait = time.Second
 // must not block.
 type Hooks struct {
 	// Tokens files standby tokens another instance minted for this one (their SHA-256 hashes),
-	// and whether their sockets' clients get the address header (wire.ReserveParams).
-	Tokens func(operator string, hashes [][32]byte, until time.Time, clientAddress bool)
+	// with how their sockets carry clients (wire.SocketMode).
+	Tokens func(operator string, hashes [][32]byte, until time.Time, mode wire.SocketMode)
 	// Changed runs after the mirror changed (to save a local copy, say).
 	Changed func()
 }

@@ -14,6 +14,7 @@ import (
 	"epsproxy/internal/config"
 	"epsproxy/internal/testnet"
 	"epsproxy/matcher"
+	"epsproxy/proxy/wire"
 )
 
 var allowAll = []string{"example.com", "example.net"}
@@ -31,10 +32,10 @@ func startInstance(t *testing.T, r *testnet.Redis, endpoint string, opts matcher
 	t.Helper()
 	in := &instance{table: matcher.New(opts), toks: map[string][][32]byte{}, addr: map[string]bool{}}
 	s := Settings{Addr: r.Addr, Heartbeat: config.Duration(100 * time.Millisecond)}
-	st, err := New(s, "public.example", endpoint, in.table, opts, Hooks{Tokens: func(op string, hs [][32]byte, _ time.Time, addr bool) {
+	st, err := New(s, "public.example", endpoint, in.table, opts, Hooks{Tokens: func(op string, hs [][32]byte, _ time.Time, mode wire.SocketMode) {
 		in.mu.Lock()
 		in.toks[op] = append(in.toks[op], hs...)
-		in.addr[op] = addr
+		in.addr[op] = mode.ClientAddress
 		in.mu.Unlock()
 	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -243,7 +244,7 @@ func TestTokensReachTheInstanceTheyAreFor(t *testing.T) {
 		t.Errorf("instances: %v", got)
 	}
 	hs := [][32]byte{{1}, {2}}
-	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "one.example", hs, time.Now().Add(time.Minute), false); err != nil {
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "one.example", hs, time.Now().Add(time.Minute), wire.SocketMode{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to file the hashes", func() bool {
@@ -252,7 +253,7 @@ func TestTokensReachTheInstanceTheyAreFor(t *testing.T) {
 		return slices.Equal(b.toks["one.example"], hs)
 	})
 	// client_address travels with its batch.
-	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "two.example", hs[:1], time.Now().Add(time.Minute), true); err != nil {
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1002", "two.example", hs[:1], time.Now().Add(time.Minute), wire.SocketMode{ClientAddress: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to file the second batch with client_address", func() bool {
@@ -265,7 +266,7 @@ func TestTokensReachTheInstanceTheyAreFor(t *testing.T) {
 		t.Error("a filed tokens meant for b")
 	}
 	a.mu.Unlock()
-	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1009", "one.example", hs, time.Now(), false); !errors.Is(err, ErrNoInstance) {
+	if err := a.st.SendTokens(context.Background(), "127.0.0.1:1009", "one.example", hs, time.Now(), wire.SocketMode{}); !errors.Is(err, ErrNoInstance) {
 		t.Errorf("tokens for no instance: %v", err)
 	}
 	_ = b.st.Close()

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"epsproxy/proxy/wire"
 )
 
 // Standby tokens for another instance: the instance a private proxy asked mints them and
@@ -22,20 +24,22 @@ type tokenMessage struct {
 	Operator string    `json:"operator"`
 	Until    time.Time `json:"until"`
 	Hashes   []string  `json:"hashes"` // standard base64 of 32 bytes each
-	// ClientAddress: the tokens were reserved with client_address. An instance of a version
-	// without it ignores the field and parks their sockets without the address header.
-	ClientAddress bool `json:"client_address,omitempty"`
+	// The tokens' socket mode (client_address, framed). An instance of a version without a field
+	// ignores it: without client_address it parks their sockets without the address header;
+	// without framed it relays unframed bytes, which the private proxy refuses, closing the socket
+	// (run one version across the instances of a public proxy).
+	wire.SocketMode
 }
 
 // SendTokens hands the hashes of tokens minted for operator to the instance whose internal
-// endpoint is endpoint, with whether they were reserved with client_address. It fails with
+// endpoint is endpoint, with the socket mode they were reserved with. It fails with
 // ErrNoInstance if that instance does not listen, and with ErrUnavailable if Redis cannot be
 // reached.
-func (st *Store) SendTokens(ctx context.Context, endpoint, operator string, hashes [][32]byte, until time.Time, clientAddress bool) error {
+func (st *Store) SendTokens(ctx context.Context, endpoint, operator string, hashes [][32]byte, until time.Time, mode wire.SocketMode) error {
 	if len(hashes) > MaxTokens {
 		return fmt.Errorf("at most %d tokens per hand-over", MaxTokens)
 	}
-	m := tokenMessage{Operator: operator, Until: until.UTC(), Hashes: make([]string, len(hashes)), ClientAddress: clientAddress}
+	m := tokenMessage{Operator: operator, Until: until.UTC(), Hashes: make([]string, len(hashes)), SocketMode: mode}
 	for i, h := range hashes {
 		m.Hashes[i] = base64.StdEncoding.EncodeToString(h[:])
 	}
@@ -70,6 +74,6 @@ func (st *Store) tokensFor(payload string) {
 		hs = append(hs, [32]byte(b))
 	}
 	if st.hooks.Tokens != nil {
-		st.hooks.Tokens(m.Operator, hs, m.Until, m.ClientAddress)
+		st.hooks.Tokens(m.Operator, hs, m.Until, m.SocketMode)
 	}
 }

@@ -262,7 +262,7 @@ func TestDialBacksGoOnlyWhereTheyMay(t *testing.T) {
 	sp := newStandbyPool(p, "pub.test", "")
 	close(sp.done) // the pool's goroutine is not run
 	defer sp.close()
-	if err := sp.accept(wire.ReserveResult{Endpoint: "127.0.0.1:7000", ExpiresAt: time.Now().Add(time.Minute)}, false, 1); err != nil {
+	if err := sp.accept(wire.ReserveResult{Endpoint: "127.0.0.1:7000", ExpiresAt: time.Now().Add(time.Minute)}, wire.SocketMode{}, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := incoming("127.0.0.1:7000"); err != nil {

@@ -209,6 +209,9 @@ func (p *Proxy) Stop(ctx context.Context) error {
 
 // pairDone runs on a relay loop for each finished pair: its bytes go to its domain's counters.
 func (p *Proxy) pairDone(st relay.Stats) {
+	if _, inner := st.Tag.(innerHop); inner {
+		return // the client's own pair reports it
+	}
 	p.domains.PairDone(st)
 	p.relayed.Add(1)
 	if st.BToA == 0 && st.Reason == relay.ReasonFailed {

@@ -193,7 +193,7 @@ func helloFor(t *testing.T, name string) []byte {
 // internal server.
 func TestStandbyAddressHeader(t *testing.T) {
 	r := newPPRig(t)
-	if !r.sp.asksAddress() {
+	if !r.sp.asks().ClientAddress {
 		t.Fatal("the pool does not ask for the addresses")
 	}
 	header := wire.AppendAddressHeader(nil, clientAddrs)

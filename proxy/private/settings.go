@@ -41,6 +41,11 @@ type Settings struct {
 	// proxy closes its parked sockets after its own standby_ttl, 1m by default).
 	Standby     int             `yaml:"standby"`
 	StandbyWait config.Duration `yaml:"standby_wait"`
+	// StandbyReuse (default true) asks public proxies for framed standby sockets, which carry one
+	// client after another (wire.SocketMode.Framed): a client then costs one TCP connection
+	// between the proxies fewer. false asks for a socket per client, as before; a public proxy
+	// that does not know frames gets that anyway. Applies to tokens reserved from then on.
+	StandbyReuse *bool `yaml:"standby_reuse"`
 	// Workers and Queue size the dial-back pool.
 	Workers int `yaml:"workers"`
 	Queue   int `yaml:"queue"`
@@ -193,6 +198,9 @@ func (s Settings) WithDefaults() Settings {
 
 // standbyOn reports whether standby sockets are kept (on settings with defaults applied).
 func (s Settings) standbyOn() bool { return s.Standby > 0 }
+
+// standbyReuse is StandbyReuse with its default.
+func (s Settings) standbyReuse() bool { return s.StandbyReuse == nil || *s.StandbyReuse }
 
 // checkProxyProtocol checks a proxy_protocol value.
 func checkProxyProtocol(key, v string) error {

@@ -59,14 +59,15 @@ type standbyPool struct {
 	// time, and replacements wanted before the goroutine is woken.
 	want, batch, kickAt int
 	stock               []wire.Token // reserved, not used yet, oldest first
-	// addressed: the stock was reserved with client_address, and the public proxy confirmed it.
-	addressed bool
-	// noAddrUntil: the public proxy refused client_address (an earlier version); the pool
-	// reserves without it until then.
-	noAddrUntil time.Time
-	gen         uint64    // bumped whenever the stock is replaced or dropped
-	until       time.Time // the stock's expiry
-	endpoint    string
+	// addressed and framed: the stock was reserved with client_address, framed, and the public
+	// proxy confirmed it.
+	addressed, framed bool
+	// plainUntil: the public proxy refused the socket mode's fields (an earlier version); the
+	// pool reserves without them until then.
+	plainUntil time.Time
+	gen        uint64    // bumped whenever the stock is replaced or dropped
+	until      time.Time // the stock's expiry
+	endpoint   string
 	// target is the instance of a public proxy of several that this pool keeps supplied (its
 	// internal endpoint; empty: whichever instance answers), instances the live ones its last
 	// reserveConnections listed (none for a public proxy that runs alone).
@@ -77,6 +78,7 @@ type standbyPool struct {
 	first   bool
 	placed  time.Time
 	waiting int       // handed to the relay and not taken by a client or gone yet
+	busy    int       // framed sockets serving a client, to come back (standbySocket.Keep)
 	pause   time.Time // no dialing before this
 	backoff time.Duration
 	grown   time.Time // when backoff last grew
@@ -148,7 +150,7 @@ func (sp *standbyPool) run() {
 func (sp *standbyPool) fill() {
 	for {
 		sp.mu.Lock()
-		short := sp.want - sp.waiting
+		short := sp.short()
 		paused := time.Now().Before(sp.pause)
 		sp.mu.Unlock()
 		if short <= 0 || paused {
@@ -161,6 +163,27 @@ func (sp *standbyPool) fill() {
 		if !sp.dial(t) {
 			return
 		}
+	}
+}
+
+// short is how many sockets the pool should dial: want are kept waiting, framed sockets serving a
+// client counting as waiting since they come back, but never fewer than half of want really
+// waiting, for a burst. Callers hold mu.
+func (sp *standbyPool) short() int {
+	return max(sp.want-sp.waiting-sp.busy, sp.want/2-sp.waiting, 0)
+}
+
+// kickIfShort wakes the pool's goroutine once enough sockets are to be dialed, or soon when one
+// is. Any goroutine.
+func (sp *standbyPool) kickIfShort() {
+	sp.mu.Lock()
+	short, kickAt := sp.short(), sp.kickAt
+	sp.mu.Unlock()
+	switch {
+	case short >= kickAt:
+		sp.wake()
+	case short == 1:
+		sp.refill.Reset(standbyRefillDelay)
 	}
 }
 
@@ -206,8 +229,12 @@ func (sp *standbyPool) dial(t ticket) bool {
 	}
 	sp.waiting++
 	sp.mu.Unlock()
-	s := &standbySocket{sp: sp, dialed: time.Now(), gen: t.gen, addressed: t.addressed}
-	if err := sp.p.relay.Await(fd, t.tok[:], sp.p.live().StandbyWait.D(), s); err != nil {
+	s := &standbySocket{sp: sp, dialed: time.Now(), gen: t.gen, addressed: t.addressed, framed: t.framed}
+	await := sp.p.relay.Await
+	if t.framed {
+		await = sp.p.relay.AwaitFramed
+	}
+	if err := await(fd, t.tok[:], sp.p.live().StandbyWait.D(), s); err != nil {
 		s.settle()
 		if !errors.Is(err, relay.ErrClosed) {
 			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)

@@ -36,6 +36,9 @@ type standbySocket struct {
 	// addressed: its token was reserved with client_address, so the public proxy writes the
 	// address header before the hello.
 	addressed bool
+	// framed: its token was reserved framed, so it carries one client after another in frames
+	// (relay.AwaitFramed); busy while a client's pair holds it, to come back through Keep.
+	framed, busy bool
 	// head holds the address header for the internal server (the relay copies it).
 	head [wire.MaxAddressHeader]byte
 }
@@ -50,13 +53,44 @@ func (s *standbySocket) settle() {
 	sp := s.sp
 	sp.mu.Lock()
 	sp.waiting--
-	short, kickAt := sp.want-sp.waiting, sp.kickAt
 	sp.mu.Unlock()
-	switch {
-	case short >= kickAt:
-		sp.wake()
-	case short == 1:
-		sp.refill.Reset(standbyRefillDelay)
+	sp.kickIfShort()
+}
+
+// lend marks a framed socket taken by a client: the pool counts it as coming back.
+func (s *standbySocket) lend() {
+	s.busy = true
+	s.sp.mu.Lock()
+	s.sp.busy++
+	s.sp.mu.Unlock()
+}
+
+// Keep takes a framed socket back when its client's pair ends (relay.Keeper): fd is the socket,
+// clean and connected, to wait for the public proxy's next client, or -1 if the pair ended
+// otherwise and the relay closed it. A socket the pool has no room for (want waiting already, or
+// the pool stopped) is closed, which the public proxy sees as the end of it.
+func (s *standbySocket) Keep(fd int) {
+	sp := s.sp
+	sp.mu.Lock()
+	if s.busy {
+		s.busy = false
+		sp.busy--
+	}
+	again := fd >= 0 && !sp.stopped && sp.waiting < sp.want
+	if again {
+		sp.waiting++
+	}
+	sp.mu.Unlock()
+	if !again {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+		sp.kickIfShort()
+		return
+	}
+	s.settled = false
+	if err := sp.p.relay.AwaitFramed(fd, nil, sp.p.live().StandbyWait.D(), s); err != nil {
+		s.settle()
 	}
 }
 
@@ -101,6 +135,17 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 	ap, perr := netip.ParseAddrPort(target)
 	if p.term != nil || perr != nil {
 		// TLS terminated here, or a target by name: the blocking path, on a goroutine.
+		if s.framed {
+			// The relay unwraps the frames into a socket pair whose other end the goroutine
+			// serves, and keeps the standby socket for the next client.
+			local, err := p.serveLocal(fd, sp.proxy, a, target, addrs)
+			if err != nil {
+				p.refused(a.Domain, refusedInternal)
+				return relay.Pairing{}, err
+			}
+			s.lend()
+			return relay.Pairing{Peer: local, Tag: a.Domain, Skip: skip, Keep: s}, nil
+		}
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return relay.Pairing{}, err
@@ -115,6 +160,10 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 		return relay.Pairing{}, err
 	}
 	p.domains.Get(a.Domain).Relayed()
+	if s.framed {
+		s.lend()
+		return relay.Pairing{Peer: ifd, Tag: a.Domain, Skip: skip, Head: head, Keep: s}, nil
+	}
 	return relay.Pairing{Peer: ifd, Tag: a.Domain, Skip: skip, Head: head}, nil
 }
 

@@ -14,13 +14,13 @@ import (
 // maxInstances caps the instances of one public proxy this proxy keeps standby connections at.
 const maxInstances = 64
 
-// ticket is a token taken from the stock: where to present it, the stock it came from, and
-// whether its socket's client comes with the address header.
+// ticket is a token taken from the stock: where to present it, the stock it came from, whether
+// its socket's client comes with the address header, and whether it carries clients in frames.
 type ticket struct {
-	tok       wire.Token
-	endpoint  string
-	gen       uint64
-	addressed bool
+	tok               wire.Token
+	endpoint          string
+	gen               uint64
+	addressed, framed bool
 }
 
 // token takes a token from the stock, reserving a new batch when the stock is used up.
@@ -38,39 +38,43 @@ func (sp *standbyPool) token() (ticket, bool) {
 	if len(sp.stock) == 0 {
 		return ticket{}, false
 	}
-	t := ticket{tok: sp.stock[0], endpoint: sp.endpoint, gen: sp.gen, addressed: sp.addressed}
+	t := ticket{tok: sp.stock[0], endpoint: sp.endpoint, gen: sp.gen, addressed: sp.addressed, framed: sp.framed}
 	sp.stock = sp.stock[1:]
 	return t, true
 }
 
-// asksAddress reports whether the next reservation asks for the clients' addresses: always
-// (proxyprotocol.go), unless the public proxy refused the field lately.
-func (sp *standbyPool) asksAddress() bool {
+// asks is the socket mode the next reservation asks for: the clients' addresses always
+// (proxyprotocol.go) and frames unless standby_reuse is off, none while the public proxy refused
+// the fields lately.
+func (sp *standbyPool) asks() wire.SocketMode {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	return !time.Now().Before(sp.noAddrUntil)
+	if time.Now().Before(sp.plainUntil) {
+		return wire.SocketMode{}
+	}
+	return wire.SocketMode{ClientAddress: true, Framed: sp.p.live().standbyReuse()}
 }
 
 // reserve asks the public proxy for a batch of tokens. A public proxy of an earlier version
-// refuses client_address as an unknown param: it is asked again at once without, and not asked
-// for the addresses for standbyRetryOff.
+// refuses client_address or framed as an unknown param: it is asked again at once without, and
+// not asked for them for standbyRetryOff.
 func (sp *standbyPool) reserve() bool {
 	var res wire.ReserveResult
 	target, _ := sp.placement()
-	ask := sp.asksAddress()
+	ask := sp.asks()
 	sp.mu.Lock()
 	batch := sp.batch
 	sp.mu.Unlock()
-	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: batch, Endpoint: target, ClientAddress: ask}, &res)
+	err := sp.p.client.Call(sp.ctx, sp.proxy, wire.ReserveConnections, wire.ReserveParams{Count: batch, Endpoint: target, SocketMode: ask}, &res)
 	if sp.ctx.Err() != nil {
 		return false
 	}
 	var je *jsonrpc.Error
-	if ask && errors.As(err, &je) && je.Code == jsonrpc.CodeInvalidParams {
+	if ask != (wire.SocketMode{}) && errors.As(err, &je) && je.Code == jsonrpc.CodeInvalidParams {
 		sp.mu.Lock()
-		sp.noAddrUntil = time.Now().Add(standbyRetryOff)
+		sp.plainUntil = time.Now().Add(standbyRetryOff)
 		sp.mu.Unlock()
-		sp.p.log.Warn("the public proxy does not send clients' addresses; clients of names with proxy_protocol v2 will be refused",
+		sp.p.log.Warn("the public proxy does not send clients' addresses nor frames; clients of names with proxy_protocol v2 will be refused",
 			"proxy", sp.proxy, "retry_in", standbyRetryOff.String(), "err", je.Message)
 		return sp.reserve()
 	}
@@ -100,9 +104,9 @@ func (sp *standbyPool) reserve() bool {
 	return true
 }
 
-// accept checks a reserveConnections result and stocks its tokens; asked says the call asked for
-// the clients' addresses, and batch how many tokens.
-func (sp *standbyPool) accept(res wire.ReserveResult, asked bool, batch int) error {
+// accept checks a reserveConnections result and stocks its tokens; asked is the socket mode the
+// call asked for, and batch how many tokens.
+func (sp *standbyPool) accept(res wire.ReserveResult, asked wire.SocketMode, batch int) error {
 	if err := proxy.CheckHostPort(res.Endpoint); err != nil {
 		return jsonrpc.Errorf(jsonrpc.CodeBadRequest, "reserveConnections returned a bad endpoint: %v", err)
 	}
@@ -126,9 +130,10 @@ func (sp *standbyPool) accept(res wire.ReserveResult, asked bool, batch int) err
 	}
 	sp.instances, sp.placed = res.Instances, time.Now()
 	sp.stock, sp.until, sp.endpoint = res.Tokens, res.ExpiresAt, res.Endpoint
-	sp.addressed = asked && res.ClientAddress
+	sp.addressed = asked.ClientAddress && res.ClientAddress
+	sp.framed = asked.Framed && res.Framed
 	sp.gen++
-	if asked && !res.ClientAddress {
+	if asked.ClientAddress && !res.ClientAddress {
 		sp.p.log.Warn("the public proxy did not confirm client_address; clients of names with proxy_protocol v2 will be refused", "proxy", sp.proxy)
 	}
 	return nil

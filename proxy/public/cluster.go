@@ -37,12 +37,12 @@ func (p *Proxy) newCluster() error {
 }
 
 // acceptTokens files standby tokens another instance minted for this one.
-func (p *Proxy) acceptTokens(operator string, hashes [][32]byte, until time.Time, clientAddress bool) {
+func (p *Proxy) acceptTokens(operator string, hashes [][32]byte, until time.Time, mode wire.SocketMode) {
 	hs := make([]wire.TokenHash, len(hashes))
 	for i, h := range hashes {
 		hs[i] = wire.TokenHash(h)
 	}
-	if err := p.eng.AcceptTokens(operator, hs, until, clientAddress); err != nil {
+	if err := p.eng.AcceptTokens(operator, hs, until, mode); err != nil {
 		p.log.Info("standby tokens from another instance not filed", "operator", operator, "count", len(hs), "err", err)
 	}
 }

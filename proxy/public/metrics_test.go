@@ -48,7 +48,7 @@ func TestMetricsOfARunningProxy(t *testing.T) {
 	if _, err := epsclient.Typed(p.announceConnections)(ctx, call(wire.AnnounceConnections, "a.test", []string{".a.example"}, `{"connections": [{"domain": "www.a.example"}]}`)); err != nil {
 		t.Fatal(err)
 	}
-	toks, _, err := p.eng.Reserve("a.test", 2, false)
+	toks, _, err := p.eng.Reserve("a.test", 2, wire.SocketMode{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,8 +237,8 @@ func (p *Proxy) Relay() *relay.Relay { return p.relay }
 
 // Stats is the public proxy's section of the admin stats.
 type Stats struct {
-	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, Parked, StandbyGone, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded, SourceBusy int64
-	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                                             int
+	Accepted, Refused, NoRoute, Matched, Paired, StandbyPaired, StandbyReused, Parked, StandbyGone, Expired, NotifyFailed, BadTokens, HelloTimeouts, RateLimited, Overloaded, SourceBusy int64
+	HelloConns, Pending, StandbyParked, StandbyTokens, Pairs, PipesInUse, PipesOpen, Announcements, EPSQueued                                                                            int
 	// Cluster is the shared store's state (nil without one).
 	Cluster *cluster.Stats
 }
@@ -248,7 +248,7 @@ func (p *Proxy) Stats() Stats {
 	e := p.eng.Stats()
 	parked, tokens := p.eng.Standby()
 	st := Stats{
-		StandbyPaired: e.StandbyPaired.Load(), Parked: e.Parked.Load(), StandbyParked: parked, StandbyTokens: tokens,
+		StandbyPaired: e.StandbyPaired.Load(), StandbyReused: e.StandbyReused.Load(), Parked: e.Parked.Load(), StandbyParked: parked, StandbyTokens: tokens,
 		Accepted: e.Accepted.Load(), Refused: e.Refused.Load(), NoRoute: e.NoRoute.Load(), Matched: e.Matched.Load(),
 		Paired: e.Paired.Load(), Expired: e.Expired.Load(), NotifyFailed: e.NotifyFailed.Load(), BadTokens: e.BadTokens.Load(),
 		HelloTimeouts: e.HelloTimeouts.Load(), RateLimited: e.RateLimited.Load(), Overloaded: e.Overloaded.Load(), SourceBusy: e.SourceBusy.Load(),

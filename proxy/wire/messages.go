@@ -70,26 +70,44 @@ var OK = Ack{Message: "ok"}
 // ReserveParams are reserveConnections' params: how many standby tokens the caller wants
 // (1 to MaxReserve; 0 asks only where to dial: the result's Endpoint and Instances) and, for a public proxy of several instances, the internal endpoint of the
 // instance they are for (one of ReserveResult.Instances; empty: the instance that answers).
-// ClientAddress asks that a client relayed to a socket presented with one of these tokens be
-// preceded by the address header (AppendAddressHeader) carrying its addresses; without it the
-// socket gets the client's bytes alone, as it always did.
+// Its SocketMode says what the sockets presented with these tokens carry.
 type ReserveParams struct {
-	Count         int    `json:"count"`
-	Endpoint      string `json:"endpoint,omitempty"`
-	ClientAddress bool   `json:"client_address,omitempty"`
+	Count    int    `json:"count"`
+	Endpoint string `json:"endpoint,omitempty"`
+	SocketMode
+}
+
+// SocketMode is how a standby socket carries its clients, asked for in ReserveParams and
+// confirmed in ReserveResult (a public proxy of an earlier version ignores what it does not
+// know, and its result then confirms nothing).
+//
+// ClientAddress: a client relayed to the socket is preceded by the address header
+// (AppendAddressHeader) carrying its addresses; without it the socket gets the client's bytes
+// alone, as it always did.
+//
+// Framed: after its token the socket carries its clients in frames (engine/relay's frame.go:
+// 4-byte header, data frames, an end frame for each direction's end instead of a FIN), one client
+// after another: once an end frame went each way, both proxies keep the socket (the public proxy
+// parks it again, the private proxy waits on it for the next client) instead of closing it, so
+// a client costs one TCP connection fewer between the proxies. The address header, when asked
+// for, leads each client's bytes inside its frames. Anything that is not a frame closes the
+// socket.
+type SocketMode struct {
+	ClientAddress bool `json:"client_address,omitempty"`
+	Framed        bool `json:"framed,omitempty"`
 }
 
 // ReserveResult tells the caller where to dial its standby connections and with which tokens;
 // each token is good for one connection until ExpiresAt. Instances lists the internal endpoints of
 // every live instance of a public proxy that runs several (absent for one that runs alone): the
-// caller keeps standby connections at each, and accepts dial-backs from each. ClientAddress
-// confirms that the tokens were reserved with ReserveParams.ClientAddress.
+// caller keeps standby connections at each, and accepts dial-backs from each. SocketMode
+// confirms what the tokens were reserved with (ReserveParams.SocketMode).
 type ReserveResult struct {
-	Tokens        []Token   `json:"tokens"`
-	Endpoint      string    `json:"endpoint"`
-	ExpiresAt     time.Time `json:"expires_at"`
-	Instances     []string  `json:"instances,omitempty"`
-	ClientAddress bool      `json:"client_address,omitempty"`
+	Tokens    []Token   `json:"tokens"`
+	Endpoint  string    `json:"endpoint"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Instances []string  `json:"instances,omitempty"`
+	SocketMode
 }
 
 // AnnounceConnectionParams are announceConnection's params: an operator asks a private proxy to

@@ -98,8 +98,8 @@ func TestOptionalFieldsJSONForms(t *testing.T) {
 		v    any
 		want string
 	}{
-		{ReserveParams{Count: 8, ClientAddress: true}, `{"count":8,"client_address":true}`},
-		{ReserveResult{Tokens: []Token{}, Endpoint: "127.0.0.1:9", ClientAddress: true},
+		{ReserveParams{Count: 8, SocketMode: SocketMode{ClientAddress: true, Framed: true}}, `{"count":8,"client_address":true,"framed":true}`},
+		{ReserveResult{Tokens: []Token{}, Endpoint: "127.0.0.1:9", SocketMode: SocketMode{ClientAddress: true}},
 			`{"tokens":[],"endpoint":"127.0.0.1:9","expires_at":"0001-01-01T00:00:00Z","client_address":true}`},
 	} {
 		b, err := json.Marshal(c.v)

@@ -11,16 +11,23 @@ import (
 // instead of a FIN, after which the socket is clean (nothing of the client left in it either
 // way) and goes back to its owner (a Keeper) rather than being closed.
 //
-// A frame is a 4-byte header, then the payload: the header's first byte is the kind (FrameData
-// or FrameEnd), the other three the payload's length, big-endian. A data frame carries 1 to
-// MaxFrame bytes; an end frame none. Anything else is a protocol error, which fails the pair
-// with an abortive close. The relay frames what it splices one pipe (or one copied chunk) at a
-// time, so a frame costs one small write and one small read beside the splice.
+// A frame is a 4-byte header, then the payload: the header's first byte is the kind (FrameData,
+// FrameEnd or FrameAbort), the other three the payload's length, big-endian. A data frame carries
+// 1 to MaxFrame bytes; an end frame and an abort frame none. Anything else is a protocol error,
+// which fails the pair with an abortive close. The relay frames what it splices one pipe (or one
+// copied chunk) at a time, so a frame costs one small write and one small read beside the splice.
+//
+// An abort frame cuts the stream both ways, as a reset would: its sender's unframed side failed
+// (a client that reset, a server that refused the rest), so it resets that side, sends the abort
+// in place of its direction's end, and drops what still comes for the failed side until the
+// peer's end or abort frame. The peer resets its own unframed side on receipt and answers with an
+// abort for its direction. Either way the framed socket stays clean and is kept.
 
 // Frame kinds, the header's first byte.
 const (
-	FrameData byte = 0
-	FrameEnd  byte = 1
+	FrameData  byte = 0
+	FrameEnd   byte = 1
+	FrameAbort byte = 2
 )
 
 // FrameHeader is the size of a frame header; MaxFrame the largest payload a header can carry.
@@ -33,6 +40,10 @@ const (
 // end, an empty data frame, an end frame with a length, bytes after an end frame before the other
 // side's end, or a stream cut inside a frame.
 var ErrBadFrame = errors.New("relay: bad frame")
+
+// ErrAborted is a pair's error when the framed peer cut the stream with an abort frame, and what
+// an Awaiter's Gone gets when one comes before First paired the socket.
+var ErrAborted = errors.New("relay: the framed peer cut the stream")
 
 // AppendFrame appends payload to dst as data frames (none if payload is empty).
 func AppendFrame(dst, payload []byte) []byte {
@@ -48,6 +59,9 @@ func AppendFrame(dst, payload []byte) []byte {
 // AppendEnd appends an end frame to dst.
 func AppendEnd(dst []byte) []byte { return appendHeader(dst, FrameEnd, 0) }
 
+// AppendAbort appends an abort frame to dst.
+func AppendAbort(dst []byte) []byte { return appendHeader(dst, FrameAbort, 0) }
+
 func appendHeader(dst []byte, kind byte, n int) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(kind)<<24|uint32(n))
 }
@@ -60,22 +74,23 @@ type frameState struct {
 	rem int32 // payload bytes of the current frame not read yet (reading) or not sent yet (writing)
 }
 
-// header decodes a complete header: the payload length of a data frame, or end for an end frame.
-func (f *frameState) header() (n int32, end bool, err error) {
+// header decodes a complete header: its kind, and the payload length of a data frame.
+func (f *frameState) header() (n int32, kind byte, err error) {
 	v := binary.BigEndian.Uint32(f.hdr[:])
 	kind, length := byte(v>>24), int32(v&MaxFrame)
 	switch {
 	case kind == FrameData && length > 0:
-		return length, false, nil
-	case kind == FrameEnd && length == 0:
-		return 0, true, nil
+		return length, kind, nil
+	case (kind == FrameEnd || kind == FrameAbort) && length == 0:
+		return 0, kind, nil
 	}
-	return 0, false, ErrBadFrame
+	return 0, 0, ErrBadFrame
 }
 
 // deframe takes raw bytes read from a framed socket, in place: it moves their payload to the
-// front of b and returns it, and reports whether an end frame came (the last thing b may hold).
-// f carries a header or frame split across reads from one call to the next.
+// front of b and returns it, and reports whether an end frame came (the last thing b may hold);
+// an abort frame is ErrAborted. f carries a header or frame split across reads from one call to
+// the next.
 func (f *frameState) deframe(b []byte) (payload []byte, end bool, err error) {
 	out := 0
 	for i := 0; i < len(b); {
@@ -90,9 +105,14 @@ func (f *frameState) deframe(b []byte) (payload []byte, end bool, err error) {
 				break
 			}
 			f.n = 0
-			if f.rem, end, err = f.header(); err != nil {
+			var kind byte
+			if f.rem, kind, err = f.header(); err != nil {
 				return nil, false, err
 			}
+			if kind == FrameAbort {
+				return nil, false, ErrAborted
+			}
+			end = kind == FrameEnd
 			continue
 		}
 		k := min(int(f.rem), len(b)-i)

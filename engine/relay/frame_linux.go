@@ -45,7 +45,7 @@ func (l *loop) sendHeader(p *pair, d int, more bool) (done, alive bool) {
 
 // readHeader reads direction d's next frame header from its framed source. It reports whether
 // the direction can go on (a header is complete: a frame to read, or the end; or a part of one
-// came), and whether p is still alive. A FIN between frames ends the direction like an end frame
+// came), and whether p is still alive (an abort frame cuts the pair, which may end it). A FIN between frames ends the direction like an end frame
 // but leaves the socket unfit to keep; a FIN inside a header fails the pair.
 func (l *loop) readHeader(p *pair, d int) (more, alive bool) {
 	dr := &p.dir[d]
@@ -69,12 +69,17 @@ func (l *loop) readHeader(p *pair, d int) (more, alive bool) {
 		return true, true
 	}
 	dr.fr.n = 0
-	rem, end, err := dr.fr.header()
+	rem, kind, err := dr.fr.header()
 	if err != nil {
 		return false, l.fail(p, "read", d, err)
 	}
 	dr.fr.rem = rem
+	end := kind != FrameData
 	dr.eof, dr.ended = end, end
+	if kind == FrameAbort {
+		// The peer reset its side: reset ours, and answer with an abort for our direction.
+		return true, l.cut(p, &PairError{Op: "read", Side: sideName[d], Err: ErrAborted})
+	}
 	if end && !p.dir[1-d].shut {
 		// Our end frame has not gone out, so the peer may not speak again yet: bytes that came
 		// with its end frame are out of turn (later ones are caught as events: see event).
@@ -89,4 +94,96 @@ func (l *loop) readHeader(p *pair, d int) (more, alive bool) {
 		}
 	}
 	return true, true
+}
+
+// cut ends the stream on a framed pair's unframed side, which failed (err) or which the framed
+// peer reset (an abort frame): that side is closed with a reset when the pair ends, and the framed
+// socket is kept clean for its Keeper. Towards the framed side, what is already framed goes out
+// and an abort frame takes the place of the end; what still comes from the framed side is dropped
+// until its end or abort frame. It reports whether p is still alive: a copied chunk whose header
+// went out but whose bytes the failed side still holds cannot be finished, and fails the pair.
+func (l *loop) cut(p *pair, err error) bool {
+	f := int(p.frm) - 1
+	o := 1 - f
+	if p.cut == nil {
+		p.cut = err
+	}
+	out, in := &p.dir[o], &p.dir[f] // o to f, f to o
+	if !out.shut && !out.abort {
+		switch {
+		case out.fr.rem > 0 && out.inPipe < out.fr.rem:
+			return l.fail(p, "write", f, err) // cannot be kept: see above
+		case out.fr.rem == 0 && out.inPipe > 0:
+			// Read from the failed side but not announced: never sent.
+			l.pipes.put(out.pipe, false)
+			out.pipe, out.inPipe = noPipe, 0
+		}
+		out.eof, out.abort = true, true
+	}
+	if in.pipe != noPipe {
+		l.pipes.put(in.pipe, false) // for the failed side: dropped
+		in.pipe, in.inPipe = noPipe, 0
+	}
+	if p.pre != nil && p.pre[f] != nil {
+		p.pre[f] = nil // a prefix for the failed side
+		if p.pre[o] == nil {
+			p.pre = nil
+		}
+	}
+	if in.ended {
+		in.shut = true
+	} else {
+		in.discard = true
+	}
+	p.readable[o], p.writable[o] = false, false
+	if in.shut && out.shut {
+		l.finish(p, ReasonDone, nil)
+		return false
+	}
+	l.requeue(p, o)
+	l.requeue(p, f)
+	return true
+}
+
+// discard drops what the framed source of direction d still sends for a side that failed (cut),
+// until its end or abort frame; it reports whether p is still alive.
+func (l *loop) discard(p *pair, d int) bool {
+	dr := &p.dir[d]
+	for {
+		if dr.eof {
+			// An end or abort frame, or a FIN (then the socket is not kept: see finish).
+			dr.discard, dr.shut = false, true
+			if p.dir[1-d].shut {
+				l.finish(p, ReasonDone, nil)
+				return false
+			}
+			return true
+		}
+		if !p.readable[d] {
+			return true
+		}
+		if dr.fr.rem == 0 {
+			if more, alive := l.readHeader(p, d); !more || !alive {
+				return alive
+			}
+			continue
+		}
+		if l.buf == nil {
+			l.buf = make([]byte, l.pipes.size)
+		}
+		n, err := recv(p.fd[d], l.buf[:min(len(l.buf), int(dr.fr.rem))], 0)
+		switch {
+		case err == unix.EAGAIN:
+			p.readable[d] = false
+			return true
+		case err == unix.EINTR:
+		case err != nil:
+			return l.fail(p, "read", d, err)
+		case n == 0:
+			return l.fail(p, "read", d, ErrBadFrame) // a FIN inside a frame
+		default:
+			dr.fr.rem -= int32(n)
+			p.last = l.now
+		}
+	}
 }

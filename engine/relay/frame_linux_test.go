@@ -539,7 +539,7 @@ func TestFramedKeeperHearsOnce(t *testing.T) {
 		noMoreStats(t, done, 20*time.Millisecond)
 		k.noKeep(t)
 	})
-	for _, how := range []string{"close", "idle", "client reset", "peer reset"} {
+	for _, how := range []string{"close", "idle", "peer reset"} {
 		t.Run(how, func(t *testing.T) {
 			g := newRig(t)
 			checkFDsAtEnd(t)
@@ -551,13 +551,10 @@ func TestFramedKeeperHearsOnce(t *testing.T) {
 			k := newKeeper(t, nil, false)
 			client, peer := framedPair(t, r, g, []byte("hi"), how, k)
 			readFrames(t, peer, []byte("hi"), false)
-			want := map[string]Reason{"close": ReasonShutdown, "idle": ReasonIdle, "client reset": ReasonFailed, "peer reset": ReasonFailed}[how]
+			want := map[string]Reason{"close": ReasonShutdown, "idle": ReasonIdle, "peer reset": ReasonFailed}[how]
 			switch how {
 			case "close":
 				_ = r.Close()
-			case "client reset":
-				_ = client.SetLinger(0)
-				_ = client.Close()
 			case "peer reset":
 				_ = peer.SetLinger(0)
 				_ = peer.Close()
@@ -566,9 +563,7 @@ func TestFramedKeeperHearsOnce(t *testing.T) {
 				t.Errorf("stats %+v, want %v, not kept", st, want)
 			}
 			k.closedNotKept(t)
-			if how != "client reset" {
-				expectEnd(t, "client", client)
-			}
+			expectEnd(t, "client", client)
 			if how != "peer reset" {
 				expectEnd(t, "framed peer", peer)
 			}

@@ -487,7 +487,12 @@ func (l *loop) sweep() {
 
 // fail ends a pair on an error and returns false, for pump's "still alive".
 func (l *loop) fail(p *pair, op string, side int, err error) bool {
-	l.finish(p, ReasonFailed, &PairError{Op: op, Side: sideName[side], Err: err})
+	pe := &PairError{Op: op, Side: sideName[side], Err: err}
+	if p.frm != 0 && side != int(p.frm)-1 && p.cut == nil {
+		// The unframed side of a framed pair: the stream is cut, the framed socket kept.
+		return l.cut(p, pe)
+	}
+	l.finish(p, ReasonFailed, pe)
 	return false
 }
 
@@ -496,11 +501,15 @@ var sideName = [2]string{"a", "b"}
 // finish closes a pair's sockets and pipes, frees its slot and reports it. Only a
 // pair that is done closes without a reset: see abort.
 func (l *loop) finish(p *pair, reason Reason, err error) {
+	if reason == ReasonDone && p.cut != nil {
+		reason, err = ReasonFailed, p.cut // ended by end or abort frames, after a cut
+	}
 	abortive := reason != ReasonDone
 	kept := -1
-	if f := int(p.frm) - 1; f >= 0 && !abortive && p.keep != nil && p.dir[f].ended && p.dir[1-f].shut {
-		// Both directions of the framed side ended with an end frame: nothing of this pair is
-		// left in it either way, and its keeper has it next.
+	if f := int(p.frm) - 1; f >= 0 && p.keep != nil && p.dir[f].ended && p.dir[1-f].shut &&
+		(reason == ReasonDone || reason == ReasonFailed && p.cut != nil && err == p.cut) {
+		// Both directions of the framed side ended with an end or abort frame: nothing of this
+		// pair is left in it either way, and its keeper has it next.
 		kept = f
 	}
 	for side, fd := range p.fd {

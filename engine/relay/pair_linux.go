@@ -8,8 +8,12 @@ type direction struct {
 	eof    bool  // the source reached end of stream
 	shut   bool  // the destination was shut down for writing
 	queued bool  // waiting in the loop's ready list
-	// ended: the source is framed and its end came as an end frame, not a FIN.
+	// ended: the source is framed and its end came as an end or abort frame, not a FIN.
 	ended bool
+	// abort: the destination is framed and gets an abort frame for its end (cut).
+	abort bool
+	// discard: the source is framed and its payload is dropped until its end (cut).
+	discard bool
 	fr    frameState // a framed source's or destination's framing (a pair frames one side)
 }
 
@@ -30,6 +34,8 @@ type pair struct {
 	// frm is the framed side plus one (0: neither); keep takes that socket back after a clean end.
 	frm  uint8
 	keep Keeper
+	// cut is set once the unframed side of a framed pair failed or was reset (see cut).
+	cut error
 	// preHdr is how many bytes at the front of pre[0] are a frame header AddFramed put there,
 	// not counted as delivered.
 	preHdr uint8

@@ -29,6 +29,9 @@ func (l *loop) pump(p *pair, d int) bool {
 	src, dst := p.fd[d], p.fd[1-d]
 	for turn := pumpTurn; ; {
 		switch {
+		case dr.discard:
+			return l.discard(p, d)
+
 		case p.pre != nil && p.pre[d] != nil:
 			if !p.writable[1-d] {
 				return true
@@ -108,7 +111,11 @@ func (l *loop) pump(p *pair, d int) bool {
 			if p.framedDst(d) {
 				// The end frame instead of a FIN: the socket stays open for its keeper.
 				if dr.fr.n == 0 {
-					dr.fr.start(FrameEnd, 0)
+					kind := FrameEnd
+					if dr.abort {
+						kind = FrameAbort
+					}
+					dr.fr.start(kind, 0)
 				}
 				if done, alive := l.sendHeader(p, d, false); !done {
 					return alive
@@ -145,7 +152,7 @@ func (l *loop) pump(p *pair, d int) bool {
 		default:
 			turn--
 			if p.framedSrc(d) && dr.fr.rem == 0 {
-				if more, alive := l.readHeader(p, d); !more {
+				if more, alive := l.readHeader(p, d); !more || !alive {
 					return alive
 				}
 				continue

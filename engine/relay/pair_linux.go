@@ -14,7 +14,7 @@ type direction struct {
 	abort bool
 	// discard: the source is framed and its payload is dropped until its end (cut).
 	discard bool
-	fr    frameState // a framed source's or destination's framing (a pair frames one side)
+	fr      frameState // a framed source's or destination's framing (a pair frames one side)
 }
 
 // pair is the whole per-pair state: about 100 bytes, no goroutine, no timer.

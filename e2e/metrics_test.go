@@ -90,7 +90,7 @@ func TestMetricsOverRealProcesses(t *testing.T) {
 	_, pub0 := scrape(t, c, chain.Public)
 	_, priv0 := scrape(t, c, chain.Private)
 
-	// Three requests, one connection each.
+	// Three requests, one connection each; their standby sockets come back (framed).
 	cl := c.HTTPClient(c.Ports.PublicTLS, false)
 	for range 3 {
 		if code, _, err := get(cl, chain.Domain); err != nil || code != 200 {
@@ -139,6 +139,9 @@ func TestMetricsOverRealProcesses(t *testing.T) {
 		if n := p.now["epsproxy_relay_active_connections"+domainLabel]; n < 1 {
 			t.Errorf("%s: %v active connections for %s, want the open one at least", p.name, n, chain.Domain)
 		}
+	}
+	if n := delta(pub, pub0, "epsproxy_standby_reused_total"); n < 1 {
+		t.Errorf("public proxy: %v standby sockets parked again after the three requests, want at least 1", n)
 	}
 	unannounced := `{domain="` + metrics.Unannounced + `"}`
 	if n := delta(pub, pub0, `epsproxy_connections_refused_total{domain="`+metrics.Unannounced+`",reason="no_route"}`); n != 1 {

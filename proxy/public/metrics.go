@@ -62,6 +62,7 @@ func (p *Proxy) Metrics(reg prometheus.Registerer) error {
 	internal := metrics.NewDesc("internal_connections_refused_total", "Connections to the internal listener (private proxies dialing in) refused, by reason.", "reason")
 	parked := metrics.NewDesc("standby_parked_sockets", "Standby sockets parked, waiting for a client, by the operator that reserved them.", "operator")
 	tokens := metrics.NewDesc("standby_tokens", "Standby tokens reserved (or accepted from another instance) and not presented yet, by operator.", "operator")
+	reused := metrics.NewDesc("standby_reused_total", "Framed standby sockets parked again after serving a client: clients that cost no new connection between the proxies.")
 	hello := metrics.NewDesc("hello_connections", "Clients still sending their ClientHello.")
 	waiting := metrics.NewDesc("waiting_clients", "Routed clients waiting for their private proxy to dial back.")
 	queued := metrics.NewDesc("eps_client_queued_calls", "EPS calls waiting for a worker of the call pool.")
@@ -75,10 +76,11 @@ func (p *Proxy) Metrics(reg prometheus.Registerer) error {
 			ch <- prometheus.MustNewConstMetric(parked, prometheus.GaugeValue, float64(op.Parked), op.Operator)
 			ch <- prometheus.MustNewConstMetric(tokens, prometheus.GaugeValue, float64(op.Tokens), op.Operator)
 		}
+		ch <- prometheus.MustNewConstMetric(reused, prometheus.CounterValue, float64(p.eng.Stats().StandbyReused.Load()))
 		ch <- prometheus.MustNewConstMetric(hello, prometheus.GaugeValue, float64(p.eng.HelloConns()))
 		ch <- prometheus.MustNewConstMetric(waiting, prometheus.GaugeValue, float64(p.eng.Pending()))
 		ch <- prometheus.MustNewConstMetric(queued, prometheus.GaugeValue, float64(p.pool.Queued()))
-	}, internal, parked, tokens, hello, waiting, queued)
+	}, internal, parked, tokens, reused, hello, waiting, queued)
 	store := "file"
 	if p.cluster != nil {
 		store = "redis"

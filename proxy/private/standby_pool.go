@@ -156,6 +156,14 @@ func (sp *standbyPool) fill() {
 		if short <= 0 || paused {
 			return
 		}
+		if rl := sp.p.relay; rl.Pairs()+rl.Awaiting() >= rl.MaxPairs() {
+			// The relay is full (max_pairs): a socket dialed now would be refused, and dialing
+			// again at once would spin. Wait as after a failure.
+			if wait, grew := sp.failed(time.Now()); grew {
+				sp.p.log.Warn("relay full (max_pairs); standby connections paused", "proxy", sp.proxy, "retry_in", wait.String())
+			}
+			return
+		}
 		t, ok := sp.token()
 		if !ok {
 			return
@@ -236,6 +244,9 @@ func (sp *standbyPool) dial(t ticket) bool {
 	}
 	if err := await(fd, t.tok[:], sp.p.live().StandbyWait.D(), s); err != nil {
 		s.settle()
+		if errors.Is(err, relay.ErrFull) {
+			sp.failed(time.Now()) // filled up since fill looked: pause, do not spin
+		}
 		if !errors.Is(err, relay.ErrClosed) {
 			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)
 		}

@@ -149,12 +149,20 @@ func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
 	if len(toB) > MaxPrefix {
 		return r.addPair(a, b, toA, toB, tag, nil) // refused, with the usual error
 	}
-	var framed []byte
-	if len(toB) > 0 {
-		framed = AppendFrame(make([]byte, 0, FrameHeader+len(toB)), toB)
+	if len(toB) == 0 {
+		return r.addPair(a, b, toA, nil, tag, frameB{k})
 	}
-	return r.addPair(a, b, toA, framed, tag, frameB{k})
+	// add copies what the socket does not take at once, so the framed copy is only needed
+	// during the call.
+	buf := framePool.Get().(*[]byte)
+	*buf = AppendFrame((*buf)[:0], toB)
+	err := r.addPair(a, b, toA, *buf, tag, frameB{k})
+	framePool.Put(buf)
+	return err
 }
+
+// framePool holds AddFramed's buffers for the framed prefix.
+var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
 // frameB marks an Add whose b is framed; k may be nil, and then the socket is closed.
 type frameB struct{ k Keeper }

@@ -39,8 +39,6 @@ type standbySocket struct {
 	// framed: its token was reserved framed, so it carries one client after another in frames
 	// (relay.AwaitFramed); busy while a client's pair holds it, to come back through Keep.
 	framed, busy bool
-	// head holds the address header for the internal server (the relay copies it).
-	head [wire.MaxAddressHeader]byte
 }
 
 // settle takes the socket off the pool's count and wakes the pool's goroutine once enough
@@ -125,7 +123,9 @@ func (s *standbySocket) First(fd int, data []byte) (relay.Pairing, error) {
 		p.log.Info("standby connection refused", "reason", "not_announced", "domain", sni, "from", sp.proxy)
 		return relay.Pairing{}, errNotAnnounced
 	}
-	head, err := p.addressHead(s.head[:0], a, addrs)
+	// Allocated only for a name that wants the header: a framed socket lives as long as its
+	// clients, so it keeps no buffer of its own.
+	head, err := p.addressHead(nil, a, addrs)
 	if err != nil {
 		p.log.Info("standby connection refused", "reason", "client_address_unknown", "domain", sni, "from", sp.proxy)
 		return relay.Pairing{}, err

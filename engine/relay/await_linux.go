@@ -227,8 +227,11 @@ func (l *loop) hear(p *pair, fin bool) {
 		var end bool
 		data, end, err = aw.fr.deframe(data)
 		switch {
-		case err == nil && end && len(data)+len(aw.got) == 0:
-			err = ErrBadFrame // an end before any byte: the peer has nothing to say
+		case errors.Is(err, ErrAborted) || err == nil && end && len(data)+len(aw.got) == 0:
+			// The peer's stream ended before it said anything First could pair (a client that
+			// reset at once): this side's end goes back, and the socket waits for the next.
+			l.restartAwait(p)
+			return
 		case err == nil && end:
 			aw.ended = true
 		case err == nil && len(data) == 0:
@@ -253,7 +256,7 @@ func (l *loop) hear(p *pair, fin bool) {
 	pg, err := aw.a.First(int(p.fd[0]), data)
 	switch {
 	case errors.Is(err, ErrMore) && aw.ended:
-		l.dropAwait(p, io.ErrUnexpectedEOF) // no more is coming
+		l.restartAwait(p) // no more is coming
 		return
 	case errors.Is(err, ErrMore):
 		if aw.got == nil {
@@ -326,6 +329,16 @@ func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	if l.pump(p, 0) {
 		l.pump(p, 1)
 	}
+}
+
+// restartAwait answers a framed peer whose stream ended (an end or abort frame) before First
+// paired the socket with an abort frame for this side, and waits for its next stream from
+// scratch: what First saw of the ended one is forgotten.
+func (l *loop) restartAwait(p *pair) {
+	aw := p.await
+	aw.got, aw.fr, aw.ended = nil, frameState{}, false
+	aw.greeting = AppendAbort(aw.greeting)
+	l.greet(p)
 }
 
 // dropAwait closes an awaited socket that ended before First paired it and tells its Awaiter.

@@ -883,9 +883,15 @@ func TestAwaitFromFirst(t *testing.T) {
 // the relay's first look at fd sees both at once.
 func waitRDHUP(t *testing.T, fd int) {
 	t.Helper()
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	waitPoll(t, fd, unix.POLLRDHUP, "the peer's FIN")
+}
+
+// waitPoll waits until fd reports events, what naming them in the failure.
+func waitPoll(t *testing.T, fd int, events int16, what string) {
+	t.Helper()
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
 	if n, err := unix.Poll(pfd, int(testTimeout/time.Millisecond)); n != 1 || err != nil {
-		t.Fatalf("poll for the peer's FIN: %d, %v", n, err)
+		t.Fatalf("poll for %s: %d, %v", what, n, err)
 	}
 }
 

@@ -41,8 +41,9 @@ const (
 // side's end, or a stream cut inside a frame.
 var ErrBadFrame = errors.New("relay: bad frame")
 
-// ErrAborted is a pair's error when the framed peer cut the stream with an abort frame, and what
-// an Awaiter's Gone gets when one comes before First paired the socket.
+// ErrAborted is a pair's error when the framed peer cut the stream with an abort frame. (One that
+// comes before First paired an awaited socket is answered with an abort, and the socket waits
+// for the peer's next stream.)
 var ErrAborted = errors.New("relay: the framed peer cut the stream")
 
 // AppendFrame appends payload to dst as data frames (none if payload is empty).
@@ -110,6 +111,9 @@ func (f *frameState) deframe(b []byte) (payload []byte, end bool, err error) {
 				return nil, false, err
 			}
 			if kind == FrameAbort {
+				if i < len(b) {
+					return nil, false, ErrBadFrame // nothing may follow before the answer
+				}
 				return nil, false, ErrAborted
 			}
 			end = kind == FrameEnd

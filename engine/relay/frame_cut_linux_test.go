@@ -118,20 +118,7 @@ func TestFramedPeerAbortResetsClientAndKeeps(t *testing.T) {
 
 // On the awaiting side (the private proxy's), a backend that resets mid-stream is cut the same way.
 func TestAwaitFramedBackendResetCutsAndKeeps(t *testing.T) {
-	g := newRig(t)
-	checkFDsAtEnd(t)
-	r, done := testRelay(t, Config{})
-	k := newKeeper(t, nil, false)
-	aw := keepingAwaiter{newAwaiter(t, pairWhen(t, []byte("hello"), "backend reset", func() (int, error) { return connectNB(g.back.Addr()) })), k}
-	fd, public := awaitedConn(t, g.front)
-	if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := public.Write(AppendFrame(nil, []byte("hello"))); err != nil {
-		t.Fatal(err)
-	}
-	backend := accept(t, g.back)
-	readN(t, backend, 5)
+	done, k, public, backend := framedAwaitPaired(t, "backend reset")
 	if _, err := backend.Write([]byte("some reply")); err != nil {
 		t.Fatal(err)
 	}

@@ -935,13 +935,22 @@ func TestAwaitFramedHelloThenEnd(t *testing.T) {
 		if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
 			t.Fatal(err)
 		}
-		if err := aw.waitGone(t); err != io.ErrUnexpectedEOF {
-			t.Fatalf("Gone(%v), want io.ErrUnexpectedEOF", err)
-		}
 		if c := aw.waitFirst(t); string(c.data) != "hel" {
 			t.Fatalf("First got %q, want \"hel\"", c.data)
 		}
-		expectEnd(t, "public side", public)
+		// No more is coming: the relay answers with an abort and waits for the next stream,
+		// which First sees from its start.
+		readAbort(t, public)
+		if _, err := public.Write(AppendFrame(nil, []byte("next"))); err != nil {
+			t.Fatal(err)
+		}
+		if c := aw.waitFirst(t); string(c.data) != "next" {
+			t.Fatalf("First got %q for the next stream, want \"next\"", c.data)
+		}
+		_ = public.Close()
+		if err := aw.waitGone(t); err != io.EOF {
+			t.Fatalf("Gone(%v), want io.EOF", err)
+		}
 	})
 }
 
@@ -949,10 +958,29 @@ func TestAwaitFramedHelloThenEnd(t *testing.T) {
 // peer wrote in one piece.
 func waitReadable(t *testing.T, fd int) {
 	t.Helper()
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(pfd, int(testTimeout/time.Millisecond)); n != 1 || err != nil {
-		t.Fatalf("poll for the peer's bytes: %d, %v", n, err)
+	waitPoll(t, fd, unix.POLLIN, "the peer's bytes")
+}
+
+// framedAwaitPaired awaits a framed socket on a new relay whose Awaiter pairs "hello" with a
+// backend connection and hands the socket back to k; it sends the hello as the public side and
+// returns once the backend has it.
+func framedAwaitPaired(t *testing.T, tag string) (done <-chan Stats, k *chanKeeper, public, backend *net.TCPConn) {
+	t.Helper()
+	g := newRig(t)
+	checkFDsAtEnd(t)
+	r, done := testRelay(t, Config{})
+	k = newKeeper(t, nil, false)
+	aw := keepingAwaiter{newAwaiter(t, pairWhen(t, []byte("hello"), tag, func() (int, error) { return connectNB(g.back.Addr()) })), k}
+	fd, public := awaitedConn(t, g.front)
+	if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := public.Write(AppendFrame(nil, []byte("hello"))); err != nil {
+		t.Fatal(err)
+	}
+	backend = accept(t, g.back)
+	readN(t, backend, 5)
+	return done, k, public, backend
 }
 
 // TestAwaitFramedBadStart: an awaited framed socket whose peer sends an end frame before any
@@ -963,8 +991,7 @@ func TestAwaitFramedBadStart(t *testing.T) {
 		name   string
 		chunks [][]byte
 	}{
-		{"end first", [][]byte{AppendEnd(nil)}},
-		{"end first, in pieces", [][]byte{{FrameEnd, 0}, {0, 0}}},
+		{"bytes after an abort frame", [][]byte{append(AppendAbort(AppendFrame(nil, []byte("he"))), 0)}},
 		{"bytes after the end frame", [][]byte{AppendFrame(AppendEnd(AppendFrame(nil, []byte("hello"))), []byte("junk"))}},
 		{"stray byte after the end frame", [][]byte{append(AppendEnd(AppendFrame(nil, []byte("hello"))), 0)}},
 		{"unknown kind", [][]byte{{9, 0, 0, 1, 'x'}}},
@@ -1002,6 +1029,57 @@ func TestAwaitFramedBadStart(t *testing.T) {
 	}
 }
 
+// TestAwaitFramedStreamEndsFirst: a framed peer whose stream ends (an end or abort frame, whole or
+// in pieces) before it said anything First pairs gets an abort frame back, and the socket waits
+// for its next stream without First being called for the ended one.
+func TestAwaitFramedStreamEndsFirst(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		chunks [][]byte
+	}{
+		{"end first", [][]byte{AppendEnd(nil)}},
+		{"end first, in pieces", [][]byte{{FrameEnd, 0}, {0, 0}}},
+		{"abort first", [][]byte{AppendAbort(nil)}},
+		{"abort after a partial hello", [][]byte{AppendAbort(AppendFrame(nil, []byte("he")))}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newRig(t)
+			checkFDsAtEnd(t)
+			r, _ := testRelay(t, Config{})
+			aw := newAwaiter(t, func(_ int, data []byte) (int, any, error) {
+				if string(data) != "next" {
+					return -1, nil, ErrMore
+				}
+				return -1, nil, errors.New("seen")
+			})
+			fd, public := awaitedConn(t, g.front)
+			if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
+				t.Fatal(err)
+			}
+			for i, chunk := range c.chunks {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond) // a read of its own
+				}
+				if _, err := public.Write(chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			readAbort(t, public)
+			if _, err := public.Write(AppendFrame(nil, []byte("next"))); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if c := aw.waitFirst(t); string(c.data) == "next" {
+					break
+				} else if string(c.data) != "he" {
+					t.Fatalf("First got %q, want the next stream's \"next\"", c.data)
+				}
+			}
+			expectEnd(t, "public side", public)
+		})
+	}
+}
+
 // TestAwaitFramedPairFailsOnBadFrame: once paired, the awaited side is framed like AddFramed's b:
 // a bad header or a FIN inside a frame fails the pair with ErrBadFrame on side a, the backend is
 // cut off, and Pairing.Keep is not called.
@@ -1017,20 +1095,7 @@ func TestAwaitFramedPairFailsOnBadFrame(t *testing.T) {
 		{"FIN inside a header", []byte{FrameData, 0, 0}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g := newRig(t)
-			checkFDsAtEnd(t)
-			r, done := testRelay(t, Config{})
-			k := newKeeper(t, nil, false)
-			aw := keepingAwaiter{newAwaiter(t, pairWhen(t, []byte("hello"), "bad", func() (int, error) { return connectNB(g.back.Addr()) })), k}
-			fd, public := awaitedConn(t, g.front)
-			if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := public.Write(AppendFrame(nil, []byte("hello"))); err != nil {
-				t.Fatal(err)
-			}
-			backend := accept(t, g.back)
-			readN(t, backend, 5)
+			done, k, public, backend := framedAwaitPaired(t, "bad")
 			if _, err := public.Write(c.send); err != nil {
 				t.Fatal(err)
 			}

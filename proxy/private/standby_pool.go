@@ -29,6 +29,12 @@ import (
 // starts the internal connect, and the relay pairs the two sockets right there, so a client costs
 // this process no goroutine wake-up. The pool's goroutine only wakes to dial replacements, a few
 // at a time. Clients that need blocking calls take the fallback path (standby_fallback.go).
+//
+// Tokens are reserved framed unless standby_reuse is off (wire.SocketMode.Framed): such a socket
+// carries one client after another. When its client's pair ends with an end or abort frame each
+// way, the relay hands it back (standbySocket.Keep) and it waits for the next client; the pool
+// counts sockets serving a client as coming back, so it dials only while fewer than Standby are
+// waiting or serving, or fewer than half of Standby are waiting.
 
 const (
 	// standbyRetryOff is how long a public proxy that refuses reserveConnections is left alone.

@@ -197,9 +197,6 @@ func (s *standbySocket) Gone(err error) {
 	quick := time.Since(s.dialed) < standbyQuickClose
 	switch {
 	case errors.Is(err, relay.ErrClosed) || errors.Is(err, relay.ErrAwaitTimeout):
-	case errors.Is(err, relay.ErrAborted) || errors.Is(err, io.ErrUnexpectedEOF):
-		// A client cut before its hello was whole: the socket served, nothing failed.
-		sp.tookToken(s.gen)
 	case errors.Is(err, io.EOF) && quick:
 		// Closed right after the token: the public proxy did not take it.
 		sp.refused(s.gen, s.dialed)

@@ -10,8 +10,8 @@ import (
 )
 
 // TestFramedChainAbruptEnds: clients and servers that end the way load generators and browsers
-// do (a download cut with a reset while the server streams, an upload that stops with a FIN or
-// a reset, a server that resets mid-upload), over a few links carrying sessions in turn and at
+// do (a download cut with a reset while the server streams, or with a FIN and then a reset, an
+// upload that stops with a FIN or a reset, a server that resets mid-upload), over a few links carrying sessions in turn and at
 // once. Every pair on both relays must end, and every link must come back to its keepers: a
 // session that waits forever for the other side's end frame would hold its link, its pipes and
 // its pair.
@@ -53,7 +53,9 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 		}
 	}()
 
-	const links, rounds = 4, 6
+	// The backend gives up after testTimeout: a session still open after settle waits for an
+	// end that only that deadline would bring.
+	const links, rounds, settle = 4, 6, 5 * time.Second
 	pubEnds := make(chan int, links)
 	lost := make(chan string, links*rounds)
 	pk := newKeeper(t, func(fd int) {
@@ -100,7 +102,8 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 	}
 	close(clients)
 
-	kinds := []string{"download, client resets", "download, client closes unread", "upload, client FIN", "upload, client resets", "upload, server resets"}
+	kinds := []string{"download, client resets", "download, client closes unread", "download, client FIN then resets",
+		"upload, client FIN", "upload, client resets", "upload, server resets"}
 	var wg sync.WaitGroup
 	for w := range links {
 		wg.Add(1)
@@ -114,8 +117,8 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 				var link int
 				select {
 				case link = <-pubEnds:
-				case <-time.After(testTimeout):
-					t.Errorf("worker %d: no link came back in %v", w, testTimeout)
+				case <-time.After(settle):
+					t.Errorf("worker %d: no link came back in %v", w, settle)
 					return
 				}
 				kind := kinds[(w+i)%len(kinds)]
@@ -132,7 +135,7 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	deadline := time.Now().Add(testTimeout)
+	deadline := time.Now().Add(settle)
 	for P.Pairs()+Q.Pairs() > 0 || len(pubEnds) < links {
 		if time.Now().After(deadline) {
 			t.Fatalf("after every client left: %d pairs on the public relay, %d on the private one, %d of %d links back",
@@ -152,11 +155,17 @@ func runAbrupt(t *testing.T, kind string, c *net.TCPConn) {
 	_ = c.SetDeadline(time.Now().Add(testTimeout))
 	buf := make([]byte, 64<<10)
 	switch kind {
-	case "download, client resets", "download, client closes unread":
+	case "download, client resets", "download, client closes unread", "download, client FIN then resets":
 		if _, err := io.ReadFull(c, buf); err != nil {
 			t.Errorf("%s: %v", kind, err)
 		}
-		if kind == "download, client resets" {
+		switch kind {
+		case "download, client resets":
+			_ = c.SetLinger(0)
+		case "download, client FIN then resets":
+			// Its end frame goes first; the server streams on until the reset cuts it.
+			_ = c.CloseWrite()
+			time.Sleep(5 * time.Millisecond)
 			_ = c.SetLinger(0)
 		}
 		_ = c.Close()

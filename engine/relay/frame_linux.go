@@ -77,23 +77,57 @@ func (l *loop) readHeader(p *pair, d int) (more, alive bool) {
 	end := kind != FrameData
 	dr.eof, dr.ended = end, end
 	if kind == FrameAbort {
+		dr.aborted = true
 		// The peer reset its side: reset ours, and answer with an abort for our direction.
 		return true, l.cut(p, &PairError{Op: "read", Side: sideName[d], Err: ErrAborted})
 	}
 	if end && !p.dir[1-d].shut {
-		// Our end frame has not gone out, so the peer may not speak again yet: bytes that came
-		// with its end frame are out of turn (later ones are caught as events: see event).
-		var b [1]byte
-		switch n, err := recv(p.fd[d], b[:], unix.MSG_PEEK); {
-		case err == unix.EAGAIN:
-			p.readable[d] = false
-		case err == nil && n > 0:
-			return false, l.fail(p, "read", d, ErrBadFrame)
-		case err == nil:
-			dr.ended = false // its FIN: the socket cannot be kept
-		}
+		// What came with the end frame (later bytes are events: see event).
+		return true, l.afterEnd(p, d)
 	}
 	return true, true
+}
+
+// afterEnd reads what a framed peer sends on direction d after its end frame while ours has not
+// gone out. Only an abort frame may come, once (the peer's unframed side failed after its end:
+// this side is cut too); anything else breaks the framing and fails the pair, and a FIN leaves
+// the socket unfit to keep. It reports whether p is still alive.
+func (l *loop) afterEnd(p *pair, d int) bool {
+	dr := &p.dir[d]
+	for {
+		var b []byte
+		if dr.aborted {
+			b = dr.fr.hdr[:1] // nothing may follow an abort: one byte tells
+		} else {
+			b = dr.fr.hdr[dr.fr.n:]
+		}
+		n, err := recv(p.fd[d], b, 0)
+		switch {
+		case err == unix.EAGAIN:
+			p.readable[d] = false
+			return true
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return l.fail(p, "read", d, err)
+		case n == 0 && dr.fr.n == 0:
+			dr.ended = false // its FIN: the socket cannot be kept
+			return true
+		case n == 0 || dr.aborted:
+			return l.fail(p, "read", d, ErrBadFrame)
+		}
+		if dr.fr.n += uint8(n); dr.fr.n < FrameHeader {
+			continue
+		}
+		dr.fr.n = 0
+		if _, kind, err := dr.fr.header(); err != nil || kind != FrameAbort {
+			return l.fail(p, "read", d, ErrBadFrame)
+		}
+		dr.aborted = true
+		if p.cut == nil {
+			return l.cut(p, &PairError{Op: "read", Side: sideName[d], Err: ErrAborted})
+		}
+	}
 }
 
 // cut ends the stream on a framed pair's unframed side, which failed (err) or which the framed
@@ -109,7 +143,13 @@ func (l *loop) cut(p *pair, err error) bool {
 		p.cut = err
 	}
 	out, in := &p.dir[o], &p.dir[f] // o to f, f to o
-	if !out.shut && !out.abort {
+	switch {
+	case out.abort:
+	case out.shut:
+		// Its end frame went out before the cut, and the peer still sends: an abort follows
+		// the end, so that it stops.
+		out.shut, out.abort = false, true
+	default:
 		switch {
 		case out.fr.rem > 0 && out.inPipe < out.fr.rem:
 			return l.fail(p, "write", f, err) // cannot be kept: see above

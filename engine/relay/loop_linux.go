@@ -408,16 +408,8 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	}
 	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable[side] = true
-		if dr := &p.dir[side]; dr.ended && !p.dir[1-side].shut {
-			// The framed peer ended its stream and has not had ours: whatever it sends now is
-			// out of turn (it may start the next stream only after our end frame). A FIN leaves
-			// the socket unfit to keep; bytes break the framing.
-			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-				dr.ended = false
-			} else {
-				l.fail(p, "read", side, ErrBadFrame)
-				return
-			}
+		if p.dir[side].ended && !p.dir[1-side].shut && !l.afterEnd(p, side) {
+			return
 		}
 	}
 	if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {

@@ -8,8 +8,9 @@ type direction struct {
 	eof    bool  // the source reached end of stream
 	shut   bool  // the destination was shut down for writing
 	queued bool  // waiting in the loop's ready list
-	// ended: the source is framed and its end came as an end or abort frame, not a FIN.
-	ended bool
+	// ended: the source is framed and its end came as an end or abort frame, not a FIN;
+	// aborted: an abort frame came (after an end frame, or as the end).
+	ended, aborted bool
 	// abort: the destination is framed and gets an abort frame for its end (cut).
 	abort bool
 	// discard: the source is framed and its payload is dropped until its end (cut).

@@ -109,16 +109,22 @@ func (l *loop) pump(p *pair, d int) bool {
 				return true
 			}
 			if p.framedDst(d) {
-				// The end frame instead of a FIN: the socket stays open for its keeper.
-				if dr.fr.n == 0 {
-					kind := FrameEnd
-					if dr.abort {
-						kind = FrameAbort
+				// The end frame instead of a FIN: the socket stays open for its keeper. After a
+				// cut it is an abort frame, or an end frame already on its way, then an abort.
+				for {
+					if dr.fr.n == 0 {
+						kind := FrameEnd
+						if dr.abort {
+							kind = FrameAbort
+						}
+						dr.fr.start(kind, 0)
 					}
-					dr.fr.start(kind, 0)
-				}
-				if done, alive := l.sendHeader(p, d, false); !done {
-					return alive
+					if done, alive := l.sendHeader(p, d, false); !done {
+						return alive
+					}
+					if !dr.abort || dr.fr.hdr[0] == FrameAbort {
+						break
+					}
 				}
 				dr.shut = true
 				if p.dir[1-d].shut {

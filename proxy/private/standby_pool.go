@@ -53,6 +53,8 @@ const (
 	// wire.MaxReserve), so that one reserveConnections call, which costs each EPS node far more
 	// than a client does, serves many clients.
 	standbyBatchShare = 8
+	// standbyFullPause: the pool looks again this long after it found the relay full.
+	standbyFullPause = time.Second
 )
 
 // standbyPool keeps one public proxy supplied with standby sockets.
@@ -164,10 +166,9 @@ func (sp *standbyPool) fill() {
 		}
 		if rl := sp.p.relay; rl.Pairs()+rl.Awaiting() >= rl.MaxPairs() {
 			// The relay is full (max_pairs): a socket dialed now would be refused, and dialing
-			// again at once would spin. Wait as after a failure.
-			if wait, grew := sp.failed(time.Now()); grew {
-				sp.p.log.Warn("relay full (max_pairs); standby connections paused", "proxy", sp.proxy, "retry_in", wait.String())
-			}
+			// again at once would spin. Look again in a second (not a growing backoff: the
+			// pool must be back as soon as the relay has room).
+			sp.fullPause()
 			return
 		}
 		t, ok := sp.token()
@@ -177,6 +178,18 @@ func (sp *standbyPool) fill() {
 		if !sp.dial(t) {
 			return
 		}
+	}
+}
+
+// fullPause stops dialing for standbyFullPause while the relay is full, saying so once per spell.
+func (sp *standbyPool) fullPause() {
+	sp.mu.Lock()
+	now := time.Now()
+	first := now.After(sp.pause.Add(standbyFullPause))
+	sp.pause = now.Add(standbyFullPause)
+	sp.mu.Unlock()
+	if first {
+		sp.p.log.Warn("relay full (max_pairs); standby connections paused", "proxy", sp.proxy, "retry_in", standbyFullPause.String())
 	}
 }
 
@@ -251,7 +264,7 @@ func (sp *standbyPool) dial(t ticket) bool {
 	if err := await(fd, t.tok[:], sp.p.live().StandbyWait.D(), s); err != nil {
 		s.settle()
 		if errors.Is(err, relay.ErrFull) {
-			sp.failed(time.Now()) // filled up since fill looked: pause, do not spin
+			sp.fullPause() // filled up since fill looked
 		}
 		if !errors.Is(err, relay.ErrClosed) {
 			sp.p.log.Warn("relay refused a standby socket", "proxy", sp.proxy, "err", err)

@@ -606,17 +606,8 @@ func TestFramedHostilePeer(t *testing.T) {
 					t.Fatal(err)
 				}
 				readFrames(t, peer, []byte("hi"), false)
-				if _, err := peer.Write(c.send); err != nil {
-					t.Fatal(err)
-				}
-				if c.fin {
-					_ = peer.CloseWrite()
-				}
-				st := waitStats(t, done, 1)[0]
-				var pe *PairError
-				if st.Reason != ReasonFailed || !errors.Is(st.Err, ErrBadFrame) || !errors.As(st.Err, &pe) || pe.Side != "b" || st.Kept {
-					t.Errorf("stats %+v (err %v), want failed with ErrBadFrame on side b, not kept", st, st.Err)
-				}
+				sendAsPeer(t, peer, c.send, c.fin)
+				wantBadFrame(t, done, "b")
 				expectEnd(t, "client", client)
 				expectEnd(t, "framed peer", peer)
 				k.closedNotKept(t)
@@ -954,6 +945,40 @@ func TestAwaitFramedHelloThenEnd(t *testing.T) {
 	})
 }
 
+// writeChunks writes each chunk as the framed peer, 20 ms apart so that each is a read of its own.
+func writeChunks(t *testing.T, c *net.TCPConn, chunks [][]byte) {
+	t.Helper()
+	for i, chunk := range chunks {
+		if i > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sendAsPeer writes b as the framed peer, then its FIN if fin.
+func sendAsPeer(t *testing.T, c *net.TCPConn, b []byte, fin bool) {
+	t.Helper()
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if fin {
+		_ = c.CloseWrite()
+	}
+}
+
+// wantBadFrame checks the next report: failed with ErrBadFrame on side, the socket not kept.
+func wantBadFrame(t *testing.T, done <-chan Stats, side string) {
+	t.Helper()
+	st := waitStats(t, done, 1)[0]
+	var pe *PairError
+	if st.Reason != ReasonFailed || !errors.Is(st.Err, ErrBadFrame) || !errors.As(st.Err, &pe) || pe.Side != side || st.Kept {
+		t.Errorf("stats %+v (err %v), want failed with ErrBadFrame on side %s, not kept", st, st.Err, side)
+	}
+}
+
 // waitReadable waits until fd has bytes to read, so that the relay's first read sees what the
 // peer wrote in one piece.
 func waitReadable(t *testing.T, fd int) {
@@ -1009,14 +1034,7 @@ func TestAwaitFramedBadStart(t *testing.T) {
 			if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
 				t.Fatal(err)
 			}
-			for i, chunk := range c.chunks {
-				if i > 0 {
-					time.Sleep(20 * time.Millisecond) // a read of its own
-				}
-				if _, err := public.Write(chunk); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeChunks(t, public, c.chunks)
 			if err := aw.waitGone(t); !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("Gone(%v), want ErrBadFrame", err)
 			}
@@ -1056,14 +1074,7 @@ func TestAwaitFramedStreamEndsFirst(t *testing.T) {
 			if err := r.AwaitFramed(fd, nil, testTimeout, aw); err != nil {
 				t.Fatal(err)
 			}
-			for i, chunk := range c.chunks {
-				if i > 0 {
-					time.Sleep(20 * time.Millisecond) // a read of its own
-				}
-				if _, err := public.Write(chunk); err != nil {
-					t.Fatal(err)
-				}
-			}
+			writeChunks(t, public, c.chunks)
 			readAbort(t, public)
 			if _, err := public.Write(AppendFrame(nil, []byte("next"))); err != nil {
 				t.Fatal(err)
@@ -1096,17 +1107,8 @@ func TestAwaitFramedPairFailsOnBadFrame(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			done, k, public, backend := framedAwaitPaired(t, "bad")
-			if _, err := public.Write(c.send); err != nil {
-				t.Fatal(err)
-			}
-			if c.fin {
-				_ = public.CloseWrite()
-			}
-			st := waitStats(t, done, 1)[0]
-			var pe *PairError
-			if st.Reason != ReasonFailed || !errors.Is(st.Err, ErrBadFrame) || !errors.As(st.Err, &pe) || pe.Side != "a" || st.Kept {
-				t.Errorf("stats %+v (err %v), want failed with ErrBadFrame on side a, not kept", st, st.Err)
-			}
+			sendAsPeer(t, public, c.send, c.fin)
+			wantBadFrame(t, done, "a")
 			expectEnd(t, "backend", backend)
 			expectEnd(t, "public side", public)
 			k.closedNotKept(t)

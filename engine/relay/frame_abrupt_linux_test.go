@@ -48,6 +48,9 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 				case 'r':
 					_, _ = io.CopyN(io.Discard, c, 100<<10)
 					_ = c.SetLinger(0)
+				case 'c':
+					// Answers and closes at once, like an HTTPS server with Connection: close.
+					_, _ = c.Write([]byte("bye"))
 				}
 			}(c)
 		}
@@ -103,7 +106,7 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 	close(clients)
 
 	kinds := []string{"download, client resets", "download, client closes unread", "download, client FIN then resets",
-		"upload, client FIN", "upload, client resets", "upload, server resets"}
+		"upload, client FIN", "upload, client resets", "upload, server resets", "server closes, client sends its last bytes"}
 	var wg sync.WaitGroup
 	for w := range links {
 		wg.Add(1)
@@ -123,8 +126,11 @@ func TestFramedChainAbruptEnds(t *testing.T) {
 				}
 				kind := kinds[(w+i)%len(kinds)]
 				cmd := map[byte]byte{'d': 'd', 'u': 'u'}[kind[0]]
-				if kind == "upload, server resets" {
+				switch kind {
+				case "upload, server resets":
 					cmd = 'r'
+				case "server closes, client sends its last bytes":
+					cmd = 'c'
 				}
 				if err := P.AddFramed(cl.fd, link, nil, []byte{cmd}, kind, pk); err != nil {
 					t.Errorf("%s: AddFramed: %v", kind, err)
@@ -184,6 +190,20 @@ func runAbrupt(t *testing.T, kind string, c *net.TCPConn) {
 		_ = c.CloseWrite()
 		if _, err := io.Copy(io.Discard, c); err != nil {
 			t.Errorf("%s: after the FIN: %v", kind, err)
+		}
+		_ = c.Close()
+	case "server closes, client sends its last bytes":
+		// The server is gone when these arrive (the private side's write to it fails after its
+		// end frame went out): the client still sees a clean end, and so does the next client
+		// of the link.
+		if got, err := io.ReadAll(c); err != nil || string(got) != "bye" {
+			t.Errorf("%s: read %q, %v; want \"bye\" and a clean end", kind, got, err)
+		}
+		for range 4 {
+			if _, err := c.Write([]byte("close_notify and more")); err != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
 		_ = c.Close()
 	case "upload, server resets":

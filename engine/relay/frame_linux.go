@@ -146,9 +146,11 @@ func (l *loop) cut(p *pair, err error) bool {
 	switch {
 	case out.abort:
 	case out.shut:
-		// Its end frame went out before the cut, and the peer still sends: an abort follows
-		// the end, so that it stops.
-		out.shut, out.abort = false, true
+		// Its end frame went out before the cut. The peer's own end is usually on its way (a
+		// server refusing a client's last alert), and an abort crossing it would reach the
+		// socket after the peer kept it; so an abort follows the end only once the peer has
+		// sent abortAfter more bytes for the cut side (a download nobody reads: see discard).
+		out.abortLate = true
 	default:
 		switch {
 		case out.fr.rem > 0 && out.inPipe < out.fr.rem:
@@ -224,6 +226,17 @@ func (l *loop) discard(p *pair, d int) bool {
 		default:
 			dr.fr.rem -= int32(n)
 			p.last = l.now
+			if out := &p.dir[1-d]; out.abortLate {
+				if dr.dropped += int64(n); dr.dropped >= abortAfter {
+					// The peer streams on: stop it.
+					out.abortLate, out.shut, out.abort = false, false, true
+					l.requeue(p, 1-d)
+				}
+			}
 		}
 	}
 }
+
+// abortAfter is how much a framed peer may send for a cut side, after this side's end frame went
+// out, before an abort frame follows that end to stop it.
+const abortAfter = 256 << 10

@@ -11,10 +11,14 @@ type direction struct {
 	// ended: the source is framed and its end came as an end or abort frame, not a FIN;
 	// aborted: an abort frame came (after an end frame, or as the end).
 	ended, aborted bool
-	// abort: the destination is framed and gets an abort frame for its end (cut).
-	abort bool
-	// discard: the source is framed and its payload is dropped until its end (cut).
+	// abort: the destination is framed and gets an abort frame for its end (cut);
+	// abortLate: its end frame went out before the cut, and an abort follows if the peer
+	// streams on (see discard).
+	abort, abortLate bool
+	// discard: the source is framed and its payload is dropped until its end (cut);
+	// dropped counts what was dropped.
 	discard bool
+	dropped int64
 	fr      frameState // a framed source's or destination's framing (a pair frames one side)
 }
 

@@ -206,11 +206,9 @@ func (l *loop) greet(p *pair) bool {
 // also reported the peer's end of stream, which a short read leaves unread.
 func (l *loop) hear(p *pair, fin bool) {
 	aw := p.await
-	if l.buf == nil {
-		l.buf = make([]byte, l.pipes.size)
-	}
-	room := min(len(l.buf), MaxPrefix+1-len(aw.got))
-	n, err := recv(p.fd[0], l.buf[:room], 0)
+	buf := l.scratch()
+	room := min(len(buf), MaxPrefix+1-len(aw.got))
+	n, err := recv(p.fd[0], buf[:room], 0)
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return
@@ -222,7 +220,7 @@ func (l *loop) hear(p *pair, fin bool) {
 		return
 	}
 	p.last = l.now
-	data := l.buf[:n]
+	data := buf[:n]
 	if aw.framed {
 		var end bool
 		data, end, err = aw.fr.deframe(data)
@@ -287,9 +285,6 @@ func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	p.tag = pg.Tag
 	if aw.framed {
 		p.frm, p.keep = 1, pg.Keep
-		if p.keep == nil {
-			p.keep = frameB{} // closes it
-		}
 		p.dir[0].fr = aw.fr
 		p.dir[0].eof, p.dir[0].ended = aw.ended, aw.ended
 	}
@@ -336,6 +331,12 @@ func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 // scratch: what First saw of the ended one is forgotten.
 func (l *loop) restartAwait(p *pair) {
 	aw := p.await
+	if len(aw.greeting) >= MaxPrefix {
+		// A peer that ends stream after stream without reading the answers: it would grow the
+		// answers without bound.
+		l.dropAwait(p, ErrBadFrame)
+		return
+	}
 	aw.got, aw.fr, aw.ended = nil, frameState{}, false
 	aw.greeting = AppendAbort(aw.greeting)
 	l.greet(p)

@@ -210,10 +210,8 @@ func (l *loop) discard(p *pair, d int) bool {
 			}
 			continue
 		}
-		if l.buf == nil {
-			l.buf = make([]byte, l.pipes.size)
-		}
-		n, err := recv(p.fd[d], l.buf[:min(len(l.buf), int(dr.fr.rem))], 0)
+		buf := l.scratch()
+		n, err := recv(p.fd[d], buf[:min(len(buf), int(dr.fr.rem))], 0)
 		switch {
 		case err == unix.EAGAIN:
 			p.readable[d] = false

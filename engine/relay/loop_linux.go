@@ -497,12 +497,15 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 		reason, err = ReasonFailed, p.cut // ended by end or abort frames, after a cut
 	}
 	abortive := reason != ReasonDone
+	// clean: both directions of the framed side ended with an end or abort frame, so nothing of
+	// this pair is left in it either way: its keeper has it next, or it closes without a reset.
+	clean := -1
+	if f := int(p.frm) - 1; f >= 0 && p.dir[f].ended && p.dir[1-f].shut && (!abortive || p.cut != nil && err == p.cut) {
+		clean = f
+	}
 	kept := -1
-	if f := int(p.frm) - 1; f >= 0 && p.keep != nil && p.dir[f].ended && p.dir[1-f].shut &&
-		(reason == ReasonDone || reason == ReasonFailed && p.cut != nil && err == p.cut) {
-		// Both directions of the framed side ended with an end or abort frame: nothing of this
-		// pair is left in it either way, and its keeper has it next.
-		kept = f
+	if p.keep != nil {
+		kept = clean
 	}
 	for side, fd := range p.fd {
 		if side == kept {
@@ -515,7 +518,7 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 		// have a caller's duplicate about, so it is deregistered first. Either way a
 		// registration that outlived its pair reports events with the freed slot's old
 		// generation, which lookup ignores.
-		if abortive {
+		if abortive && side != clean {
 			_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 			abort(fd)
 		}
@@ -526,7 +529,7 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 			l.pipes.put(dr.pipe, dr.inPipe == 0)
 		}
 	}
-	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag, Loop: l.idx, Kept: kept >= 0 && !closesKept(p.keep)}
+	s := Stats{AToB: p.dir[0].bytes, BToA: p.dir[1].bytes, Reason: reason, Err: err, Tag: p.tag, Loop: l.idx, Kept: kept >= 0}
 	keep := p.keep
 	keptFD := int32(-1)
 	if kept >= 0 {
@@ -537,6 +540,15 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 	if keep != nil {
 		keep.Keep(int(keptFD))
 	}
+}
+
+// scratch is the loop's one buffer (PipeSize bytes), made on first use: the bounded copy, an
+// awaited socket's first bytes and dropped frames pass through it, never kept between events.
+func (l *loop) scratch() []byte {
+	if l.buf == nil {
+		l.buf = make([]byte, l.pipes.size)
+	}
+	return l.buf
 }
 
 // exit closes everything the loop owns; the loop returns right after.

@@ -212,10 +212,7 @@ func (l *loop) pump(p *pair, d int) bool {
 func (l *loop) copyChunk(p *pair, d int) bool {
 	dr := &p.dir[d]
 	src, dst := p.fd[d], p.fd[1-d]
-	if l.buf == nil {
-		l.buf = make([]byte, l.pipes.size)
-	}
-	peek := l.buf
+	peek := l.scratch()
 	if p.framedSrc(d) {
 		peek = peek[:min(len(peek), int(dr.fr.rem))]
 	}

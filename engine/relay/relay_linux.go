@@ -135,7 +135,7 @@ func (r *Relay) sweepInterval() time.Duration {
 // after Close or during Drain, ErrFull at Config.MaxPairs, ErrBadFD or
 // ErrPrefixTooLarge for bad arguments. Safe from any goroutine, OnDone included.
 func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
-	return r.addPair(a, b, toA, toB, tag, nil)
+	return r.addPair(a, b, toA, toB, tag, false, nil)
 }
 
 // AddFramed is Add with b a framed socket (frame.go): toB and every byte from a go to b in data
@@ -147,16 +147,16 @@ func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
 // returns nil, k hears of the pair exactly once; on error, never.
 func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
 	if len(toB) > MaxPrefix {
-		return r.addPair(a, b, toA, toB, tag, nil) // refused, with the usual error
+		return r.addPair(a, b, toA, toB, tag, false, nil) // refused, with the usual error
 	}
 	if len(toB) == 0 {
-		return r.addPair(a, b, toA, nil, tag, frameB{k})
+		return r.addPair(a, b, toA, nil, tag, true, k)
 	}
 	// add copies what the socket does not take at once, so the framed copy is only needed
 	// during the call.
 	buf := framePool.Get().(*[]byte)
 	*buf = AppendFrame((*buf)[:0], toB)
-	err := r.addPair(a, b, toA, *buf, tag, frameB{k})
+	err := r.addPair(a, b, toA, *buf, tag, true, k)
 	framePool.Put(buf)
 	return err
 }
@@ -164,25 +164,9 @@ func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
 // framePool holds AddFramed's buffers for the framed prefix.
 var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
-// frameB marks an Add whose b is framed; k may be nil, and then the socket is closed.
-type frameB struct{ k Keeper }
-
-// closesKept reports a Keeper that only closes what it gets: the socket is not kept.
-func closesKept(k Keeper) bool {
-	f, ok := k.(frameB)
-	return ok && f.k == nil
-}
-
-func (f frameB) Keep(fd int) {
-	if f.k == nil {
-		closeFD(fd)
-		return
-	}
-	f.k.Keep(fd)
-}
-
-func (r *Relay) addPair(a, b int, toA, toB []byte, tag any, k Keeper) error {
-	err := r.add(a, b, toA, toB, tag, k)
+// addPair is Add, with b framed and kept by k (which may be nil) if framed.
+func (r *Relay) addPair(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) error {
+	err := r.add(a, b, toA, toB, tag, framed, k)
 	if err != nil {
 		closeFD(a)
 		if b != a {
@@ -198,7 +182,7 @@ func closeFD(fd int) {
 	}
 }
 
-func (r *Relay) add(a, b int, toA, toB []byte, tag any, k Keeper) error {
+func (r *Relay) add(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) error {
 	if r.closed.Load() || r.draining.Load() {
 		return ErrClosed
 	}
@@ -209,7 +193,7 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any, k Keeper) error {
 		return fmt.Errorf("%w: descriptor out of range", ErrBadFD)
 	}
 	limitB := MaxPrefix
-	if k != nil {
+	if framed {
 		limitB += FrameHeader // framed by AddFramed
 	}
 	if len(toA) > MaxPrefix || len(toB) > limitB {
@@ -230,7 +214,7 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any, k Keeper) error {
 	// returns a socket's pending error clears it: a connect refused before Add
 	// would otherwise reach the loop as a mere broken pipe.
 	pd := pending{fd: [2]int32{int32(a), int32(b)}, tag: tag}
-	if k != nil {
+	if framed {
 		pd.frm, pd.keep = 2, k
 		if len(toB) > 0 {
 			pd.preHdr = FrameHeader
@@ -243,7 +227,7 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any, k Keeper) error {
 		case err == nil:
 			prefix[d] = prefix[d][n:]
 			pd.sent[d] = int32(n)
-			if d == 0 && k != nil {
+			if d == 0 && framed {
 				// The frame header AddFramed put in front of toB is not the caller's bytes.
 				h := min(n, int(pd.preHdr))
 				pd.sent[d] -= int32(h)

@@ -49,11 +49,60 @@ func BenchmarkRelayPipeSize(b *testing.B) {
 	}
 }
 
+// BenchmarkChainThroughput is the public and private proxies' data path: client -> relay P ->
+// link -> relay Q -> server, one stream, each way, with the link plain (Add on both relays) or
+// framed (AddFramed on both, the link the framed side), so that framing's cost is a ratio of two
+// figures from one run.
+func BenchmarkChainThroughput(b *testing.B) {
+	for _, mode := range []string{"chain-plain", "chain-framed"} {
+		for _, down := range []bool{false, true} {
+			way := "up"
+			if down {
+				way = "down"
+			}
+			b.Run(mode+"/"+way, func(b *testing.B) { benchThroughputWay(b, mode, 1, Config{}, down) })
+		}
+	}
+}
+
 func benchThroughput(b *testing.B, mode string, streams int, cfg Config) {
+	benchThroughputWay(b, mode, streams, cfg, false)
+}
+
+// benchChain builds client -> P -> link -> Q -> server; framed frames the link on both relays.
+func benchChain(b *testing.B, g *rig, p, q *Relay, framed bool) (client, server *net.TCPConn) {
+	client, server, a, link := g.rawFDs(b) // server here is the link's far end
+	mid, err := dupConn(server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, server2, _, back := g.rawFDs(b)
+	if framed {
+		err = p.AddFramed(a, link, nil, nil, "P", nil)
+		if err == nil {
+			err = q.AddFramed(back, mid, nil, nil, "Q", nil)
+		}
+	} else {
+		err = p.Add(a, link, nil, nil, "P")
+		if err == nil {
+			err = q.Add(mid, back, nil, nil, "Q")
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return client, server2
+}
+
+func benchThroughputWay(b *testing.B, mode string, streams int, cfg Config, down bool) {
 	g := newRig(b)
-	var r *Relay
-	if mode == "relay" {
+	var r, q *Relay
+	switch mode {
+	case "relay":
 		r, _ = testRelay(b, cfg)
+	case "chain-plain", "chain-framed":
+		r, _ = testRelay(b, cfg)
+		q, _ = testRelay(b, cfg)
 	}
 	clients := make([]*net.TCPConn, streams)
 	servers := make([]*net.TCPConn, streams)
@@ -78,6 +127,11 @@ func benchThroughput(b *testing.B, mode string, streams int, cfg Config) {
 			clients[i], a, bc, servers[i] = g.conns(b)
 			go ioCopyHalf(bc, a)
 			go ioCopyHalf(a, bc)
+		case "chain-plain", "chain-framed":
+			clients[i], servers[i] = benchChain(b, g, r, q, mode == "chain-framed")
+		}
+		if down {
+			clients[i], servers[i] = servers[i], clients[i]
 		}
 	}
 	total := int64(b.N) * benchChunk

@@ -14,8 +14,10 @@ import (
 // A frame is a 4-byte header, then the payload: the header's first byte is the kind (FrameData,
 // FrameEnd or FrameAbort), the other three the payload's length, big-endian. A data frame carries
 // 1 to MaxFrame bytes; an end frame and an abort frame none. Anything else is a protocol error,
-// which fails the pair with an abortive close. The relay frames what it splices one pipe (or one
-// copied chunk) at a time, so a frame costs one small write and one small read beside the splice.
+// which fails the pair with an abortive close. A frame the relay sends holds what its source had
+// queued when the frame began: one pipeful for small reads, all of it (later pipefuls spliced
+// with no header of their own) when the first read filled most of a pipe; a copied chunk is a
+// frame of its own. A frame costs one small write and one small read beside the splices.
 //
 // An abort frame cuts the stream both ways, as a reset would: its sender's unframed side failed
 // (a client that reset, a server that refused the rest), so it resets that side, sends the abort

@@ -13,6 +13,28 @@ func (f *frameState) start(kind byte, n int32) {
 	f.rem = n
 }
 
+// frameProbe is the first read from a source, towards a framed destination, from which the
+// frame's length takes in what the source holds beyond it (a full pipe does too).
+const frameProbe = 16 << 10
+
+// frameLen is the payload length to announce for a frame whose first n bytes were just read
+// from src into a pipe of size bytes: those, and when n is a pipeful or at least frameProbe,
+// everything else src has queued, which later splices move without another header. Every
+// frame costs a header each way and caps the receiver's splices at its end: one frame per
+// pipeful cost a quarter of the one-stream rate. Small reads (a request, a reply) skip the
+// extra system call. Only the loop reads src, so the queued bytes stay until it does (see the
+// lost-bytes check in pump, and cut).
+func frameLen(src int32, n, size int) int32 {
+	if n < min(frameProbe, size) {
+		return int32(n)
+	}
+	q, err := inQueue(src)
+	if err != nil || q <= 0 {
+		return int32(n)
+	}
+	return int32(min(n+q, MaxFrame))
+}
+
 // sendHeader sends what is left of direction d's frame header to its framed destination, held
 // for the payload that follows when more is set. It reports whether the header is out, and
 // whether p is still alive.
@@ -134,8 +156,9 @@ func (l *loop) afterEnd(p *pair, d int) bool {
 // peer reset (an abort frame): that side is closed with a reset when the pair ends, and the framed
 // socket is kept clean for its Keeper. Towards the framed side, what is already framed goes out
 // and an abort frame takes the place of the end; what still comes from the framed side is dropped
-// until its end or abort frame. It reports whether p is still alive: a copied chunk whose header
-// went out but whose bytes the failed side still holds cannot be finished, and fails the pair.
+// until its end or abort frame. A frame whose header went out but whose bytes the failed side
+// still holds (a copied chunk, or a frame announced past its first pipeful) is finished first;
+// if those bytes cannot be read, the pair fails. It reports whether p is still alive.
 func (l *loop) cut(p *pair, err error) bool {
 	f := int(p.frm) - 1
 	o := 1 - f
@@ -153,14 +176,18 @@ func (l *loop) cut(p *pair, err error) bool {
 		out.abortLate = true
 	default:
 		switch {
-		case out.fr.rem > 0 && out.inPipe < out.fr.rem:
-			return l.fail(p, "write", f, err) // cannot be kept: see above
-		case out.fr.rem == 0 && out.inPipe > 0:
-			// Read from the failed side but not announced: never sent.
-			l.pipes.put(out.pipe, false)
-			out.pipe, out.inPipe = noPipe, 0
+		case out.fr.rem > 0 && out.fr.n == FrameHeader:
+			// Announced but not a byte of it sent: the frame never was.
+			if out.pipe != noPipe {
+				l.pipes.put(out.pipe, false)
+				out.pipe, out.inPipe = noPipe, 0
+			}
+			out.fr.n, out.fr.rem = 0, 0
 		}
-		out.eof, out.abort = true, true
+		// A frame announced past what the pipe holds is finished from the failed side first,
+		// which still has those bytes queued (a reset does not drop them): see pump.
+		out.abort = true
+		out.eof = out.fr.rem <= out.inPipe
 	}
 	if in.pipe != noPipe {
 		l.pipes.put(in.pipe, false) // for the failed side: dropped
@@ -177,7 +204,10 @@ func (l *loop) cut(p *pair, err error) bool {
 	} else {
 		in.discard = true
 	}
-	p.readable[o], p.writable[o] = false, false
+	p.writable[o] = false
+	if out.eof {
+		p.readable[o] = false
+	}
 	if in.shut && out.shut {
 		l.finish(p, ReasonDone, nil)
 		return false

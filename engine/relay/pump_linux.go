@@ -14,9 +14,10 @@ const pumpTurn = 16
 // stream socket should never do; failing the pair beats spinning on it.
 var errNoProgress = errors.New("no progress")
 
-// errLostBytes means a socket gave back fewer bytes than a peek had just shown;
-// only the loop reads its sockets, so this cannot happen short of a kernel bug.
-var errLostBytes = errors.New("peeked bytes vanished")
+// errLostBytes means a socket gave back fewer bytes than a peek had just shown, or than it
+// had queued when a frame announced them; only the loop reads its sockets, so short of a
+// kernel bug this means the socket dropped what it held.
+var errLostBytes = errors.New("queued bytes vanished")
 
 // pump moves direction d of p (dir 0: a to b, dir 1: b to a) until it has to wait
 // for its source, its destination, or its next turn. It reports whether p is still
@@ -71,10 +72,8 @@ func (l *loop) pump(p *pair, d int) bool {
 				return true // keep the pipe, read no more: backpressure
 			}
 			if p.framedDst(d) {
-				// One frame per pipeful: its header goes out first, held for the splice (MSG_MORE).
-				if dr.fr.rem == 0 {
-					dr.fr.start(FrameData, dr.inPipe)
-				}
+				// The frame's header (announced when its first pipeful was read) goes out
+				// first, held for the splice (MSG_MORE).
 				if done, alive := l.sendHeader(p, d, true); !done {
 					return alive
 				}
@@ -146,6 +145,9 @@ func (l *loop) pump(p *pair, d int) bool {
 			dr.shut = true
 			return true
 
+		case dr.abort && dr.fr.rem == 0:
+			dr.eof = true // a cut direction has finished its last frame: the abort is next
+
 		case !p.readable[d] || !p.writable[1-d]:
 			// Not reading while the destination is full keeps pipes free for
 			// directions that can move.
@@ -164,14 +166,11 @@ func (l *loop) pump(p *pair, d int) bool {
 				continue
 			}
 			limit := l.pipes.size
-			if p.framedSrc(d) {
+			if p.frm != 0 && dr.fr.rem > 0 {
+				// Reading a frame, or the rest of one already announced: not past its end.
 				limit = min(limit, int(dr.fr.rem))
 			}
-			// A frame promised by a copied chunk is finished by copying too.
-			pp, ok := noPipe, false
-			if !p.framedDst(d) || dr.fr.rem == 0 {
-				pp, ok = l.pipes.get()
-			}
+			pp, ok := l.pipes.get()
 			if !ok {
 				if !l.copyChunk(p, d) {
 					return false
@@ -184,6 +183,8 @@ func (l *loop) pump(p *pair, d int) bool {
 				switch {
 				case err == nil && p.framedSrc(d):
 					return l.fail(p, "read", d, ErrBadFrame) // a FIN inside a frame
+				case err == nil && dr.fr.rem > 0:
+					return l.fail(p, "read", d, errLostBytes) // announced, then gone
 				case err == nil:
 					dr.eof = true
 				case err == unix.EAGAIN:
@@ -197,8 +198,11 @@ func (l *loop) pump(p *pair, d int) bool {
 			}
 			dr.pipe = pp
 			dr.inPipe = int32(n)
-			if p.framedSrc(d) {
+			switch {
+			case p.framedSrc(d):
 				dr.fr.rem -= int32(n)
+			case p.framedDst(d) && dr.fr.rem == 0:
+				dr.fr.start(FrameData, frameLen(src, n, l.pipes.size))
 			}
 		}
 	}

@@ -56,6 +56,15 @@ func splice(from, to int32, n int) (int, error) {
 	return int(m), nil
 }
 
+// inQueue is how many bytes a socket holds for reading (SIOCINQ).
+func inQueue(fd int32) (int, error) {
+	var n int32
+	if _, _, e := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // closeRaw closes a descriptor. On a socket that is not lingering (the relay's
 // abortive close sets a zero linger, which resets at once) close does not wait.
 func closeRaw(fd int32) {

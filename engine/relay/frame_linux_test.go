@@ -206,8 +206,8 @@ var chainSessions = []chainSession{
 // session's bytes must arrive intact both ways with each half-close passed on, both pairs must
 // end done with the link kept and the bytes counted alike, and the link that comes back must be
 // the same socket every time. Each data path on both relays (splice, copy only, scarce pipes,
-// pipes of MinPipeSize: one frame per 4 KiB), and relays that frame differently: one writes 64
-// KiB frames by splice that the other reads 4 KiB at a time by copy, and the other way round.
+// pipes of MinPipeSize: frames of many pipefuls), and relays that frame differently: one writes
+// large frames by splice that the other reads 4 KiB at a time by copy, and the other way round.
 // "from Keep": P's Keeper pairs the returned link with the next client itself, on the loop, so
 // the next hello follows P's end frame at once.
 func TestFramedChainManySessionsOneLink(t *testing.T) {

@@ -159,3 +159,41 @@ func TestFramedCutFinishesAnnouncedFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestFramedSmallChunksToSlowPeer: small writes to a peer that reads slowly: frame headers and
+// payloads go out in pieces as the peer's window opens (a header may be cut anywhere), yet
+// every byte arrives in order, in well-formed frames, and the counts leave the headers out.
+func TestFramedSmallChunksToSlowPeer(t *testing.T) {
+	g := newRig(t)
+	checkFDsAtEnd(t)
+	r, done := testRelay(t, Config{})
+	k := newKeeper(t, nil, false)
+	cliFD, client := awaitedConn(t, g.front)
+	peerFD, peer := narrowPeer(t)
+	if err := r.AddFramed(cliFD, peerFD, nil, nil, "slow", k); err != nil {
+		t.Fatal(err)
+	}
+	const chunks, size = 300, 700
+	want := randomBytes(13, chunks*size)
+	wrote := async(func() error {
+		for i := range chunks {
+			if _, err := client.Write(want[i*size : (i+1)*size]); err != nil {
+				return err
+			}
+			if i%50 == 0 {
+				time.Sleep(5 * time.Millisecond) // the peer's window fills meanwhile
+			}
+		}
+		return client.CloseWrite()
+	})
+	time.Sleep(50 * time.Millisecond)
+	readFrames(t, peer, want, true)
+	wait(t, "client writes", wrote)
+	if _, err := peer.Write(AppendEnd(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitStats(t, done, 1)[0]; st.Reason != ReasonDone || !st.Kept || st.AToB != int64(len(want)) {
+		t.Errorf("stats %+v, want done, kept, AToB %d", st, len(want))
+	}
+	wantKept(t, k, peer)
+}

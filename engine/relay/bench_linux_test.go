@@ -33,7 +33,7 @@ func BenchmarkIOCopy(b *testing.B)          { benchStreams(b, "iocopy") }
 func benchStreams(b *testing.B, mode string) {
 	for _, streams := range []int{1, 8} {
 		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
-			benchThroughput(b, mode, streams, Config{})
+			benchThroughput(b, mode, streams, Config{}, false)
 		})
 	}
 }
@@ -44,7 +44,7 @@ func benchStreams(b *testing.B, mode string) {
 func BenchmarkRelayPipeSize(b *testing.B) {
 	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("size=%dK", size>>10), func(b *testing.B) {
-			benchThroughput(b, "relay", 1, Config{PipeSize: size})
+			benchThroughput(b, "relay", 1, Config{PipeSize: size}, false)
 		})
 	}
 }
@@ -60,13 +60,9 @@ func BenchmarkChainThroughput(b *testing.B) {
 			if down {
 				way = "down"
 			}
-			b.Run(mode+"/"+way, func(b *testing.B) { benchThroughputWay(b, mode, 1, Config{}, down) })
+			b.Run(mode+"/"+way, func(b *testing.B) { benchThroughput(b, mode, 1, Config{}, down) })
 		}
 	}
-}
-
-func benchThroughput(b *testing.B, mode string, streams int, cfg Config) {
-	benchThroughputWay(b, mode, streams, cfg, false)
 }
 
 // benchChain builds client -> P -> link -> Q -> server; framed frames the link on both relays.
@@ -94,7 +90,9 @@ func benchChain(b *testing.B, g *rig, p, q *Relay, framed bool) (client, server 
 	return client, server2
 }
 
-func benchThroughputWay(b *testing.B, mode string, streams int, cfg Config, down bool) {
+// benchThroughput moves b.N MiB over streams pipelines of mode, client to server, or server to
+// client when down.
+func benchThroughput(b *testing.B, mode string, streams int, cfg Config, down bool) {
 	g := newRig(b)
 	var r, q *Relay
 	switch mode {

@@ -80,9 +80,9 @@
 // data frames (a 4-byte header, held with MSG_MORE so that it leaves in the payload's segment;
 // a frame holds what the source had queued when it began, so a bulk stream sends one header per
 // queue's worth, not per pipeful, and a copied chunk is a frame of its own; a frame announced is
-// always finished, even when the stream is cut), what comes from it is unwrapped (a header read, then a
-// splice of at most the frame's length, so nothing past the frame is ever read), and an end
-// frame stands for a FIN both ways. Once an end frame went each way the pair ends and the framed
+// always finished, even when the stream is cut), what comes from it is unwrapped (a header
+// read, then a splice of at most the frame's length, so nothing past the frame is ever read),
+// and an end frame stands for a FIN both ways. Once an end frame went each way the pair ends and the framed
 // socket, clean and out of the epoll set, goes to the pair's Keeper instead of being closed: the
 // proxies carry one client after another over one standby socket this way. A pair that ends
 // otherwise closes it (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.

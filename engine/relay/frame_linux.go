@@ -13,8 +13,8 @@ func (f *frameState) start(kind byte, n int32) {
 	f.rem = n
 }
 
-// frameProbe is the first read from a source, towards a framed destination, from which the
-// frame's length takes in what the source holds beyond it (a full pipe does too).
+// frameProbe is the size of a frame's first read (or a full pipe, if smaller) from which the
+// frame also announces what its source holds beyond that read.
 const frameProbe = 16 << 10
 
 // frameLen is the payload length to announce for a frame whose first n bytes were just read
@@ -175,8 +175,7 @@ func (l *loop) cut(p *pair, err error) bool {
 		// sent abortAfter more bytes for the cut side (a download nobody reads: see discard).
 		out.abortLate = true
 	default:
-		switch {
-		case out.fr.rem > 0 && out.fr.n == FrameHeader:
+		if out.fr.rem > 0 && out.fr.n == FrameHeader {
 			// Announced but not a byte of it sent: the frame never was.
 			if out.pipe != noPipe {
 				l.pipes.put(out.pipe, false)

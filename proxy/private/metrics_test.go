@@ -65,11 +65,19 @@ func TestMetricsOfADialBack(t *testing.T) {
 	relay(public, internal, 10)
 	relay(internal, public, 20)
 
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	// The bytes move as soon as the relay has the pair; dialBack counts the pair as relayed
+	// once AddConns has returned, which may be a moment later.
+	var got map[string]float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = metrics.Flatten(fams)
+		if got[`epsproxy_connections_relayed_total{domain="app.example"}`] > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
-	got := metrics.Flatten(fams)
 	for k, v := range map[string]float64{
 		`epsproxy_connections_accepted_total{domain="app.example"}`:                                       1,
 		`epsproxy_connections_relayed_total{domain="app.example"}`:                                        1,

@@ -8,7 +8,8 @@
 # make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
 # make bench     the full benchmark (about 15 minutes): the chain against direct and HAProxy,
-#                report in bench/out; `make bench PROFILE=cpu` also profiles the public proxy
+#                report in bench/out; `make bench PROFILE=cpu` also profiles the public proxy,
+#                `make bench SYSCALLS=1` also counts each proxy's system calls per connection (perf)
 # make bench-quick  the same, shorter (under two minutes)
 # make bench-cluster  Redis and the cluster chain: new connections through one public instance and
 #                through two, interleaved; CPU per connection of each process, Redis commands per
@@ -82,10 +83,10 @@ clean:
 BENCH_OUT ?= bench/out
 
 bench:
-	$(GO) run ./bench/cmd/bench -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE))
+	$(GO) run ./bench/cmd/bench -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE)) $(if $(SYSCALLS),-syscalls)
 
 bench-quick:
-	$(GO) run ./bench/cmd/bench -quick -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE))
+	$(GO) run ./bench/cmd/bench -quick -out $(BENCH_OUT) $(if $(PROFILE),-profile $(PROFILE)) $(if $(SYSCALLS),-syscalls)
 
 bench-cluster:
 	$(GO) run ./bench/cmd/cluster -reps 5 -seconds 8 -c 24

@@ -70,7 +70,7 @@ func (e *env) bulkPhase(ctx context.Context, rep int, t target, transport, dir s
 	}
 	ph.Bytes, ph.Seconds = n1-n0, t1.Sub(t0).Seconds()
 	ph.MBps = float64(ph.Bytes) / 1e6 / ph.Seconds
-	for n, d := range cpuDelta(cpu0, cpu1) {
+	for n, d := range delta(cpu0, cpu1) {
 		ph.CPUs[n] = d.Seconds()
 		ph.CPUPerGiB[n] = Float(div(d.Seconds(), float64(ph.Bytes)/gib))
 	}

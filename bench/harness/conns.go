@@ -41,24 +41,27 @@ func (e *env) runConns(ctx context.Context) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				before := e.cpuSnapshot()
+				before, beforeSw := e.cpuSnapshot(), e.switchSnapshot()
 				r, err := load.RunConns(ctx, load.ConnsConfig{Addr: t.tlsAddr, TLS: e.connTLS, Request: req,
 					Concurrency: c, Duration: e.plan.connDuration(), Timeout: connTimeout})
 				if err != nil {
 					return err
 				}
-				cpu := cpuDelta(before, e.cpuSnapshot())
+				cpu, sw := delta(before, e.cpuSnapshot()), delta(beforeSw, e.switchSnapshot())
 				lat := r.Latency()
 				ph := ConnsPhase{
 					Rep: rep + 1, Target: t.name, Concurrency: c, OK: r.OK, Errors: r.Errors, FirstError: r.FirstError,
 					Seconds: r.Elapsed.Seconds(), ConnsPerSec: r.Rate(),
 					P50ms: ms(lat.P50), P90ms: ms(lat.P90), P99ms: ms(lat.P99), MaxMs: ms(lat.Max),
-					CPUus: map[string]float64{}, CPUPerConnUs: map[string]Float{},
+					CPUus: map[string]float64{}, CPUPerConnUs: map[string]Float{}, SwitchesPerConn: map[string]Float{},
 				}
 				for n, d := range cpu {
 					us := float64(d) / float64(time.Microsecond)
 					ph.CPUus[n] = us
 					ph.CPUPerConnUs[n] = Float(div(us, float64(r.OK)))
+				}
+				for n, d := range sw {
+					ph.SwitchesPerConn[n] = Float(div(float64(d), float64(r.OK)))
 				}
 				e.res.Conns = append(e.res.Conns, ph)
 				e.logf("conns rep %d/%d c=%-3d %-13s %7.0f conns/s  p50 %6.2f ms  p99 %7.2f ms  errors %d %s",
@@ -70,6 +73,9 @@ func (e *env) runConns(ctx context.Context) error {
 		}
 	}
 	e.saveAdmin(ctx, "after-conns")
+	if e.o.Syscalls {
+		return e.countSyscalls(ctx, req)
+	}
 	return nil
 }
 

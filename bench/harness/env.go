@@ -373,9 +373,23 @@ func (e *env) cpuSnapshot() map[string]time.Duration {
 	return out
 }
 
-// cpuDelta is after - before for processes present in both (a restarted process is left out).
-func cpuDelta(before, after map[string]time.Duration) map[string]time.Duration {
-	out := map[string]time.Duration{}
+// switchSnapshot reads the context switches of every watched process.
+func (e *env) switchSnapshot() map[string]int64 {
+	out := make(map[string]int64, len(e.pids))
+	for name, pid := range e.pids {
+		if p := pid(); p > 0 {
+			if n, err := proc.ReadSwitches(p); err == nil {
+				out[name] = n
+			}
+		}
+	}
+	return out
+}
+
+// delta is after - before for processes present in both whose figure did not drop (a
+// restarted process, or one whose thread exited, is left out).
+func delta[T time.Duration | int64](before, after map[string]T) map[string]T {
+	out := map[string]T{}
 	for n, a := range after {
 		if b, ok := before[n]; ok && a >= b {
 			out[n] = a - b

@@ -183,7 +183,8 @@ func connsFixture() []ConnsPhase {
 		direct := ConnsPhase{Rep: rep, Target: TargetDirect, Concurrency: 25, OK: 1000, ConnsPerSec: 1000, P50ms: 10, P99ms: 30,
 			CPUPerConnUs: map[string]Float{chain.Internal: 500}}
 		chain := ConnsPhase{Rep: rep, Target: TargetChain, Concurrency: 25, OK: 800, ConnsPerSec: chainRate[rep-1], P50ms: 10.5 + float64(rep)/10, P99ms: 40,
-			CPUPerConnUs: map[string]Float{chain.Public: 100, chain.Private: 100, chain.PublicEPS: 50, chain.PublicEPS + "x": 999, chain.PrivateEPS: Float(40 + 10*rep), chain.Internal: 520}}
+			CPUPerConnUs:    map[string]Float{chain.Public: 100, chain.Private: 100, chain.PublicEPS: 50, chain.PublicEPS + "x": 999, chain.PrivateEPS: Float(40 + 10*rep), chain.Internal: 520},
+			SwitchesPerConn: map[string]Float{chain.Public: 3, chain.Private: Float(rep), chain.Internal: 5}}
 		out = append(out, direct, chain)
 	}
 	return out
@@ -224,6 +225,10 @@ func TestSummarizeAndChecks(t *testing.T) {
 	// Proxy CPU sums the four chain processes only (not the internal server, not unknown names).
 	if row.ProxyCPUPerConnUs != 310 {
 		t.Errorf("proxy CPU per conn %v, want 100+100+50+60 = 310", row.ProxyCPUPerConnUs)
+	}
+	// Switches likewise: the chain's processes, median over the repetitions (3+1, 3+2, 3+3).
+	if row.ProxySwitchesPerConn != 5 {
+		t.Errorf("proxy switches per conn %v, want 5", row.ProxySwitchesPerConn)
 	}
 	if math.Abs(float64(row.AddedP50ms)-0.7) > 1e-9 {
 		t.Errorf("added p50 %v, want 0.7", row.AddedP50ms)

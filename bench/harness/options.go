@@ -38,9 +38,12 @@ type Options struct {
 	// NoHAProxy skips HAProxy even where it is installed; otherwise it is used, and installed
 	// with apt-get when missing and running as root.
 	NoHAProxy bool
-	Root      string    // repository root (go.mod); empty: found from the working directory
-	Stdout    io.Writer // the report
-	Log       io.Writer // progress lines
+	// Syscalls adds the syscall count to the connection scenario: perf stat counts the system
+	// calls of each proxy process over a further, untimed phase per target.
+	Syscalls bool
+	Root     string    // repository root (go.mod); empty: found from the working directory
+	Stdout   io.Writer // the report
+	Log      io.Writer // progress lines
 }
 
 // Plan is the size of a run, fixed by the mode.

@@ -33,6 +33,9 @@ func Markdown(res *Results) string {
 		b.WriteString(connsTable(res).Markdown() + "\n")
 		b.WriteString(cpuTable(res).Markdown() + "\n")
 	}
+	if len(res.Syscalls) > 0 {
+		b.WriteString(syscallTable(res).Markdown() + "\n")
+	}
 	if len(res.Summary.Bulk) > 0 {
 		b.WriteString(bulkTable(res).Markdown() + "\n")
 	}
@@ -59,9 +62,10 @@ func orDash(s string) string {
 func connsTable(res *Results) report.Table {
 	t := report.Table{
 		Title:  "1. New connections: TCP connect, full TLS handshake, one GET, close",
-		Header: []string{"target", "c", "conns/s", "× direct", "p50 ms", "p90 ms", "p99 ms", "+p50 ms vs direct", "proxy CPU µs/conn", "errors"},
+		Header: []string{"target", "c", "conns/s", "× direct", "p50 ms", "p90 ms", "p99 ms", "+p50 ms vs direct", "proxy CPU µs/conn", "proxy switches/conn", "errors"},
 		Notes: []string{fmt.Sprintf("%.1f s per target and concurrency per repetition; latency from connect to the whole response. "+
-			"Proxy CPU: the chain's four processes, or the HAProxy process(es), from /proc/PID/stat.", res.Plan.ConnSeconds)},
+			"Proxy CPU: the chain's four processes, or the HAProxy process(es), from /proc/PID/stat; "+
+			"switches: their threads' context switches, voluntary and not, from /proc/PID/task/*/status.", res.Plan.ConnSeconds)},
 	}
 	for _, r := range res.Summary.Conns {
 		vs, added := times(r.VsDirect), num(r.AddedP50ms, 2)
@@ -69,7 +73,8 @@ func connsTable(res *Results) report.Table {
 			vs, added = "", ""
 		}
 		t.Rows = append(t.Rows, []string{r.Target, strconv.Itoa(r.Concurrency), num(r.ConnsPerSec, 0), vs,
-			num(r.P50ms, 2), num(r.P90ms, 2), num(r.P99ms, 2), added, num(r.ProxyCPUPerConnUs, 0), strconv.Itoa(r.Errors)})
+			num(r.P50ms, 2), num(r.P90ms, 2), num(r.P99ms, 2), added, num(r.ProxyCPUPerConnUs, 0), num(r.ProxySwitchesPerConn, 1),
+			strconv.Itoa(r.Errors)})
 	}
 	return t
 }

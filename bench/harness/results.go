@@ -57,6 +57,9 @@ type Results struct {
 	Idle  []IdlePhase  `json:"idle,omitempty"`
 	Seed  []SeedPhase  `json:"seed,omitempty"`
 	Quiet *QuietPhase  `json:"quiet,omitempty"`
+	// Syscalls is the syscall count (Options.Syscalls), and SyscallNs what one getppid(2) took.
+	Syscalls  []SyscallCount `json:"syscalls,omitempty"`
+	SyscallNs Float          `json:"syscall_ns,omitempty"`
 	// Admin holds the proxies' /debug/stats after each scenario, for diagnosis.
 	Admin map[string]json.RawMessage `json:"admin_stats,omitempty"`
 
@@ -83,6 +86,9 @@ type ConnsPhase struct {
 	CPUus map[string]float64 `json:"cpu_us"`
 	// CPUPerConnUs is CPUus divided by OK connections.
 	CPUPerConnUs map[string]Float `json:"cpu_per_conn_us"`
+	// SwitchesPerConn is each watched process's context switches (every thread, voluntary and
+	// not) during the phase, divided by OK connections: its wake-ups per connection.
+	SwitchesPerConn map[string]Float `json:"switches_per_conn,omitempty"`
 }
 
 // BulkPhase is one target, transport, direction and stream count in one repetition.

@@ -34,6 +34,9 @@ type ConnsRow struct {
 	// the sum over the target's proxy processes (the chain's four, or HAProxy's).
 	CPUPerConnUs      map[string]Float `json:"cpu_per_conn_us"`
 	ProxyCPUPerConnUs Float            `json:"proxy_cpu_per_conn_us"`
+	// SwitchesPerConn and ProxySwitchesPerConn are the same for context switches.
+	SwitchesPerConn      map[string]Float `json:"switches_per_conn,omitempty"`
+	ProxySwitchesPerConn Float            `json:"proxy_switches_per_conn"`
 }
 
 // BulkRow is one target, transport, direction and stream count over the repetitions.
@@ -75,6 +78,15 @@ func proxyProcs(target string) []string {
 
 func nan() float64 { return math.NaN() }
 
+// sumOf adds up m's figures of names (a missing one counts 0).
+func sumOf(m map[string]Float, names []string) float64 {
+	sum := 0.0
+	for _, n := range names {
+		sum += float64(m[n])
+	}
+	return sum
+}
+
 // present returns the targets that appear in the phases, in table order.
 func present(names []string) []string {
 	var out []string
@@ -113,9 +125,9 @@ func summarizeConns(phases []ConnsPhase) []ConnsRow {
 	var rows []ConnsRow
 	for _, t := range present(names) {
 		for _, c := range concs {
-			row := ConnsRow{Target: t, Concurrency: c, CPUPerConnUs: map[string]Float{}}
-			var rate, p50, p90, p99, vs, added, proxy []float64
-			perProc := map[string][]float64{}
+			row := ConnsRow{Target: t, Concurrency: c, CPUPerConnUs: map[string]Float{}, SwitchesPerConn: map[string]Float{}}
+			var rate, p50, p90, p99, vs, added, proxy, proxySw []float64
+			perProc, perProcSw := map[string][]float64{}, map[string][]float64{}
 			for _, p := range phases {
 				if p.Target != t || p.Concurrency != c {
 					continue
@@ -133,18 +145,24 @@ func summarizeConns(phases []ConnsPhase) []ConnsRow {
 				for n, v := range p.CPUPerConnUs {
 					perProc[n] = append(perProc[n], float64(v))
 				}
+				for n, v := range p.SwitchesPerConn {
+					perProcSw[n] = append(perProcSw[n], float64(v))
+				}
 				if pp := proxyProcs(t); len(pp) > 0 {
-					sum := 0.0
-					for _, n := range pp {
-						sum += float64(p.CPUPerConnUs[n])
+					proxy = append(proxy, sumOf(p.CPUPerConnUs, pp))
+					if len(p.SwitchesPerConn) > 0 {
+						proxySw = append(proxySw, sumOf(p.SwitchesPerConn, pp))
 					}
-					proxy = append(proxy, sum)
 				}
 			}
 			row.ConnsPerSec, row.P50ms, row.P90ms, row.P99ms = med(rate), med(p50), med(p90), med(p99)
 			row.VsDirect, row.AddedP50ms, row.ProxyCPUPerConnUs = med(vs), med(added), med(proxy)
+			row.ProxySwitchesPerConn = med(proxySw)
 			for n, v := range perProc {
 				row.CPUPerConnUs[n] = med(v)
+			}
+			for n, v := range perProcSw {
+				row.SwitchesPerConn[n] = med(v)
 			}
 			rows = append(rows, row)
 		}

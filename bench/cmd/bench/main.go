@@ -6,6 +6,7 @@
 //	go run ./bench/cmd/bench                 # the full run (make bench)
 //	go run ./bench/cmd/bench -quick          # under two minutes (make bench-quick)
 //	go run ./bench/cmd/bench -profile cpu    # also profile the public proxy's connection scenario
+//	go run ./bench/cmd/bench -syscalls       # also count each proxy's system calls per connection
 //	go run ./bench/cmd/bench -render bench/out/results.json   # redraw the report, measure nothing
 //
 // Run it from inside the repository. Output: the report on stdout, progress on stderr, and
@@ -37,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "bench/out", "output directory")
 	profile := fs.String("profile", "", "write this profile of a proxy during the connection scenario: "+strings.Join(harness.ProfileKinds, ", "))
 	profileProc := fs.String("profile-proc", chain.Public, "the proxy -profile applies to: "+chain.Public+" or "+chain.Private)
+	syscalls := fs.Bool("syscalls", false, "count each proxy's system calls per new connection with perf stat, in an untimed phase after the connection scenario")
 	haproxy := fs.Bool("haproxy", true, "compare with HAProxy (installed with apt-get when missing and running as root)")
 	render := fs.String("render", "", "measure nothing: re-render the report of this results.json into -out")
 	if err := fs.Parse(args); err != nil {
@@ -67,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	_, err := harness.Run(ctx, harness.Options{
 		Quick: *quick, Scenarios: list, Reps: *reps, Out: *out, Profile: *profile, ProfileProc: *profileProc, NoHAProxy: !*haproxy,
-		Stdout: stdout, Log: stderr,
+		Syscalls: *syscalls, Stdout: stdout, Log: stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

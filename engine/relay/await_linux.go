@@ -175,6 +175,9 @@ func (l *loop) awaitEvent(p *pair, events uint32) {
 			return
 		}
 	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.fin[0] = true // for the pair this socket becomes (see readFrames)
+	}
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		l.hear(p, events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0)
 	}

@@ -267,3 +267,130 @@ func (l *loop) discard(p *pair, d int) bool {
 // abortAfter is how much a framed peer may send for a cut side, after this side's end frame went
 // out, before an abort frame follows that end to stop it.
 const abortAfter = 256 << 10
+
+// frameRead is how much readFrames reads at once.
+const frameRead = 16 << 10
+
+// readFrames reads direction d's framed source at a frame's start by copy: the header, and with
+// it as much of that frame, and of the frames after it, as has come, up to frameRead bytes; their
+// payload goes to the destination at once. A connection's first frames are small (a handshake's
+// flights, a request, a reply with the end frame behind it): each batch costs a read and a write,
+// where a header read, two splices and a read that finds nothing cost four. A read that does not
+// fill the buffer emptied the socket (unless its FIN was reported, which such a read leaves
+// unread), so no read has to find nothing: the next bytes are a new edge. The rest of a frame
+// longer than the read is spliced (pump); what a full destination does not take waits in p.pre,
+// at most frameRead bytes, and the direction reads no more until it is out.
+//
+// pump calls it only while the other direction has not ended, so that what follows an end frame
+// in the same read can only be an abort frame (see afterEnd), never bytes of the socket's next
+// pair. It reports whether p is still alive.
+func (l *loop) readFrames(p *pair, d int) bool {
+	dr := &p.dir[d]
+	buf := l.scratch()
+	buf = buf[:min(len(buf), frameRead)]
+	n, err := recv(p.fd[d], buf, 0)
+	switch {
+	case err == unix.EAGAIN:
+		p.readable[d] = false
+		return true
+	case err == unix.EINTR:
+		return true
+	case err != nil:
+		return l.fail(p, "read", d, err)
+	case n == 0:
+		dr.eof = true // a FIN between frames: see readHeader
+		return true
+	}
+	p.last = l.now
+	b := buf[:n]
+	kind, out, i := FrameData, 0, 0
+	for i < n && kind == FrameData {
+		if dr.fr.rem == 0 {
+			if n-i < FrameHeader {
+				dr.fr.n = uint8(copy(dr.fr.hdr[:], b[i:])) // readHeader or afterEnd reads the rest
+				i = n
+				break
+			}
+			copy(dr.fr.hdr[:], b[i:i+FrameHeader])
+			i += FrameHeader
+			if dr.fr.rem, kind, err = dr.fr.header(); err != nil {
+				return l.fail(p, "read", d, err)
+			}
+			continue
+		}
+		k := min(int(dr.fr.rem), n-i)
+		out += copy(b[out:], b[i:i+k]) // the payload, moved to the front in place
+		i += k
+		dr.fr.rem -= int32(k)
+	}
+	if out > 0 && !l.deliver(p, d, b[:out]) {
+		return false
+	}
+	drained := n < len(buf) && !p.fin[d]
+	switch kind {
+	case FrameAbort:
+		if i < n {
+			return l.fail(p, "read", d, ErrBadFrame) // nothing may follow before the answer
+		}
+		dr.eof, dr.ended, dr.aborted = true, true, true
+		// The peer reset its side: reset ours, and answer with an abort for our direction.
+		return l.cut(p, &PairError{Op: "read", Side: sideName[d], Err: ErrAborted})
+	case FrameEnd:
+		dr.eof, dr.ended = true, true
+		if rest := b[i:]; len(rest) > 0 {
+			// Only an abort frame may follow (afterEnd), once and last.
+			if len(rest) > FrameHeader {
+				return l.fail(p, "read", d, ErrBadFrame)
+			}
+			dr.fr.n = uint8(copy(dr.fr.hdr[:], rest))
+			if dr.fr.n == FrameHeader {
+				dr.fr.n = 0
+				if _, k, err := dr.fr.header(); err != nil || k != FrameAbort {
+					return l.fail(p, "read", d, ErrBadFrame)
+				}
+				dr.aborted = true
+				if p.cut == nil && !l.cut(p, &PairError{Op: "read", Side: sideName[d], Err: ErrAborted}) {
+					return false
+				}
+			}
+		}
+		if !drained {
+			return l.afterEnd(p, d)
+		}
+	}
+	if drained {
+		p.readable[d] = false
+	}
+	return true
+}
+
+// deliver sends payload, read from direction d's source, to its destination; what it does not
+// take waits in p.pre. It reports whether p is still alive.
+func (l *loop) deliver(p *pair, d int, payload []byte) bool {
+	w := 0
+	for p.writable[1-d] {
+		n, err := send(p.fd[1-d], payload)
+		if err == unix.EINTR {
+			continue
+		}
+		switch {
+		case err == unix.EAGAIN:
+			p.writable[1-d] = false
+		case err != nil:
+			return l.fail(p, "write", 1-d, err)
+		case n == 0:
+			return l.fail(p, "write", 1-d, errNoProgress)
+		default:
+			w = n
+		}
+		break
+	}
+	p.dir[d].bytes += int64(w)
+	if w < len(payload) {
+		if p.pre == nil {
+			p.pre = new([2][]byte)
+		}
+		p.pre[d] = append([]byte(nil), payload[w:]...)
+	}
+	return true
+}

@@ -406,6 +406,9 @@ func (l *loop) event(ev *unix.EpollEvent) {
 			return
 		}
 	}
+	if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.fin[side] = true
+	}
 	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable[side] = true
 		if p.dir[side].ended && !p.dir[1-side].shut && !l.afterEnd(p, side) {

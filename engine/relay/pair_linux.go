@@ -30,10 +30,16 @@ type pair struct {
 	slot     int32    // own index in the slab
 	live     bool
 	readable [2]bool // edge-triggered state: true until a read returns EAGAIN
+	// fin: an event reported the peer's FIN (or a hangup) on that side, which a read that
+	// returns data leaves unread, so a short read no longer means the socket is empty.
+	fin      [2]bool
 	writable [2]bool // true until a write returns EAGAIN
 	dir      [2]direction
 	last     int64      // loop clock when a byte last moved
-	pre      *[2][]byte // unwritten prefixes: pre[0] goes to b, pre[1] to a
+	// pre holds bytes for a destination that did not take them at once, sent before anything
+	// else of their direction: the prefixes (pre[0] goes to b, pre[1] to a), and what a framed
+	// source's read brought for a full destination (readFrames).
+	pre *[2][]byte
 	tag      any
 	await    *awaiting // not nil while fd[0] is an awaited socket and fd[1] is not there yet
 	// frm is the framed side plus one (0: neither); keep takes that socket back after a clean end.

@@ -160,6 +160,12 @@ func (l *loop) pump(p *pair, d int) bool {
 		default:
 			turn--
 			if p.framedSrc(d) && dr.fr.rem == 0 {
+				if dr.fr.n == 0 && !p.dir[1-d].shut {
+					if !l.readFrames(p, d) {
+						return false
+					}
+					continue
+				}
 				if more, alive := l.readHeader(p, d); !more || !alive {
 					return alive
 				}

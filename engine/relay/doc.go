@@ -77,12 +77,16 @@
 // # Framed sockets
 //
 // AddFramed and AwaitFramed make one side of a pair framed (frame.go): what goes to it is sent as
-// data frames (a 4-byte header, held with MSG_MORE so that it leaves in the payload's segment;
-// a frame holds what the source had queued when it began, so a bulk stream sends one header per
-// queue's worth, not per pipeful, and a copied chunk is a frame of its own; a frame announced is
-// always finished, even when the stream is cut), what comes from it is unwrapped (a header
-// read, then a splice of at most the frame's length, so nothing past the frame is ever read),
-// and an end frame stands for a FIN both ways. Once an end frame went each way the pair ends and the framed
+// data frames (a frame's start is read by copy, up to 16 KiB, and written with its 4-byte header
+// in one call; a frame holds what the source had queued when it began, so a bulk stream sends one
+// header per queue's worth, its rest spliced; a frame announced is always finished, even when
+// the stream is cut), what comes from it is unwrapped (at a frame's
+// start, one read by copy of up to 16 KiB takes the header and what came behind it, frames and
+// an end frame included, and their payload goes out in one write; the rest of a longer frame is
+// spliced, never past its end; what a full destination does not take waits in the pair, at most
+// 16 KiB per direction, as a prefix a socket did not take at once does; once the other direction has ended,
+// headers are read alone, so nothing of the socket's next pair is read), and an end frame stands
+// for a FIN both ways. Once an end frame went each way the pair ends and the framed
 // socket, clean and out of the epoll set, goes to the pair's Keeper instead of being closed: the
 // proxies carry one client after another over one standby socket this way. A pair that ends
 // otherwise closes it (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.

@@ -15,9 +15,11 @@ import (
 // FrameEnd or FrameAbort), the other three the payload's length, big-endian. A data frame carries
 // 1 to MaxFrame bytes; an end frame and an abort frame none. Anything else is a protocol error,
 // which fails the pair with an abortive close. A frame the relay sends holds what its source had
-// queued when the frame began: one pipeful for small reads, all of it (later pipefuls spliced
-// with no header of their own) when the first read filled most of a pipe; a copied chunk is a
-// frame of its own. A frame costs one small write and one small read beside the splices.
+// queued when the frame began: its first read (by copy, up to 16 KiB) for small reads, all of it
+// (the rest spliced with no header of its own) when that read filled its room; the header and
+// the first read go out in one write (sendFrame). Frames are read by copy at each frame's start
+// too, several at once when they came together (readFrames). A small frame thus costs a read and
+// a write on each side, as an unframed chunk would.
 //
 // An abort frame cuts the stream both ways, as a reset would: its sender's unframed side failed
 // (a client that reset, a server that refused the rest), so it resets that side, sends the abort

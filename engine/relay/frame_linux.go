@@ -18,7 +18,7 @@ func (f *frameState) start(kind byte, n int32) {
 const frameProbe = 16 << 10
 
 // frameLen is the payload length to announce for a frame whose first n bytes were just read
-// from src into a pipe of size bytes: those, and when n is a pipeful or at least frameProbe,
+// from src into size bytes of room: those, and when n filled the room or is at least frameProbe,
 // everything else src has queued, which later splices move without another header. Every
 // frame costs a header each way and caps the receiver's splices at its end: one frame per
 // pipeful cost a quarter of the one-stream rate. Small reads (a request, a reply) skip the
@@ -181,12 +181,23 @@ func (l *loop) cut(p *pair, err error) bool {
 				l.pipes.put(out.pipe, false)
 				out.pipe, out.inPipe = noPipe, 0
 			}
+			if p.pre != nil && p.pre[o] != nil {
+				p.pre[o] = nil // its first bytes, which sendFrame held
+				if p.pre[f] == nil {
+					p.pre = nil
+				}
+			}
 			out.fr.n, out.fr.rem = 0, 0
 		}
-		// A frame announced past what the pipe holds is finished from the failed side first,
-		// which still has those bytes queued (a reset does not drop them): see pump.
+		// A frame announced past what the pipe and the held bytes hold is finished from the
+		// failed side first, which still has those bytes queued (a reset does not drop them):
+		// see pump.
+		held := int32(0)
+		if p.pre != nil {
+			held = int32(len(p.pre[o]))
+		}
 		out.abort = true
-		out.eof = out.fr.rem <= out.inPipe
+		out.eof = out.fr.rem <= out.inPipe+held
 	}
 	if in.pipe != noPipe {
 		l.pipes.put(in.pipe, false) // for the failed side: dropped
@@ -391,6 +402,74 @@ func (l *loop) deliver(p *pair, d int, payload []byte) bool {
 			p.pre = new([2][]byte)
 		}
 		p.pre[d] = append([]byte(nil), payload[w:]...)
+	}
+	return true
+}
+
+// sendFrame begins direction d's next frame towards its framed destination by copy: one read of
+// the unframed source, up to frameRead bytes, into the loop's buffer behind room for the header,
+// and one write of header and bytes together, where a splice in, a header, a splice out and a
+// splice that finds nothing cost four system calls. The frame announces what frameLen says: when
+// the read filled the buffer, everything the source has queued, whose rest pump splices. A read
+// that does not fill the buffer emptied the socket (unless its FIN was reported), so no read has
+// to find nothing. What the destination does not take waits: the header's rest in d's frame
+// state, the bytes in p.pre (at most frameRead), both sent before anything else of d. It reports
+// whether p is still alive.
+func (l *loop) sendFrame(p *pair, d int) bool {
+	dr := &p.dir[d]
+	buf := l.scratch()
+	room := min(len(buf)-FrameHeader, frameRead)
+	n, err := recv(p.fd[d], buf[FrameHeader:FrameHeader+room], 0)
+	switch {
+	case err == unix.EAGAIN:
+		p.readable[d] = false
+		return true
+	case err == unix.EINTR:
+		return true
+	case err != nil:
+		return l.fail(p, "read", d, err)
+	case n == 0:
+		dr.eof = true
+		return true
+	}
+	p.last = l.now
+	if n < room && !p.fin[d] {
+		p.readable[d] = false
+	}
+	dr.fr.start(FrameData, frameLen(p.fd[d], n, room))
+	copy(buf, dr.fr.hdr[:])
+	flags := 0
+	if dr.fr.rem > int32(n) {
+		flags = unix.MSG_MORE // the frame's rest follows at once, spliced
+	}
+	w := 0
+	for {
+		m, err := sendFlags(p.fd[1-d], buf[:FrameHeader+n], flags)
+		if err == unix.EINTR {
+			continue
+		}
+		switch {
+		case err == unix.EAGAIN:
+			p.writable[1-d] = false
+		case err != nil:
+			return l.fail(p, "write", 1-d, err)
+		case m == 0:
+			return l.fail(p, "write", 1-d, errNoProgress)
+		default:
+			w = m
+		}
+		break
+	}
+	h := min(w, FrameHeader)
+	dr.fr.n -= uint8(h)
+	sent := w - h
+	dr.fr.rem -= int32(sent)
+	dr.bytes += int64(sent)
+	if sent < n {
+		if p.pre == nil {
+			p.pre = new([2][]byte)
+		}
+		p.pre[d] = append([]byte(nil), buf[FrameHeader+sent:FrameHeader+n]...)
 	}
 	return true
 }

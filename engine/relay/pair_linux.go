@@ -35,13 +35,13 @@ type pair struct {
 	fin      [2]bool
 	writable [2]bool // true until a write returns EAGAIN
 	dir      [2]direction
-	last     int64      // loop clock when a byte last moved
+	last     int64 // loop clock when a byte last moved
 	// pre holds bytes for a destination that did not take them at once, sent before anything
 	// else of their direction: the prefixes (pre[0] goes to b, pre[1] to a), and what a framed
 	// source's read brought for a full destination (readFrames).
-	pre *[2][]byte
-	tag      any
-	await    *awaiting // not nil while fd[0] is an awaited socket and fd[1] is not there yet
+	pre   *[2][]byte
+	tag   any
+	await *awaiting // not nil while fd[0] is an awaited socket and fd[1] is not there yet
 	// frm is the framed side plus one (0: neither); keep takes that socket back after a clean end.
 	frm  uint8
 	keep Keeper

@@ -37,6 +37,12 @@ func (l *loop) pump(p *pair, d int) bool {
 			if !p.writable[1-d] {
 				return true
 			}
+			if p.framedDst(d) && dr.fr.n > 0 {
+				// What sendFrame left: the rest of its frame's header goes first.
+				if done, alive := l.sendHeader(p, d, true); !done {
+					return alive
+				}
+			}
 			n, err := send(dst, p.pre[d])
 			if err != nil {
 				if err == unix.EAGAIN {
@@ -52,6 +58,9 @@ func (l *loop) pump(p *pair, d int) bool {
 				return l.fail(p, "write", 1-d, errNoProgress)
 			}
 			dr.bytes += int64(n)
+			if p.framedDst(d) && dr.fr.rem > 0 {
+				dr.fr.rem -= int32(n) // payload of the frame sendFrame began
+			}
 			if d == 0 && p.preHdr > 0 {
 				h := min(n, int(p.preHdr))
 				dr.bytes -= int64(h)
@@ -159,6 +168,12 @@ func (l *loop) pump(p *pair, d int) bool {
 
 		default:
 			turn--
+			if p.framedDst(d) && dr.fr.rem == 0 {
+				if !l.sendFrame(p, d) {
+					return false
+				}
+				continue
+			}
 			if p.framedSrc(d) && dr.fr.rem == 0 {
 				if dr.fr.n == 0 && !p.dir[1-d].shut {
 					if !l.readFrames(p, d) {
@@ -204,11 +219,8 @@ func (l *loop) pump(p *pair, d int) bool {
 			}
 			dr.pipe = pp
 			dr.inPipe = int32(n)
-			switch {
-			case p.framedSrc(d):
+			if p.framedSrc(d) {
 				dr.fr.rem -= int32(n)
-			case p.framedDst(d) && dr.fr.rem == 0:
-				dr.fr.start(FrameData, frameLen(src, n, l.pipes.size))
 			}
 		}
 	}
@@ -242,11 +254,7 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 		return true
 	}
 	if p.framedDst(d) {
-		// The header promises n bytes; what the destination does not take now goes out on
-		// later calls, before any new header (pump sends a frame's rest by copying too).
-		if dr.fr.rem == 0 {
-			dr.fr.start(FrameData, int32(n))
-		}
+		// A frame sendFrame began (its header may still be partly unsent): only its rest.
 		if done, alive := l.sendHeader(p, d, true); !done {
 			return alive
 		}

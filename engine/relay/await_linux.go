@@ -125,7 +125,7 @@ func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter, fr
 	if len(greeting) > 0 {
 		aw.greeting = append([]byte(nil), greeting...)
 	}
-	l := r.loops[(r.next.Add(1)-1)%uint32(len(r.loops))]
+	l := r.loopFor(int32(fd))
 	if !l.enqueue(pending{fd: [2]int32{int32(fd), -1}, await: aw}) {
 		r.awaited.Add(-1)
 		r.release()

@@ -87,9 +87,11 @@
 // 16 KiB per direction, as a prefix a socket did not take at once does; once the other direction has ended,
 // headers are read alone, so nothing of the socket's next pair is read), and an end frame stands
 // for a FIN both ways. Once an end frame went each way the pair ends and the framed
-// socket, clean and out of the epoll set, goes to the pair's Keeper instead of being closed: the
-// proxies carry one client after another over one standby socket this way. A pair that ends
-// otherwise closes it (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.
+// socket, clean, goes to the pair's Keeper instead of being closed: the proxies carry one client
+// after another over one standby socket this way. It leaves the loop's epoll set when Keep
+// returns, unless Keep gave it straight back to the same loop, which then re-points its
+// registration instead of removing and adding it. A pair that ends otherwise closes it
+// (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.
 //
 // # Concurrency
 //

@@ -209,7 +209,9 @@ var chainSessions = []chainSession{
 // pipes of MinPipeSize: frames of many pipefuls), and relays that frame differently: one writes
 // large frames by splice that the other reads 4 KiB at a time by copy, and the other way round.
 // "from Keep": P's Keeper pairs the returned link with the next client itself, on the loop, so
-// the next hello follows P's end frame at once.
+// the next hello follows P's end frame at once. "four loops": a link given back from Keep stays
+// on the loop that kept it (its epoll registration is re-pointed, not removed and added again):
+// every session of Q's, and with "from Keep" every one of P's, is served by one loop.
 func TestFramedChainManySessionsOneLink(t *testing.T) {
 	small := Config{PipeSize: MinPipeSize}
 	copySmall := Config{MaxPipes: -1, PipeSize: MinPipeSize}
@@ -219,6 +221,8 @@ func TestFramedChainManySessionsOneLink(t *testing.T) {
 		{"P copy small, Q splice", copySmall, Config{}, false},
 		{"from Keep", Config{}, Config{}, true},
 		{"from Keep, copy small", copySmall, copySmall, true},
+		{"four loops", Config{Loops: 4}, Config{Loops: 4}, false},
+		{"four loops, from Keep", Config{Loops: 4}, Config{Loops: 4}, true},
 	}
 	for _, dc := range dataConfigs {
 		configs = append(configs, chainConfig{dc.name, dc.cfg, dc.cfg, false})
@@ -312,7 +316,8 @@ func testFramedChain(t *testing.T, cc chainConfig, seed uint64) {
 
 	link := pubFD
 	helloOf := func(i int) []byte { return fmt.Appendf(nil, "hello %d\n", i) }
-	var nextClient *net.TCPConn // from Keep: the client P's Keeper pairs next
+	firstLoop := map[string]int{} // the loop of each relay's first session
+	var nextClient *net.TCPConn   // from Keep: the client P's Keeper pairs next
 	for i, s := range chainSessions {
 		hello := helloOf(i)
 		client := nextClient
@@ -340,6 +345,11 @@ func testFramedChain(t *testing.T, cc chainConfig, seed uint64) {
 			done <-chan Stats
 		}{{"P", pDone}, {"Q", qDone}} {
 			st := next(t, side.name+"'s OnDone", side.done)
+			if i == 0 {
+				firstLoop[side.name] = st.Loop
+			} else if (side.name == "Q" || cc.fromKeep) && st.Loop != firstLoop[side.name] {
+				t.Errorf("session %d: %s served it on loop %d, the link's first session on loop %d: a link given back from Keep should stay on its loop", i, side.name, st.Loop, firstLoop[side.name])
+			}
 			st.Loop = 0
 			if st != want {
 				t.Errorf("session %d (%s): %s's stats %+v, want %+v", i, s.name, side.name, st, want)

@@ -54,13 +54,21 @@ type loop struct {
 	rc     syscall.RawConn // ep's, for the non-blocking epoll_wait calls
 	exited bool            // set by exit: the loop must return
 	armed  int64           // the nextSweep the poller's read deadline is set for
+	// takeSoon: a Keeper gave a socket back to this loop (see handBack); its entry is taken
+	// from the queue before the loop parks again.
+	takeSoon bool
 
-	mu       sync.Mutex // guards queue, visits, closed, dropWait and evfd
+	mu       sync.Mutex // guards queue, visits, closed, dropWait, evfd and keptBack
 	queue    []pending
 	visits   []*visit // Visit calls waiting for this loop
 	closed   bool
 	dropWait bool // Drain: close the awaited sockets
 	evfd     int  // written under mu only, so it is never written after it is closed
+	// kept is the descriptor handBack is giving a Keeper, while Keep runs, and -1 otherwise;
+	// written under mu by the loop, read by loopFor as a hint. keptBack: Keep gave it straight
+	// back to this loop, whose epoll set still holds it.
+	kept     atomic.Int32
+	keptBack bool
 
 	// Published for PipesInUse/PipesOpen.
 	pipesInUse atomic.Int64
@@ -116,7 +124,7 @@ func newLoop(r *Relay, idx int) (*loop, error) {
 		_ = ep.Close()
 		return nil, fmt.Errorf("relay: epoll_ctl eventfd: %w", err)
 	}
-	return &loop{
+	l := &loop{
 		r:      r,
 		idx:    idx,
 		gone:   make(chan struct{}),
@@ -127,7 +135,9 @@ func newLoop(r *Relay, idx int) (*loop, error) {
 		pipes:  pipePool{max: r.cfg.maxPipes, size: r.cfg.pipeSize},
 		events: make([]unix.EpollEvent, maxEvents),
 		epoch:  time.Now(),
-	}, nil
+	}
+	l.kept.Store(-1)
+	return l, nil
 }
 
 // closeFDs releases a loop that never ran.
@@ -148,6 +158,10 @@ func (l *loop) closeFDs() {
 // once. Registering under mu keeps the loop from starting an entry whose sockets
 // are not registered yet. If a registration fails the entry is started on an
 // eventfd wake-up, and start registers what is missing.
+//
+// The socket a Keeper is being given by this loop (see handBack) is still in the set,
+// and the loop takes the queue before it parks again: it is left as it is, and start
+// points it at its new slot with the one EPOLL_CTL_MOD it makes anyway.
 func (l *loop) enqueue(pd pending) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -160,7 +174,11 @@ func (l *loop) enqueue(pd pending) bool {
 	}
 	marked := true
 	for _, fd := range pd.fd {
-		if fd >= 0 && epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
+		switch {
+		case fd < 0:
+		case fd == l.kept.Load():
+			l.keptBack = true
+		case epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil:
 			marked = false
 		}
 	}
@@ -225,6 +243,14 @@ func (l *loop) run() {
 				continue
 			}
 			l.sweep()
+			if l.takeSoon {
+				// The sweep ended a pair whose Keeper gave its socket back: see handBack.
+				l.takeSoon = false
+				if _, closed := l.takeQueue(); closed {
+					l.exit(ReasonShutdown, nil)
+					continue
+				}
+			}
 			l.publish()
 		case err != nil:
 			l.exit(ReasonFailed, &PairError{Op: "poll", Err: err})
@@ -262,7 +288,8 @@ func (l *loop) poll(uintptr) bool {
 				l.nextSweep = l.now + int64(l.r.sweepInterval())
 			}
 		}
-		if woken || queued {
+		if woken || queued || l.takeSoon {
+			l.takeSoon = false
 			started, closed := l.takeQueue()
 			if closed {
 				l.exit(ReasonShutdown, nil)
@@ -277,7 +304,7 @@ func (l *loop) poll(uintptr) bool {
 		if l.nextSweep > 0 && l.now >= l.nextSweep {
 			l.sweep()
 		}
-		if n < len(l.events) && len(l.ready) == 0 {
+		if n < len(l.events) && len(l.ready) == 0 && !l.takeSoon {
 			l.publish()
 			return l.armed != l.nextSweep
 		}
@@ -512,8 +539,7 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 	}
 	for side, fd := range p.fd {
 		if side == kept {
-			_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-			continue
+			continue // handBack deregisters it, unless its Keeper gives it back to this loop
 		}
 		// A pair that is done has both streams at their end, and the relay holds their only
 		// descriptors (a caller that duplicated one closes its own as soon as Add returns):
@@ -540,8 +566,39 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 	}
 	l.slab.release(p.slot)
 	l.r.finished(s)
-	if keep != nil {
-		keep.Keep(int(keptFD))
+	switch {
+	case keptFD >= 0:
+		l.handBack(keep, keptFD)
+	case keep != nil:
+		keep.Keep(-1)
+	}
+}
+
+// handBack gives a pair's clean framed socket to its Keeper. The socket stays in the epoll set
+// while Keep runs, its registration still pointing at the freed slot, whose events lookup ignores:
+// a Keeper that gives it straight back to this loop (the private proxy waits for the next client
+// on the standby socket its last client used) costs no epoll_ctl here or in enqueue, and start
+// re-points it with the EPOLL_CTL_MOD it makes anyway, which reports again whatever arrived in
+// between. A socket the Keeper kept, closed or gave elsewhere leaves the set when Keep returns.
+func (l *loop) handBack(k Keeper, fd int32) {
+	l.mu.Lock()
+	l.kept.Store(fd)
+	l.keptBack = false
+	l.mu.Unlock()
+	k.Keep(int(fd))
+	l.mu.Lock()
+	back := l.keptBack
+	if !back {
+		// The descriptor may already be closed, or reused by a socket this loop never held:
+		// either way it is not in the set (a socket enqueued here under this number while Keep
+		// ran counts as given back, and start adds it if it is not there).
+		_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	l.kept.Store(-1)
+	l.keptBack = false
+	l.mu.Unlock()
+	if back {
+		l.takeSoon = true
 	}
 }
 

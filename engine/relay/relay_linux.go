@@ -252,12 +252,24 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) e
 			copy(pd.pre[1], toA)
 		}
 	}
-	l := r.loops[(r.next.Add(1)-1)%uint32(len(r.loops))]
+	l := r.loopFor(pd.fd[1])
 	if !l.enqueue(pd) {
 		r.release()
 		return ErrClosed
 	}
 	return nil
+}
+
+// loopFor picks the loop for a new entry whose framed or awaited socket is fd: the one handing
+// fd to its Keeper right now, which still holds it in its epoll set (see loop.handBack), or else
+// the next loop in turn.
+func (r *Relay) loopFor(fd int32) *loop {
+	for _, l := range r.loops {
+		if l.kept.Load() == fd {
+			return l
+		}
+	}
+	return r.loops[(r.next.Add(1)-1)%uint32(len(r.loops))]
 }
 
 // reserve counts a new pair against MaxPairs.

@@ -77,16 +77,18 @@
 // # Framed sockets
 //
 // AddFramed and AwaitFramed make one side of a pair framed (frame.go): what goes to it is sent as
-// data frames (a frame's start is read by copy, up to 16 KiB, and written with its 4-byte header
-// in one call; a frame holds what the source had queued when it began, so a bulk stream sends one
-// header per queue's worth, its rest spliced; a frame announced is always finished, even when
-// the stream is cut), what comes from it is unwrapped (at a frame's
-// start, one read by copy of up to 16 KiB takes the header and what came behind it, frames and
-// an end frame included, and their payload goes out in one write; the rest of a longer frame is
-// spliced, never past its end; what a full destination does not take waits in the pair, at most
-// 16 KiB per direction, as a prefix a socket did not take at once does; once the other direction has ended,
-// headers are read alone, so nothing of the socket's next pair is read), and an end frame stands
-// for a FIN both ways. Once an end frame went each way the pair ends and the framed
+// data frames (while a direction's frames stay small, a frame's start is read by copy, up to
+// 16 KiB, and written with its 4-byte header in one call; after a large one, the header goes
+// with the first splice; a frame holds what the source had queued when it began, so a bulk
+// stream sends one header per queue's worth, its rest spliced; a frame announced is always
+// finished, even when the stream is cut), what comes from it is unwrapped (while the frames stay
+// small, one read by copy of up to 16 KiB at a frame's start takes the header and what came
+// behind it, frames and an end frame included, and their payload goes out in one write; after a
+// large one, the header is read alone; the rest of a longer frame is spliced, never past its end;
+// what a full destination does not take waits in the pair, at most 16 KiB per direction, as a
+// prefix a socket did not take at once does; once the other direction has ended, headers are
+// read alone, so nothing of the socket's next pair is read), and an end frame stands for a FIN
+// both ways. Once an end frame went each way the pair ends and the framed
 // socket, clean, goes to the pair's Keeper instead of being closed: the proxies carry one client
 // after another over one standby socket this way. It leaves the loop's epoll set when Keep
 // returns, unless Keep gave it straight back to the same loop, which then re-points its

@@ -167,3 +167,55 @@ func TestFramedEndThenFIN(t *testing.T) {
 	}
 	k.closedNotKept(t)
 }
+
+// TestFramedSmallAndBigFramesInTurn: a conversation whose messages are small and large in turn,
+// both ways, as a handshake followed by a download and more requests would be. A direction
+// begins its frames by copy while they stay small and the splice way after a large one
+// (smallFrame), in both roles: towards the framed peer (sendFrame, or a header with the pipe's
+// first splice) and from it (readFrames, or a header read alone). Every message must arrive
+// whole and in order each way, the framed peer must see only well-formed frames, and the socket
+// must be kept at the end; on every data path (splice, copy only, one small pipe).
+func TestFramedSmallAndBigFramesInTurn(t *testing.T) {
+	sizes := []int{90, 40 << 10, 300, smallFrame + 1, 5, 200 << 10, smallFrame, 1, 20 << 10, 700}
+	for _, dc := range dataConfigs {
+		t.Run(dc.name, func(t *testing.T) {
+			g := newRig(t)
+			checkFDsAtEnd(t)
+			r, done := testRelay(t, dc.cfg)
+			k := newKeeper(t, nil, false)
+			client, peer := framedPair(t, r, g, nil, "in turn", k)
+			var up, down int64
+			for i, size := range sizes {
+				// The framed peer speaks first (a server's flight), in frames of the size given.
+				fromPeer := randomBytes(uint64(2*i), size)
+				if _, err := peer.Write(AppendFrame(nil, fromPeer)); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, size)
+				_ = client.SetReadDeadline(time.Now().Add(testTimeout))
+				if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, fromPeer) {
+					t.Fatalf("message %d (%d bytes) to the client: %v, or other bytes", i, size, err)
+				}
+				// The client answers with the size of the turn after.
+				fromClient := randomBytes(uint64(2*i+1), sizes[(i+1)%len(sizes)])
+				if _, err := client.Write(fromClient); err != nil {
+					t.Fatal(err)
+				}
+				_ = peer.SetReadDeadline(time.Now().Add(testTimeout))
+				readFrames(t, peer, fromClient, false)
+				down += int64(size)
+				up += int64(len(fromClient))
+			}
+			_ = client.CloseWrite()
+			readFrames(t, peer, nil, true)
+			if _, err := peer.Write(AppendEnd(nil)); err != nil {
+				t.Fatal(err)
+			}
+			expectEOF(t, "client", client)
+			if st := waitStats(t, done, 1)[0]; st.Reason != ReasonDone || !st.Kept || st.AToB != up || st.BToA != down {
+				t.Errorf("stats %+v, want done, kept, AToB %d, BToA %d", st, up, down)
+			}
+			wantKept(t, k, peer)
+		})
+	}
+}

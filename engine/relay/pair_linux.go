@@ -18,6 +18,9 @@ type direction struct {
 	// discard: the source is framed and its payload is dropped until its end (cut);
 	// dropped counts what was dropped.
 	discard bool
+	// big: the last frame this direction read or began was longer than smallFrame, so the
+	// next one begins the splice way (see smallFrame).
+	big     bool
 	dropped int64
 	fr      frameState // a framed source's or destination's framing (a pair frames one side)
 }

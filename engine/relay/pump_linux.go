@@ -168,14 +168,14 @@ func (l *loop) pump(p *pair, d int) bool {
 
 		default:
 			turn--
-			if p.framedDst(d) && dr.fr.rem == 0 {
+			if p.framedDst(d) && dr.fr.rem == 0 && !dr.big {
 				if !l.sendFrame(p, d) {
 					return false
 				}
 				continue
 			}
 			if p.framedSrc(d) && dr.fr.rem == 0 {
-				if dr.fr.n == 0 && !p.dir[1-d].shut {
+				if dr.fr.n == 0 && !p.dir[1-d].shut && !dr.big {
 					if !l.readFrames(p, d) {
 						return false
 					}
@@ -219,8 +219,14 @@ func (l *loop) pump(p *pair, d int) bool {
 			}
 			dr.pipe = pp
 			dr.inPipe = int32(n)
-			if p.framedSrc(d) {
+			switch {
+			case p.framedSrc(d):
 				dr.fr.rem -= int32(n)
+			case p.framedDst(d) && dr.fr.rem == 0:
+				// A frame begun the splice way (see smallFrame): its header goes out with the
+				// pipe's first splice.
+				dr.fr.start(FrameData, frameLen(src, n, l.pipes.size))
+				dr.big = dr.fr.rem > smallFrame
 			}
 		}
 	}
@@ -254,7 +260,13 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 		return true
 	}
 	if p.framedDst(d) {
-		// A frame sendFrame began (its header may still be partly unsent): only its rest.
+		if dr.fr.rem == 0 {
+			// A frame begun the splice way with no pipe free: it announces what the peek
+			// holds, and what the destination does not take now goes out on later calls.
+			dr.fr.start(FrameData, int32(n))
+			dr.big = dr.fr.rem > smallFrame
+		}
+		// Its header (or what sendFrame left of it) goes first, then only the frame's rest.
 		if done, alive := l.sendHeader(p, d, true); !done {
 			return alive
 		}

@@ -7,7 +7,7 @@
 # make soak      200,000 connections through the real chain at concurrency 100 (make test runs 2,000)
 # make examples  build and install the demo's internal-server
 # make certs     the dev PKI under settings/dev/certs (kept if present)
-# make bench     the full benchmark (about 15 minutes): the chain against direct and HAProxy,
+# make bench     the full benchmark (about 25 minutes): the chain against direct and HAProxy,
 #                report in bench/out; `make bench PROFILE=cpu` also profiles the public proxy,
 #                `make bench SYSCALLS=1` also counts each proxy's system calls per connection (perf)
 # make bench-quick  the same, shorter (under two minutes)

@@ -390,32 +390,47 @@ func (l *loop) readFrames(p *pair, d int) bool {
 // deliver sends payload, read from direction d's source, to its destination; what it does not
 // take waits in p.pre. It reports whether p is still alive.
 func (l *loop) deliver(p *pair, d int, payload []byte) bool {
-	w := 0
+	w, alive := l.sendNow(p, d, payload, 0)
+	if !alive {
+		return false
+	}
+	p.dir[d].bytes += int64(w)
+	p.hold(d, payload[w:])
+	return true
+}
+
+// sendNow writes b, with flags, to direction d's destination in one call (again if a signal
+// interrupts it) and returns how much it took: nothing when the destination is full, which
+// clears its writable flag. It reports whether p is still alive.
+func (l *loop) sendNow(p *pair, d int, b []byte, flags int) (int, bool) {
 	for p.writable[1-d] {
-		n, err := send(p.fd[1-d], payload)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := sendFlags(p.fd[1-d], b, flags)
 		switch {
+		case err == unix.EINTR:
+			continue
 		case err == unix.EAGAIN:
 			p.writable[1-d] = false
 		case err != nil:
-			return l.fail(p, "write", 1-d, err)
+			return 0, l.fail(p, "write", 1-d, err)
 		case n == 0:
-			return l.fail(p, "write", 1-d, errNoProgress)
+			return 0, l.fail(p, "write", 1-d, errNoProgress)
 		default:
-			w = n
+			return n, true
 		}
-		break
 	}
-	p.dir[d].bytes += int64(w)
-	if w < len(payload) {
-		if p.pre == nil {
-			p.pre = new([2][]byte)
-		}
-		p.pre[d] = append([]byte(nil), payload[w:]...)
+	return 0, true
+}
+
+// hold keeps rest, what direction d's destination did not take, for pump to send before
+// anything else of d (nothing if rest is empty).
+func (p *pair) hold(d int, rest []byte) {
+	if len(rest) == 0 {
+		return
 	}
-	return true
+	if p.pre == nil {
+		p.pre = new([2][]byte)
+	}
+	p.pre[d] = append([]byte(nil), rest...)
 }
 
 // sendFrame begins direction d's next frame towards its framed destination by copy, while its
@@ -455,34 +470,15 @@ func (l *loop) sendFrame(p *pair, d int) bool {
 	if dr.fr.rem > int32(n) {
 		flags = unix.MSG_MORE // the frame's rest follows at once, spliced
 	}
-	w := 0
-	for {
-		m, err := sendFlags(p.fd[1-d], buf[:FrameHeader+n], flags)
-		if err == unix.EINTR {
-			continue
-		}
-		switch {
-		case err == unix.EAGAIN:
-			p.writable[1-d] = false
-		case err != nil:
-			return l.fail(p, "write", 1-d, err)
-		case m == 0:
-			return l.fail(p, "write", 1-d, errNoProgress)
-		default:
-			w = m
-		}
-		break
+	w, alive := l.sendNow(p, d, buf[:FrameHeader+n], flags)
+	if !alive {
+		return false
 	}
 	h := min(w, FrameHeader)
 	dr.fr.n -= uint8(h)
 	sent := w - h
 	dr.fr.rem -= int32(sent)
 	dr.bytes += int64(sent)
-	if sent < n {
-		if p.pre == nil {
-			p.pre = new([2][]byte)
-		}
-		p.pre[d] = append([]byte(nil), buf[FrameHeader+sent:FrameHeader+n]...)
-	}
+	p.hold(d, buf[FrameHeader+sent:FrameHeader+n])
 	return true
 }

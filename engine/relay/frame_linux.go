@@ -288,9 +288,9 @@ const frameRead = 16 << 10
 // header and bytes with a read and a write, where the splice way costs a header read or write
 // and two splices. Once a frame was longer, the splice way: the bytes of a stream (TLS records
 // of 16 KiB, one or a few per frame) would otherwise be copied into the loop's buffer and out of
-// it, which cost the public proxy a fifth more CPU per GiB and a sixth of the one-stream TLS
-// download rate, interleaved against the tree before; the system call saved per frame is worth
-// less than copying 8 KiB twice.
+// it, and the system call saved per frame is worth less than copying 8 KiB twice. Interleaved
+// against copying every frame's start, a raw one-stream download cost the public proxy 0.43 s/GiB
+// instead of 0.63 (BENCHMARKS.md).
 const smallFrame = 8 << 10
 
 // readFrames reads direction d's framed source at a small frame's start (see smallFrame) by copy:

@@ -237,19 +237,12 @@ func (l *loop) run() {
 		case l.exited:
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			l.now = int64(time.Since(l.epoch))
-			// A queued pair whose sockets stayed silent has had no event to start it.
-			if _, closed := l.takeQueue(); closed {
+			l.sweep()
+			// A queued pair whose sockets stayed silent has had no event to start it, and the
+			// sweep may have ended a pair whose Keeper gave its socket back (handBack).
+			if _, closed := l.takeAll(); closed {
 				l.exit(ReasonShutdown, nil)
 				continue
-			}
-			l.sweep()
-			if l.takeSoon {
-				// The sweep ended a pair whose Keeper gave its socket back: see handBack.
-				l.takeSoon = false
-				if _, closed := l.takeQueue(); closed {
-					l.exit(ReasonShutdown, nil)
-					continue
-				}
 			}
 			l.publish()
 		case err != nil:
@@ -289,8 +282,7 @@ func (l *loop) poll(uintptr) bool {
 			}
 		}
 		if woken || queued || l.takeSoon {
-			l.takeSoon = false
-			started, closed := l.takeQueue()
+			started, closed := l.takeAll()
 			if closed {
 				l.exit(ReasonShutdown, nil)
 				return true
@@ -314,6 +306,20 @@ func (l *loop) poll(uintptr) bool {
 func (l *loop) publish() {
 	l.pipesInUse.Store(int64(l.pipes.inUse))
 	l.pipesOpen.Store(int64(l.pipes.open))
+}
+
+// takeAll takes the queue, and again for as long as a pair it started ended at once and its
+// Keeper gave the socket back to this loop (handBack), which needs its entry started before the
+// loop parks.
+func (l *loop) takeAll() (started, closed bool) {
+	for {
+		l.takeSoon = false
+		s, c := l.takeQueue()
+		started = started || s
+		if c || !l.takeSoon {
+			return started, c
+		}
+	}
 }
 
 // takeQueue starts the queued pairs and awaited sockets, serves the Visit calls

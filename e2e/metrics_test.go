@@ -203,11 +203,24 @@ func TestClusterStoreMetrics(t *testing.T) {
 		}
 	}
 	body := waitMetric(1)
-	_, got := scrape(t, c, chain.Public)
-	atLeast(t, chain.Public, got, map[string]float64{
+	// The other instance shows up with its first heartbeat, which may follow the store coming up.
+	want := map[string]float64{
 		`epsproxy_announcements{state="live",store="redis"}`: 1,
 		"epsproxy_cluster_instances":                         2,
-	})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, got := scrape(t, c, chain.Public)
+		all := true
+		for k, v := range want {
+			all = all && got[k] >= v
+		}
+		if all || time.Now().After(deadline) {
+			atLeast(t, chain.Public, got, want)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	r.Kill()
 	waitMetric(0)
 	r.Restart()

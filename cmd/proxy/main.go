@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -82,7 +83,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 	var (
 		svc    daemon.Service
 		drain  func() time.Duration
-		procs  func() // sizes GOMAXPROCS once the loops are sized
+		procs  func() func() // sizes GOMAXPROCS once the loops are sized; returns its stop
 		reload func(settings) ([]string, error)
 	)
 	switch which {
@@ -96,7 +97,11 @@ func serve(which string, args []string, stderr io.Writer) int {
 		}
 		svc, drain = p, p.DrainTimeout
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
-		procs = func() { daemon.SpareProcs(p.Loops()) }
+		// gnet's loops block in epoll_wait holding a P: as many Ps as loops while the proxy is
+		// quiet, a spare P per loop besides the CPUs once it is busy (daemon.Governor).
+		procs = func() func() {
+			return daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops()).Stop
+		}
 		adm.Register("public", func() any { return p.Stats() })
 		if err := p.Metrics(reg); err != nil {
 			return daemon.Fail(stderr, "proxy", err)
@@ -112,10 +117,11 @@ func serve(which string, args []string, stderr io.Writer) int {
 		svc, drain = p, p.DrainTimeout
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Private) }
 		// Its Go code is the relay's loops, unless it terminates TLS itself.
-		procs = func() {
+		procs = func() func() {
 			if s.Private.TerminateTLS == nil {
 				daemon.SetProcs(p.Relay().Loops())
 			}
+			return func() {}
 		}
 		adm.Register("private", func() any { return p.Stats() })
 		if err := p.Metrics(reg); err != nil {
@@ -123,7 +129,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		}
 	}
 	adm.Handle("/metrics", metrics.Handler(reg))
-	procs()
+	defer procs()()
 	stopProfile, err := pf.Start()
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)

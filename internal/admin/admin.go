@@ -123,6 +123,7 @@ func (a *Server) Stop(ctx context.Context) error {
 // Process is the process section of /debug/stats.
 type Process struct {
 	Goroutines int    `json:"goroutines"`
+	GOMAXPROCS int    `json:"gomaxprocs"` // moves with the load in a public proxy (daemon.Governor)
 	FDs        int    `json:"fds"`
 	HeapAlloc  uint64 `json:"heap_alloc"`
 	Sys        uint64 `json:"sys"`
@@ -137,7 +138,7 @@ func (a *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		fds = len(ents)
 	}
-	out["process"] = Process{Goroutines: runtime.NumGoroutine(), FDs: fds, HeapAlloc: ms.HeapAlloc, Sys: ms.Sys, NumGC: ms.NumGC}
+	out["process"] = Process{Goroutines: runtime.NumGoroutine(), GOMAXPROCS: runtime.GOMAXPROCS(0), FDs: fds, HeapAlloc: ms.HeapAlloc, Sys: ms.Sys, NumGC: ms.NumGC}
 	a.mu.Lock()
 	for name, f := range a.stats {
 		out[name] = f()

@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"testing"
 )
 
@@ -52,5 +54,26 @@ func TestHandle(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(body) != "up 1\n" {
 		t.Errorf("GET /metrics: %d %q", resp.StatusCode, body)
+	}
+}
+
+// /debug/stats says how many Ps the process runs with: a public proxy's governor moves it.
+func TestStatsProcess(t *testing.T) {
+	s, err := Start(Settings{Bind: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(t.Context())
+	resp, err := http.Get("http://" + s.ln.Addr().String() + "/debug/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Process Process }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Process.GOMAXPROCS != runtime.GOMAXPROCS(0) || out.Process.Goroutines < 1 || out.Process.FDs < 1 {
+		t.Errorf("process section %+v, want gomaxprocs %d and the goroutines and fds counted", out.Process, runtime.GOMAXPROCS(0))
 	}
 }

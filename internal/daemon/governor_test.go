@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond every few milliseconds for at most limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(limit); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("after %v: %s", limit, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestGovernorFollowsCPUUse(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+
+	g := &Governor{Quiet: 1, Busy: 3, Every: 20 * time.Millisecond, Up: 0.5, Down: 0.2, Calm: 2}
+	g.Start()
+	defer g.Stop()
+	if got := runtime.GOMAXPROCS(0); got != 1 || g.IsBusy() {
+		t.Fatalf("after Start: GOMAXPROCS %d, busy %v; want 1, quiet", got, g.IsBusy())
+	}
+
+	// A goroutine that spins uses a whole core: the governor must go busy.
+	var spin atomic.Bool
+	spin.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; spin.Load(); n++ {
+			if n%(1<<20) == 0 {
+				runtime.Gosched()
+			}
+		}
+	}()
+	waitFor(t, 10*time.Second, "a spinning goroutine did not make the governor busy", func() bool {
+		return g.IsBusy() && runtime.GOMAXPROCS(0) == 3
+	})
+
+	// Once it stops, the process is quiet again.
+	spin.Store(false)
+	<-done
+	waitFor(t, 10*time.Second, "the governor stayed busy with nothing running", func() bool {
+		return !g.IsBusy() && runtime.GOMAXPROCS(0) == 1
+	})
+
+	g.Stop()
+	g.Stop() // twice is fine
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("after Stop: GOMAXPROCS %d, want the busy size 3", got)
+	}
+}
+
+func TestGovernProcsLeavesAnExplicitGOMAXPROCS(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+
+	t.Setenv("GOMAXPROCS", "2")
+	if g := GovernProcs(1, orig+5); g != nil {
+		g.Stop()
+		t.Fatal("GovernProcs started a governor although GOMAXPROCS is set in the environment")
+	}
+	if got := runtime.GOMAXPROCS(0); got != orig {
+		t.Errorf("GOMAXPROCS %d, want %d unchanged", got, orig)
+	}
+	var g *Governor
+	g.Stop() // what a caller defers when GovernProcs returned nil
+}
+
+func TestGovernProcsSameSizesIsSetProcs(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+
+	t.Setenv("GOMAXPROCS", "")
+	if g := GovernProcs(2, 2); g != nil {
+		g.Stop()
+		t.Fatal("GovernProcs started a governor for two equal sizes")
+	}
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Errorf("GOMAXPROCS %d, want 2", got)
+	}
+}

@@ -14,8 +14,8 @@ import (
 // Why: a goroutine blocked in a system call (gnet's event loops park in epoll_wait) keeps its P,
 // and the runtime's sysmon takes that P back only after 10 ms when another P is idle. Each time
 // such a loop wakes from a wait that long, sysmon is woken from its deep sleep and restarts at
-// 20 µs ticks: about 50 wake-ups of its own per quiet-to-active transition (bench/cmd/parkcost
-// shows it with no gnet at all). A proxy that sees a client every few tens of milliseconds pays
+// 20 µs ticks: 20 to 50 wake-ups of its own per quiet-to-active transition (49 per client of
+// the seed's stress test in the public proxy; bench/cmd/parkcost shows it with no gnet at all). A proxy that sees a client every few tens of milliseconds pays
 // that for every client. With no idle P (GOMAXPROCS equal to the loops that block), sysmon takes
 // a blocked loop's P back at its next tick and sleeps again. Under load the other way round
 // wins: with a spare P per blocking loop, a goroutine the runtime poller wakes runs at once
@@ -76,10 +76,10 @@ func (g *Governor) IsBusy() bool {
 	return g.busy
 }
 
-// Stop ends the governor and leaves GOMAXPROCS at Busy. It may be called more than once, and on
-// a nil Governor.
+// Stop ends the governor and leaves GOMAXPROCS at Busy. It may be called more than once, on a
+// nil Governor and on one never started.
 func (g *Governor) Stop() {
-	if g == nil {
+	if g == nil || g.done == nil {
 		return
 	}
 	g.mu.Lock()

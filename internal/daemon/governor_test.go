@@ -72,7 +72,8 @@ func TestGovernProcsLeavesAnExplicitGOMAXPROCS(t *testing.T) {
 		t.Errorf("GOMAXPROCS %d, want %d unchanged", got, orig)
 	}
 	var g *Governor
-	g.Stop() // what a caller defers when GovernProcs returned nil
+	g.Stop()                              // what a caller defers when GovernProcs returned nil
+	(&Governor{Quiet: 1, Busy: 2}).Stop() // never started: returns at once
 }
 
 func TestGovernProcsSameSizesIsSetProcs(t *testing.T) {

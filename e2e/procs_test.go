@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"epsproxy/internal/chain"
+)
+
+// The public proxy runs with as many Ps as gnet loops while it is quiet, with more while clients
+// keep it busy, and with the first number again once they stop (internal/daemon.Governor):
+// what an operator reads in /debug/stats.
+func TestPublicProxyProcsFollowLoad(t *testing.T) {
+	c := newChain(t)
+	// The governor steps aside for a GOMAXPROCS from the environment: make sure none is inherited.
+	c.Env[chain.Public] = append(c.Env[chain.Public], "GOMAXPROCS=")
+	withAdmin(t, c, chain.Public)
+	startAll(t, c)
+	waitGet(t, c, chain.Domain)
+	procs := func() int { return adminStats(t, c, chain.Public).Process.GOMAXPROCS }
+
+	// At rest: the same number for two seconds in a row (the governor goes quiet after one
+	// second of calm, so start-up's TLS handshakes with the node are behind us).
+	quiet, since := procs(), time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Since(since) < 2*time.Second; time.Sleep(100 * time.Millisecond) {
+		if n := procs(); n != quiet {
+			quiet, since = n, time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the public proxy's GOMAXPROCS did not settle within 30 s at rest (last %d)", quiet)
+		}
+	}
+	if quiet < 1 {
+		t.Fatalf("GOMAXPROCS %d at rest", quiet)
+	}
+
+	// Busy: 16 clients opening one connection after another, for at most 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := c.HTTPClient(c.Ports.PublicTLS, false)
+			for ctx.Err() == nil {
+				if code, _, err := get(cl, chain.Domain); err == nil && code == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	busy := quiet
+	for ctx.Err() == nil && busy <= quiet {
+		time.Sleep(50 * time.Millisecond)
+		busy = procs()
+	}
+	cancel()
+	wg.Wait()
+	if busy <= quiet {
+		t.Fatalf("after 30 s of 16 clients (%d requests, %d failed) the public proxy still had GOMAXPROCS %d, as at rest",
+			ok.Load(), failed.Load(), busy)
+	}
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed under load", failed.Load(), ok.Load()+failed.Load())
+	}
+
+	// Quiet again.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n := procs()
+		if n == quiet {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the load stopped the public proxy still had GOMAXPROCS %d (%d at rest, %d busy)", n, quiet, busy)
+		}
+	}
+	t.Logf("GOMAXPROCS %d at rest, %d under load (%d requests), %d again once quiet", quiet, busy, ok.Load(), quiet)
+}

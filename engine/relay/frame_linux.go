@@ -439,9 +439,11 @@ func (p *pair) hold(d int, rest []byte) {
 // splice in, a header, a splice out and a splice that finds nothing cost four system calls. The
 // frame announces what frameLen says: when the read filled the buffer, everything the source has
 // queued, whose rest pump splices. A read that does not fill the buffer emptied the socket (unless
-// its FIN was reported), so no read has to find nothing. What the destination does not take waits:
-// the header's rest in d's frame state, the bytes in p.pre (at most frameRead), both sent before
-// anything else of d. It reports whether p is still alive.
+// its FIN was reported), so no read has to find nothing; and when the FIN was reported, that read
+// was the source's last, so the end frame goes out in the same write (a server that answers and
+// closes costs one read and one write, not two of each). What the destination does not take
+// waits: the header's rest in d's frame state, the bytes in p.pre (at most frameRead), both sent
+// before anything else of d. It reports whether p is still alive.
 func (l *loop) sendFrame(p *pair, d int) bool {
 	dr := &p.dir[d]
 	buf := l.scratch()
@@ -463,6 +465,8 @@ func (l *loop) sendFrame(p *pair, d int) bool {
 	if n < room && !p.fin[d] {
 		p.readable[d] = false
 	}
+	// A short read after the FIN was reported emptied the source for good.
+	last := n < room && p.fin[d] && !dr.abort && FrameHeader+n+FrameHeader <= len(buf)
 	dr.fr.start(FrameData, frameLen(p.fd[d], n, room))
 	dr.big = dr.fr.rem > smallFrame
 	copy(buf, dr.fr.hdr[:])
@@ -470,15 +474,36 @@ func (l *loop) sendFrame(p *pair, d int) bool {
 	if dr.fr.rem > int32(n) {
 		flags = unix.MSG_MORE // the frame's rest follows at once, spliced
 	}
-	w, alive := l.sendNow(p, d, buf[:FrameHeader+n], flags)
+	msg := buf[:FrameHeader+n]
+	if last {
+		msg = AppendEnd(msg) // in place: len(buf) has room for it
+	}
+	w, alive := l.sendNow(p, d, msg, flags)
 	if !alive {
 		return false
 	}
-	h := min(w, FrameHeader)
+	data := min(w, FrameHeader+n)
+	h := min(data, FrameHeader)
 	dr.fr.n -= uint8(h)
-	sent := w - h
+	sent := data - h
 	dr.fr.rem -= int32(sent)
 	dr.bytes += int64(sent)
 	p.hold(d, buf[FrameHeader+sent:FrameHeader+n])
+	if !last || w <= FrameHeader+n {
+		return true // the end frame waits for the read that finds the FIN, as without it
+	}
+	// The data frame is out and the end frame begun: the direction is over. What is left of the
+	// end frame's header, if anything, pump's end case sends.
+	dr.fr.start(FrameEnd, 0)
+	dr.fr.n -= uint8(w - (FrameHeader + n))
+	dr.eof = true
+	if dr.fr.n > 0 {
+		return true
+	}
+	dr.shut = true
+	if p.dir[1-d].shut {
+		l.finish(p, ReasonDone, nil)
+		return false
+	}
 	return true
 }

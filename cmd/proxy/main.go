@@ -83,7 +83,8 @@ func serve(which string, args []string, stderr io.Writer) int {
 	var (
 		svc    daemon.Service
 		drain  func() time.Duration
-		procs  func() func() // sizes GOMAXPROCS once the loops are sized; returns its stop
+		procs  func() // sizes GOMAXPROCS once the loops are sized
+		gov    *daemon.Governor
 		reload func(settings) ([]string, error)
 	)
 	switch which {
@@ -99,9 +100,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
 		// gnet's loops block in epoll_wait holding a P: as many Ps as loops while the proxy is
 		// quiet, a spare P per loop besides the CPUs once it is busy (daemon.Governor).
-		procs = func() func() {
-			return daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops()).Stop
-		}
+		procs = func() { gov = daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops()) }
 		adm.Register("public", func() any { return p.Stats() })
 		if err := p.Metrics(reg); err != nil {
 			return daemon.Fail(stderr, "proxy", err)
@@ -117,11 +116,10 @@ func serve(which string, args []string, stderr io.Writer) int {
 		svc, drain = p, p.DrainTimeout
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Private) }
 		// Its Go code is the relay's loops, unless it terminates TLS itself.
-		procs = func() func() {
+		procs = func() {
 			if s.Private.TerminateTLS == nil {
 				daemon.SetProcs(p.Relay().Loops())
 			}
-			return func() {}
 		}
 		adm.Register("private", func() any { return p.Stats() })
 		if err := p.Metrics(reg); err != nil {
@@ -129,7 +127,8 @@ func serve(which string, args []string, stderr io.Writer) int {
 		}
 	}
 	adm.Handle("/metrics", metrics.Handler(reg))
-	defer procs()()
+	procs()
+	defer gov.Stop() // nil unless a public proxy's governor runs
 	stopProfile, err := pf.Start()
 	if err != nil {
 		return daemon.Fail(stderr, "proxy", err)

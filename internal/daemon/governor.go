@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,9 +32,8 @@ type Governor struct {
 
 	stop chan struct{}
 	done chan struct{}
-	mu   sync.Mutex
-	busy bool
-	gone bool
+	once sync.Once
+	busy atomic.Bool
 }
 
 // Defaults of the governor's thresholds: Up 15% of one core, Down 8% for 4 windows of 250 ms.
@@ -70,11 +70,7 @@ func (g *Governor) Start() {
 }
 
 // IsBusy reports whether the governor is in the busy regime.
-func (g *Governor) IsBusy() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.busy
-}
+func (g *Governor) IsBusy() bool { return g.busy.Load() }
 
 // Stop ends the governor and leaves GOMAXPROCS at Busy. It may be called more than once, on a
 // nil Governor and on one never started.
@@ -82,12 +78,7 @@ func (g *Governor) Stop() {
 	if g == nil || g.done == nil {
 		return
 	}
-	g.mu.Lock()
-	if !g.gone {
-		g.gone = true
-		close(g.stop)
-	}
-	g.mu.Unlock()
+	g.once.Do(func() { close(g.stop) })
 	<-g.done
 }
 
@@ -106,10 +97,7 @@ func (g *Governor) run() {
 			cpu := cpuTime()
 			use := float64(cpu-last) / float64(now.Sub(at))
 			last, at = cpu, now
-			g.mu.Lock()
-			busy := g.busy
-			g.mu.Unlock()
-			switch {
+			switch busy := g.busy.Load(); {
 			case !busy && use >= g.Up:
 				g.set(true)
 			case busy && use < g.Down:
@@ -130,9 +118,7 @@ func (g *Governor) set(busy bool) {
 		n = g.Busy
 	}
 	runtime.GOMAXPROCS(n)
-	g.mu.Lock()
-	g.busy = busy
-	g.mu.Unlock()
+	g.busy.Store(busy)
 }
 
 // cpuTime is the process's user and system CPU time. getrusage does not enter the runtime's

@@ -500,7 +500,14 @@ func (l *loop) sendFrame(p *pair, d int) bool {
 	if dr.fr.n > 0 {
 		return true
 	}
-	dr.shut = true
+	return l.endOut(p, d)
+}
+
+// endOut marks direction d's last frame (its end or abort frame) as sent to its framed
+// destination: the direction is over, and the pair with it once the other direction is too. It
+// reports whether p is still alive.
+func (l *loop) endOut(p *pair, d int) bool {
+	p.dir[d].shut = true
 	if p.dir[1-d].shut {
 		l.finish(p, ReasonDone, nil)
 		return false

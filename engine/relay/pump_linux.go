@@ -134,12 +134,7 @@ func (l *loop) pump(p *pair, d int) bool {
 						break
 					}
 				}
-				dr.shut = true
-				if p.dir[1-d].shut {
-					l.finish(p, ReasonDone, nil)
-					return false
-				}
-				return true
+				return l.endOut(p, d)
 			}
 			if p.dir[1-d].shut {
 				// The other direction is over: closing dst, which finish does, sends the

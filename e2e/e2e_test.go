@@ -93,6 +93,35 @@ func ready(t *testing.T, c *chain.Chain) {
 	}
 }
 
+// load is n clients requesting the announced name through the public proxy, one new connection
+// after another, until ctx ends; wait returns once they have all stopped.
+type load struct {
+	ok, failed atomic.Int64
+	wg         sync.WaitGroup
+}
+
+func startLoad(ctx context.Context, c *chain.Chain, n int) *load {
+	l := &load{}
+	for range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			cl := c.HTTPClient(c.Ports.PublicTLS, false)
+			for ctx.Err() == nil {
+				if code, _, err := get(cl, chain.Domain); err == nil && code == 200 {
+					l.ok.Add(1)
+				} else {
+					l.failed.Add(1)
+					time.Sleep(10 * time.Millisecond) // a refused connect fails at once: do not spin
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) wait() { l.wg.Wait() }
+
 // get and post are the README's curl commands.
 func get(cl *http.Client, host string) (int, string, error) {
 	resp, err := cl.Get("https://" + host + "/jsonrpc")

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,36 +38,20 @@ func TestPublicProxyProcsFollowLoad(t *testing.T) {
 	// Busy: 16 clients opening one connection after another, for at most 30 s.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := c.HTTPClient(c.Ports.PublicTLS, false)
-			for ctx.Err() == nil {
-				if code, _, err := get(cl, chain.Domain); err == nil && code == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		}()
-	}
+	ld := startLoad(ctx, c, 16)
 	busy := quiet
 	for ctx.Err() == nil && busy <= quiet {
 		time.Sleep(50 * time.Millisecond)
 		busy = procs()
 	}
 	cancel()
-	wg.Wait()
+	ld.wait()
 	if busy <= quiet {
 		t.Fatalf("after 30 s of 16 clients (%d requests, %d failed) the public proxy still had GOMAXPROCS %d, as at rest",
-			ok.Load(), failed.Load(), busy)
+			ld.ok.Load(), ld.failed.Load(), busy)
 	}
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed under load", failed.Load(), ok.Load()+failed.Load())
+	if ld.failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed under load", ld.failed.Load(), ld.ok.Load()+ld.failed.Load())
 	}
 
 	// Quiet again.
@@ -82,5 +64,5 @@ func TestPublicProxyProcsFollowLoad(t *testing.T) {
 			t.Fatalf("30 s after the load stopped the public proxy still had GOMAXPROCS %d (%d at rest, %d busy)", n, quiet, busy)
 		}
 	}
-	t.Logf("GOMAXPROCS %d at rest, %d under load (%d requests), %d again once quiet", quiet, busy, ok.Load(), quiet)
+	t.Logf("GOMAXPROCS %d at rest, %d under load (%d requests), %d again once quiet", quiet, busy, ld.ok.Load(), quiet)
 }

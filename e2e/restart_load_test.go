@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,26 +16,10 @@ func TestRestartUnderLoad(t *testing.T) {
 	startAll(t, c)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := c.HTTPClient(c.Ports.PublicTLS, false)
-			for ctx.Err() == nil {
-				if code, _, err := get(cl, chain.Domain); err == nil && code == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-					time.Sleep(10 * time.Millisecond) // a refused connect fails at once: do not spin
-				}
-			}
-		}()
-	}
+	ld := startLoad(ctx, c, 8)
 	for _, name := range []string{chain.Public, chain.Private, chain.PublicEPS, chain.PrivateEPS} {
 		time.Sleep(500 * time.Millisecond) // let load run against the current process
-		before := ok.Load()
+		before := ld.ok.Load()
 		start := time.Now()
 		if err := c.Stop(name, 15*time.Second); err != nil {
 			t.Fatalf("stopping %s under load: %v", name, err)
@@ -47,10 +29,10 @@ func TestRestartUnderLoad(t *testing.T) {
 		}
 		waitGet(t, c, chain.Domain)
 		t.Logf("%s restarted under load: serving again %v after the SIGTERM (%d requests succeeded meanwhile, %d failed in all so far)",
-			name, time.Since(start).Round(time.Millisecond), ok.Load()-before, failed.Load())
+			name, time.Since(start).Round(time.Millisecond), ld.ok.Load()-before, ld.failed.Load())
 	}
 	cancel()
-	wg.Wait()
+	ld.wait()
 	// Quiet again: every request succeeds.
 	cl := c.HTTPClient(c.Ports.PublicTLS, false)
 	for i := range 50 {
@@ -58,5 +40,5 @@ func TestRestartUnderLoad(t *testing.T) {
 			t.Fatalf("request %d after the restarts: %d %v", i, code, err)
 		}
 	}
-	t.Logf("under load: %d requests succeeded, %d failed around the four restarts", ok.Load(), failed.Load())
+	t.Logf("under load: %d requests succeeded, %d failed around the four restarts", ld.ok.Load(), ld.failed.Load())
 }

@@ -264,6 +264,37 @@ func TestSummarizeAndChecks(t *testing.T) {
 	}
 }
 
+// The budget table adds the load generator, the internal server and the proxies per target, and
+// predicts × direct from the totals: direct 400 + 500 = 900 µs, the chain 450 + 520 + 310 = 1,280,
+// so 0.70×; the chain's proxies could have 900/0.8 − 970 = 155 µs for 0.80×.
+func TestBudgetTable(t *testing.T) {
+	res := &Results{Conns: connsFixture()}
+	for i := range res.Conns {
+		res.Conns[i].CPUPerConnUs[ProcHarness] = map[string]Float{TargetDirect: 400, TargetChain: 450}[res.Conns[i].Target]
+	}
+	summarize(res)
+	tb, ok := budgetTable(res, 25)
+	if !ok {
+		t.Fatal("no budget table with direct measured at c=25")
+	}
+	rows := map[string][]string{}
+	for _, r := range tb.Rows {
+		rows[r[0]] = r
+	}
+	if got, want := rows[TargetDirect], []string{TargetDirect, "400", "500", "0", "900", "1.00×", ""}; !slices.Equal(got, want) {
+		t.Errorf("direct row %q, want %q", got, want)
+	}
+	if got, want := rows[TargetChain], []string{TargetChain, "450", "520", "310", "1280", "0.70×", "0.80×"}; !slices.Equal(got, want) {
+		t.Errorf("chain row %q, want %q", got, want)
+	}
+	if n := strings.Join(tb.Notes, " "); !strings.Contains(n, "(970 µs), its four processes would have 155 µs") {
+		t.Errorf("notes %q lack the chain's budget for 0.80×", n)
+	}
+	if _, ok := budgetTable(res, 1); ok {
+		t.Error("a budget table at c=1, where direct was not measured")
+	}
+}
+
 func TestChecksWithNothingMeasured(t *testing.T) {
 	res := &Results{}
 	summarize(res)

@@ -32,6 +32,9 @@ func Markdown(res *Results) string {
 	if len(res.Summary.Conns) > 0 {
 		b.WriteString(connsTable(res).Markdown() + "\n")
 		b.WriteString(cpuTable(res).Markdown() + "\n")
+		if t, ok := budgetTable(res, budgetConcurrency); ok {
+			b.WriteString(t.Markdown() + "\n")
+		}
 	}
 	if len(res.Syscalls) > 0 {
 		b.WriteString(syscallTable(res).Markdown() + "\n")
@@ -109,6 +112,64 @@ func cpuTable(res *Results) report.Table {
 	}
 	t.Notes = []string{fmt.Sprintf("/proc/PID/stat counts in %v ticks; at c=1 a phase spans few of them.", 10*time.Millisecond)}
 	return t
+}
+
+// budgetConcurrency is the concurrency budgetTable reads: the one the targets judge.
+const budgetConcurrency = 25
+
+// budgetTable puts every process a connection costs CPU in, for each target at concurrency c: the
+// load generator, the internal server and the proxies. With the machine's cores all busy the rate
+// follows the total, so direct's total over a target's predicts its × direct; the note says what
+// the chain's proxies could cost for 0.80× direct with the endpoints as they were in this run.
+// False when direct was not measured at c.
+func budgetTable(res *Results, c int) (report.Table, bool) {
+	var direct *ConnsRow
+	for i := range res.Summary.Conns {
+		if r := &res.Summary.Conns[i]; r.Target == TargetDirect && r.Concurrency == c {
+			direct = r
+		}
+	}
+	if direct == nil {
+		return report.Table{}, false
+	}
+	endpoints := func(r *ConnsRow) float64 {
+		return float64(lookup(r.CPUPerConnUs, ProcHarness) + lookup(r.CPUPerConnUs, chain.Internal))
+	}
+	directTotal := endpoints(direct)
+	t := report.Table{
+		Title: fmt.Sprintf("Where a new connection's CPU goes at c=%d, µs: every process, every target", c),
+		Header: []string{"target", "load generator", "internal server", "proxies", "total",
+			"direct's total ÷ total", "× direct (measured)"},
+	}
+	var note string
+	for i := range res.Summary.Conns {
+		r := &res.Summary.Conns[i]
+		if r.Concurrency != c {
+			continue
+		}
+		proxies := float64(r.ProxyCPUPerConnUs)
+		if r.Target == TargetDirect {
+			proxies = 0
+		}
+		total := endpoints(r) + proxies
+		vs := times(r.VsDirect)
+		if r.Target == TargetDirect {
+			vs = ""
+		}
+		t.Rows = append(t.Rows, []string{r.Target, num(lookup(r.CPUPerConnUs, ProcHarness), 0),
+			num(lookup(r.CPUPerConnUs, chain.Internal), 0), num(Float(proxies), 0), num(Float(total), 0),
+			times(Float(report.Ratio(directTotal, total))), vs})
+		if r.Target == TargetChain {
+			note = fmt.Sprintf("For 0.80× direct at this run's endpoint costs behind the chain (%.0f µs), "+
+				"its four processes would have %.0f µs per connection.", endpoints(r), directTotal/0.80-endpoints(r))
+		}
+	}
+	t.Notes = []string{"The load generator is this harness (its own CPU from /proc/self/stat), so it counts behind every target. " +
+		"With both cores busy the rate follows the total CPU per connection: direct's total over a target's is the × direct that predicts."}
+	if note != "" {
+		t.Notes = append(t.Notes, note)
+	}
+	return t, true
 }
 
 func lookup(m map[string]Float, k string) Float {

@@ -152,11 +152,13 @@ func (l *loop) startAwait(pd pending) {
 	if l.nextSweep == 0 {
 		l.nextSweep = l.now + int64(awaitSweep)
 	}
+	p.wantOut[0] = pd.wantsRoom()
 	if err := l.register(p, 0); err != nil {
 		l.dropAwait(p, err)
 		return
 	}
-	// A connected socket takes the greeting now; a connecting one reports EPOLLOUT later.
+	// A connected socket takes the greeting now; a connecting one reports EPOLLOUT once
+	// connected (wantOut asked for it, or greet does when a send finds it not ready).
 	p.writable[0] = true
 	l.greet(p)
 }
@@ -190,6 +192,14 @@ func (l *loop) greet(p *pair) bool {
 		n, err := send(p.fd[0], aw.greeting)
 		switch {
 		case err == unix.EAGAIN:
+			if !p.wantOut[0] {
+				p.wantOut[0] = true
+				ev := l.registration(p, 0)
+				if err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[0], &ev); err != nil {
+					l.dropAwait(p, err)
+					return false
+				}
+			}
 			p.writable[0] = false
 		case err == unix.EINTR:
 		case err != nil:
@@ -318,8 +328,7 @@ func (l *loop) pairAwait(p *pair, pg Pairing, data []byte, drained bool) {
 	}
 	p.readable = [2]bool{!drained, false}
 	p.writable[1] = true // optimistic: a connecting socket answers EAGAIN
-	s, t := token(p.slot, p.gen, 1)
-	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+	ev := l.registration(p, 1)
 	if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[1], &ev); err != nil {
 		l.fail(p, "epoll_ctl", 1, err)
 		return

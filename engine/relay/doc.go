@@ -50,8 +50,9 @@
 // runtime poller, where the epoll descriptor is registered like a socket, and takes
 // the events with non-blocking epoll_wait calls; the system calls on its path are
 // raw calls (see the loop type and sys_linux.go for why both matter to the scheduler).
-// Both sockets of a pair are registered once, edge-triggered, for input, output and
-// peer half-close; the loop keeps "readable" and "writable" flags per socket and a
+// Both sockets of a pair are registered once, edge-triggered, for input and peer
+// half-close, and for output from the first write that finds the socket full (a
+// writable socket reports every ACK that frees room); the loop keeps "readable" and "writable" flags per socket and a
 // small fixed-size record per pair in a slab, found through the epoll data (slot and
 // generation, never a Go pointer). A direction that has bytes to move takes a pipe
 // from the loop's pool, splices source to pipe and at once pipe to destination, and

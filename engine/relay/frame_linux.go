@@ -51,8 +51,7 @@ func (l *loop) sendHeader(p *pair, d int, more bool) (done, alive bool) {
 		n, err := sendFlags(p.fd[1-d], dr.fr.hdr[FrameHeader-dr.fr.n:], flags)
 		switch {
 		case err == unix.EAGAIN:
-			p.writable[1-d] = false
-			return false, true
+			return false, l.full(p, 1-d)
 		case err == unix.EINTR:
 		case err != nil:
 			return false, l.fail(p, "write", 1-d, err)
@@ -409,7 +408,9 @@ func (l *loop) sendNow(p *pair, d int, b []byte, flags int) (int, bool) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			p.writable[1-d] = false
+			if !l.full(p, 1-d) {
+				return 0, false
+			}
 		case err != nil:
 			return 0, l.fail(p, "write", 1-d, err)
 		case n == 0:

@@ -21,12 +21,15 @@ const (
 	// queuedSlot marks a socket registered by Add or Await for an entry still in the
 	// queue (see enqueue).
 	queuedSlot = -2
-	// queuedEvents is what a queued socket is registered for: its peer's bytes or
-	// end of stream, and room to write only when something is left to write.
-	queuedEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
-	// registerEvents: every socket is registered once, edge-triggered, so the
-	// loop never calls epoll_ctl per chunk; RDHUP reports a peer's FIN early.
-	registerEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	// readEvents is what a socket is registered for: its peer's bytes or end of
+	// stream (RDHUP reports a peer's FIN early), edge-triggered, so the loop never
+	// calls epoll_ctl per chunk. Room to write is asked for (writeEvents) only once
+	// a write found the socket full, or when something waits to be written as the
+	// socket is registered (see full): a writable socket reports an edge for every
+	// ACK that frees room, which woke the loop for nothing several times per
+	// connection, and once asked for, it stays asked for.
+	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+	writeEvents = readEvents | unix.EPOLLOUT
 )
 
 // wakeValue is what Add writes to the eventfd: any non-zero count wakes the
@@ -168,9 +171,9 @@ func (l *loop) enqueue(pd pending) bool {
 	if l.closed {
 		return false
 	}
-	ev := unix.EpollEvent{Events: queuedEvents, Fd: queuedSlot}
-	if pd.pre != nil || pd.await != nil && len(pd.await.greeting) > 0 {
-		ev.Events |= unix.EPOLLOUT
+	ev := unix.EpollEvent{Events: readEvents, Fd: queuedSlot}
+	if pd.wantsRoom() {
+		ev.Events = writeEvents
 	}
 	marked := true
 	for _, fd := range pd.fd {
@@ -375,6 +378,7 @@ func (l *loop) start(pd pending) {
 	p.tag = pd.tag
 	p.frm, p.keep, p.preHdr = pd.frm, pd.keep, pd.preHdr
 	p.dir[0].bytes, p.dir[1].bytes = int64(pd.sent[0]), int64(pd.sent[1])
+	p.wantOut = [2]bool{pd.wantsRoom(), pd.wantsRoom()}
 	if pd.err != nil {
 		l.finish(p, ReasonFailed, pd.err)
 		return
@@ -391,15 +395,40 @@ func (l *loop) start(pd pending) {
 }
 
 // register points side's registration, made by enqueue, at p's slot, or makes it
-// if enqueue could not.
+// if enqueue could not; for room to write too if p.wantOut says so.
 func (l *loop) register(p *pair, side int) error {
-	s, t := token(p.slot, p.gen, side)
-	ev := unix.EpollEvent{Events: registerEvents, Fd: s, Pad: t}
+	ev := l.registration(p, side)
 	err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev)
 	if err == unix.ENOENT {
 		err = epollCtl(l.epfd, unix.EPOLL_CTL_ADD, p.fd[side], &ev)
 	}
 	return err
+}
+
+// registration is side's epoll event: p's slot, and room to write if p.wantOut asks for it.
+func (l *loop) registration(p *pair, side int) unix.EpollEvent {
+	s, t := token(p.slot, p.gen, side)
+	ev := unix.EpollEvent{Events: readEvents, Fd: s, Pad: t}
+	if p.wantOut[side] {
+		ev.Events = writeEvents
+	}
+	return ev
+}
+
+// full records that side's socket took nothing more (EAGAIN) and, the first time, asks its
+// registration for room to write, which reports at once if room came back in between. It
+// reports whether p is still alive.
+func (l *loop) full(p *pair, side int) bool {
+	p.writable[side] = false
+	if p.wantOut[side] {
+		return true
+	}
+	p.wantOut[side] = true
+	ev := l.registration(p, side)
+	if err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev); err != nil {
+		return l.fail(p, "epoll_ctl", side, err)
+	}
+	return true
 }
 
 // reject ends a pair or an awaited socket that never started.

@@ -37,8 +37,11 @@ type pair struct {
 	// returns data leaves unread, so a short read no longer means the socket is empty.
 	fin      [2]bool
 	writable [2]bool // true until a write returns EAGAIN
-	dir      [2]direction
-	last     int64 // loop clock when a byte last moved
+	// wantOut: that side's registration asks for room to write (writeEvents), as it does from
+	// the first write that found the socket full on (see full).
+	wantOut [2]bool
+	dir     [2]direction
+	last    int64 // loop clock when a byte last moved
 	// pre holds bytes for a destination that did not take them at once, sent before anything
 	// else of their direction: the prefixes (pre[0] goes to b, pre[1] to a), and what a framed
 	// source's read brought for a full destination (readFrames).

@@ -46,8 +46,7 @@ func (l *loop) pump(p *pair, d int) bool {
 			n, err := send(dst, p.pre[d])
 			if err != nil {
 				if err == unix.EAGAIN {
-					p.writable[1-d] = false
-					return true
+					return l.full(p, 1-d)
 				}
 				if err == unix.EINTR {
 					continue
@@ -90,8 +89,7 @@ func (l *loop) pump(p *pair, d int) bool {
 			n, err := splice(dr.pipe.r, dst, int(dr.inPipe))
 			if err != nil {
 				if err == unix.EAGAIN {
-					p.writable[1-d] = false
-					return true
+					return l.full(p, 1-d)
 				}
 				if err == unix.EINTR {
 					continue
@@ -270,8 +268,7 @@ func (l *loop) copyChunk(p *pair, d int) bool {
 	w, err := send(dst, l.buf[:n])
 	switch {
 	case err == unix.EAGAIN:
-		p.writable[1-d] = false
-		return true
+		return l.full(p, 1-d)
 	case err == unix.EINTR:
 		return true
 	case err != nil:

@@ -51,6 +51,12 @@ type pending struct {
 	keep   Keeper
 }
 
+// wantsRoom reports whether pd's sockets wait to write as they are registered: a prefix Add could
+// not send whole, or an awaited socket's greeting.
+func (pd *pending) wantsRoom() bool {
+	return pd.pre != nil || pd.await != nil && len(pd.await.greeting) > 0
+}
+
 // New starts a relay with cfg.Loops epoll loops. It returns an error for an
 // out-of-range Config or when the kernel refuses an epoll or eventfd descriptor.
 func New(cfg Config) (*Relay, error) {

@@ -138,10 +138,9 @@ func (r *Relay) await(fd int, greeting []byte, wait time.Duration, a Awaiter, fr
 // any goroutine.
 func (r *Relay) Awaiting() int { return int(r.awaited.Load()) }
 
-// startAwait registers a queued awaited socket.
+// startAwait makes a queued awaited socket's record (enqueue registered it) and greets.
 func (l *loop) startAwait(pd pending) {
-	slot, p := l.slab.alloc()
-	p.slot = slot
+	p := l.slab.claim(pd.ref)
 	p.fd = pd.fd
 	p.live = true
 	p.await = pd.await
@@ -153,9 +152,11 @@ func (l *loop) startAwait(pd pending) {
 		l.nextSweep = l.now + int64(awaitSweep)
 	}
 	p.wantOut[0] = pd.wantsRoom()
-	if err := l.register(p, 0); err != nil {
-		l.dropAwait(p, err)
-		return
+	if pd.unregistered {
+		if err := l.register(p, 0); err != nil {
+			l.dropAwait(p, err)
+			return
+		}
 	}
 	// A connected socket takes the greeting now; a connecting one reports EPOLLOUT once
 	// connected (wantOut asked for it, or greet does when a send finds it not ready).
@@ -366,7 +367,7 @@ func (l *loop) releaseAwait(p *pair) {
 	closeRaw(p.fd[0])
 	l.awaitN--
 	l.r.awaited.Add(-1)
-	l.slab.release(p.slot)
+	l.freeSlot(l.slab.release(p.slot))
 	l.r.release()
 }
 

@@ -99,9 +99,10 @@
 // # Concurrency
 //
 // Every exported method is safe from any goroutine. Add and Await never wait for a
-// loop: they queue the pair under a mutex and register its sockets with the loop's
-// epoll set, so the loop takes it up on its sockets' first event rather than on a
-// wake-up of its own (an eventfd wakes it for Close, Drain, or a failed registration).
+// loop: they give the pair its slot under a mutex and register its sockets for it with
+// the loop's epoll set, once, so the loop takes it up on its sockets' first event
+// rather than on a wake-up of its own, and finds it through that event like any later
+// one (an eventfd wakes it for Close, Drain, or a failed registration).
 // OnDone and an Awaiter's methods run on the loop, so they must not block and must
 // not call Close or Drain, which wait for the loops.
 //

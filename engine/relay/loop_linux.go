@@ -18,9 +18,6 @@ const (
 	maxEvents = 256
 	// wakeSlot marks the eventfd's epoll registration (pair slots are >= 0).
 	wakeSlot = -1
-	// queuedSlot marks a socket registered by Add or Await for an entry still in the
-	// queue (see enqueue).
-	queuedSlot = -2
 	// readEvents is what a socket is registered for: its peer's bytes or end of
 	// stream (RDHUP reports a peer's FIN early), edge-triggered, so the loop never
 	// calls epoll_ctl per chunk. Room to write is asked for (writeEvents) only once
@@ -61,8 +58,9 @@ type loop struct {
 	// from the queue before the loop parks again.
 	takeSoon bool
 
-	mu       sync.Mutex // guards queue, visits, closed, dropWait, evfd and keptBack
+	mu       sync.Mutex // guards queue, slots, visits, closed, dropWait, evfd and keptBack
 	queue    []pending
+	slots    slots    // the slab's slot names: enqueue takes one per entry, the loop gives them back
 	visits   []*visit // Visit calls waiting for this loop
 	closed   bool
 	dropWait bool // Drain: close the awaited sockets
@@ -85,7 +83,8 @@ type loop struct {
 	spare     []pending // the other half of the queue double buffer
 	ready     []readyEntry
 	readyNext []readyEntry
-	buf       []byte // bounded-copy buffer, allocated on first use
+	missed    []unix.EpollEvent // a batch's events that found no pair: maybe one still queued
+	buf       []byte            // bounded-copy buffer, allocated on first use
 	events    []unix.EpollEvent
 	epoch     time.Time
 	now       int64 // nanoseconds since epoch, read once per wait
@@ -152,44 +151,57 @@ func (l *loop) closeFDs() {
 // enqueue hands a pair or an awaited socket to the loop; false once the loop is
 // closed. Any goroutine.
 //
-// The sockets are registered here, marked as queued, rather than by the loop: the
-// loop takes the queue on their first event, which for the public proxy's pair is
-// the private side's answer to the hello Add has just sent, instead of on a
-// wake-up of its own a millisecond earlier; start then points the registrations
-// at the pair's slot. Room to write is only asked for when Add left something
-// unsent (or Await has a greeting to send), since a writable socket reports it at
-// once. Registering under mu keeps the loop from starting an entry whose sockets
-// are not registered yet. If a registration fails the entry is started on an
-// eventfd wake-up, and start registers what is missing.
+// The entry's slot is chosen here and its sockets registered for it, once, rather
+// than by the loop: the loop takes the queue on their first event, which for the
+// public proxy's pair is the private side's answer to the hello Add has just sent,
+// instead of on a wake-up of its own a millisecond earlier, and it finds the pair
+// through that event as through any later one (see poll). Room to write is only
+// asked for when Add left something unsent (or Await has a greeting to send), since
+// a writable socket reports it at once. Registering under mu keeps the loop from
+// seeing an event before it can take the entry. If a registration fails the entry
+// is started on an eventfd wake-up, and start registers what is missing.
 //
 // The socket a Keeper is being given by this loop (see handBack) is still in the set,
-// and the loop takes the queue before it parks again: it is left as it is, and start
-// points it at its new slot with the one EPOLL_CTL_MOD it makes anyway.
+// under the slot of the pair it left, and the loop takes the queue before it parks
+// again: its registration is pointed at the new slot instead of added.
 func (l *loop) enqueue(pd pending) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return false
 	}
-	ev := unix.EpollEvent{Events: readEvents, Fd: queuedSlot}
+	pd.ref = l.slots.take()
+	events := uint32(readEvents)
 	if pd.wantsRoom() {
-		ev.Events = writeEvents
+		events = writeEvents
 	}
-	marked := true
-	for _, fd := range pd.fd {
-		switch {
-		case fd < 0:
-		case fd == l.kept.Load():
+	for side, fd := range pd.fd {
+		if fd < 0 {
+			continue
+		}
+		s, t := token(pd.ref.slot, pd.ref.gen, side)
+		ev := unix.EpollEvent{Events: events, Fd: s, Pad: t}
+		op := unix.EPOLL_CTL_ADD
+		if fd == l.kept.Load() {
 			l.keptBack = true
-		case epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil:
-			marked = false
+			op = unix.EPOLL_CTL_MOD
+		}
+		if epollCtl(l.epfd, op, fd, &ev) != nil {
+			pd.unregistered = true
 		}
 	}
 	l.queue = append(l.queue, pd)
-	if !marked {
+	if pd.unregistered {
 		l.wake()
 	}
 	return true
+}
+
+// freeSlot gives a slot back for the next entry.
+func (l *loop) freeSlot(r slotRef) {
+	l.mu.Lock()
+	l.slots.put(r)
+	l.mu.Unlock()
 }
 
 // dropAwaited asks the loop to close its awaited sockets (Drain). Any goroutine.
@@ -266,15 +278,14 @@ func (l *loop) poll(uintptr) bool {
 			return true
 		}
 		l.now = int64(time.Since(l.epoch))
-		woken, queued := false, false
+		woken := false
 		for i := range n {
-			switch ev := &l.events[i]; ev.Fd {
-			case wakeSlot:
+			switch ev := &l.events[i]; {
+			case ev.Fd == wakeSlot:
 				woken = true
-			case queuedSlot:
-				queued = true
-			default:
-				l.event(ev)
+			case !l.event(ev):
+				// A pair that ended earlier, or one still in the queue: see below.
+				l.missed = append(l.missed, *ev)
 			}
 		}
 		if woken {
@@ -284,16 +295,20 @@ func (l *loop) poll(uintptr) bool {
 				l.nextSweep = l.now + int64(l.r.sweepInterval())
 			}
 		}
-		if woken || queued || l.takeSoon {
-			started, closed := l.takeAll()
+		if woken || len(l.missed) > 0 || l.takeSoon {
+			_, closed := l.takeAll()
 			if closed {
+				l.missed = l.missed[:0]
 				l.exit(ReasonShutdown, nil)
 				return true
 			}
-			if started {
-				// Their sockets report their state again now that they point at a slot.
-				continue
+			// The pairs just started get the events that came before them; enqueue
+			// registered their sockets before it queued them, under mu, so every such
+			// event is for an entry takeAll has started. A pair that ended misses again.
+			for i := range l.missed {
+				l.event(&l.missed[i])
 			}
+			l.missed = l.missed[:0]
 		}
 		l.runReady()
 		if l.nextSweep > 0 && l.now >= l.nextSweep {
@@ -360,16 +375,17 @@ func (l *loop) takeQueue() (started, closed bool) {
 	return started, closed
 }
 
-// start registers a queued pair and moves whatever is already there.
+// start makes a queued pair's record, registers what enqueue could not, and moves
+// whatever is already there.
 func (l *loop) start(pd pending) {
-	slot, p := l.slab.alloc()
-	p.slot = slot
+	p := l.slab.claim(pd.ref)
 	p.fd = pd.fd
 	p.live = true
-	// Registering an edge-triggered socket that already has bytes (or its
-	// peer's FIN) reports it in the next epoll_wait, so reading now would only
-	// cost an EAGAIN per side on the usual pair, whose sockets are quiet when
-	// added. Writing is optimistic: the prefix goes out at once.
+	// A socket that had bytes (or its peer's FIN) when enqueue registered it
+	// reported them in an epoll_wait, which poll hands to the pair once started,
+	// so reading now would only cost an EAGAIN per side on the usual pair, whose
+	// sockets are quiet when added. Writing is optimistic: the prefix goes out at
+	// once.
 	p.readable = [2]bool{false, false}
 	p.writable = [2]bool{true, true}
 	p.dir[0].pipe, p.dir[1].pipe = noPipe, noPipe
@@ -384,6 +400,9 @@ func (l *loop) start(pd pending) {
 		return
 	}
 	for side := range 2 {
+		if !pd.unregistered {
+			break
+		}
 		if err := l.register(p, side); err != nil {
 			l.fail(p, "epoll_ctl", side, err)
 			return
@@ -394,8 +413,8 @@ func (l *loop) start(pd pending) {
 	}
 }
 
-// register points side's registration, made by enqueue, at p's slot, or makes it
-// if enqueue could not; for room to write too if p.wantOut says so.
+// register makes side's registration for p, or points an earlier one at p (enqueue
+// could not register one of p's sockets); for room to write too if p.wantOut says so.
 func (l *loop) register(p *pair, side int) error {
 	ev := l.registration(p, side)
 	err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev)
@@ -431,8 +450,10 @@ func (l *loop) full(p *pair, side int) bool {
 	return true
 }
 
-// reject ends a pair or an awaited socket that never started.
+// reject ends a pair or an awaited socket that never started, and frees the slot it was given,
+// a generation later, so that events its sockets reported meanwhile miss.
 func (l *loop) reject(pd pending, reason Reason, err error) {
+	l.freeSlot(slotRef{slot: pd.ref.slot, gen: pd.ref.gen + 1})
 	if pd.await != nil {
 		closeRaw(pd.fd[0])
 		l.r.awaited.Add(-1)
@@ -451,21 +472,22 @@ func (l *loop) reject(pd pending, reason Reason, err error) {
 }
 
 // event records what epoll reported for one socket and moves both directions
-// that touch it.
-func (l *loop) event(ev *unix.EpollEvent) {
+// that touch it. False: no live pair has that slot and generation (its pair ended,
+// or is still queued).
+func (l *loop) event(ev *unix.EpollEvent) bool {
 	p := l.slab.lookup(ev.Fd, ev.Pad)
 	if p == nil {
-		return // the pair ended earlier in this batch
+		return false
 	}
 	if p.await != nil {
 		l.awaitEvent(p, ev.Events)
-		return
+		return true
 	}
 	side := int(ev.Pad & 1)
 	if ev.Events&unix.EPOLLERR != 0 {
 		if err := socketError(p.fd[side]); err != nil {
 			l.fail(p, "socket", side, err)
-			return
+			return true
 		}
 	}
 	if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -474,7 +496,7 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable[side] = true
 		if p.dir[side].ended && !p.dir[1-side].shut && !l.afterEnd(p, side) {
-			return
+			return true
 		}
 	}
 	if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -484,6 +506,7 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	if l.pump(p, 1-side) {
 		l.pump(p, side)
 	}
+	return true
 }
 
 // requeue gives a direction that used up its turn another one after this batch.
@@ -599,7 +622,7 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 	if kept >= 0 {
 		keptFD = p.fd[kept]
 	}
-	l.slab.release(p.slot)
+	l.freeSlot(l.slab.release(p.slot))
 	l.r.finished(s)
 	switch {
 	case keptFD >= 0:
@@ -612,9 +635,9 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 // handBack gives a pair's clean framed socket to its Keeper. The socket stays in the epoll set
 // while Keep runs, its registration still pointing at the freed slot, whose events lookup ignores:
 // a Keeper that gives it straight back to this loop (the private proxy waits for the next client
-// on the standby socket its last client used) costs no epoll_ctl here or in enqueue, and start
-// re-points it with the EPOLL_CTL_MOD it makes anyway, which reports again whatever arrived in
-// between. A socket the Keeper kept, closed or gave elsewhere leaves the set when Keep returns.
+// on the standby socket its last client used) costs no epoll_ctl here, and enqueue re-points it
+// at its new slot with one EPOLL_CTL_MOD instead of an ADD, which reports again whatever arrived
+// in between. A socket the Keeper kept, closed or gave elsewhere leaves the set when Keep returns.
 func (l *loop) handBack(k Keeper, fd int32) {
 	l.mu.Lock()
 	l.kept.Store(fd)

@@ -75,28 +75,50 @@ func token(slot int32, gen uint32, side int) (int32, int32) {
 // valid while the loop works on it, and the slab never copies on growth.
 const slabChunk = 256
 
-// slab holds a loop's pairs, indexed by slot. Slots are reused through a free
-// list; memory grows to the loop's peak number of pairs (bounded by MaxPairs) and
-// is kept for reuse.
+// slab holds a loop's pairs, indexed by slot; memory grows to the loop's peak
+// number of pairs (bounded by MaxPairs) and is kept for reuse. Which slot an entry
+// gets is decided when it is queued (slots, under the loop's mutex), so that its
+// sockets are registered for their pair once, by enqueue; the slab itself is the
+// loop's alone.
 type slab struct {
 	chunks []*[slabChunk]pair
-	free   []int32
-	used   int32 // slots ever handed out: every live pair is below this
+	used   int32 // every slot claimed so far is below this
 }
 
-func (s *slab) alloc() (int32, *pair) {
-	var i int32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		i = s.used
-		s.used++
-		if int(i)/slabChunk == len(s.chunks) {
-			s.chunks = append(s.chunks, new([slabChunk]pair))
-		}
+// slotRef names a slot and the generation its next pair has.
+type slotRef struct {
+	slot int32
+	gen  uint32
+}
+
+// slots hands out slot names: freed ones first (with their next generation), then
+// new ones. Guarded by the loop's mutex.
+type slots struct {
+	free []slotRef
+	next int32
+}
+
+func (f *slots) take() slotRef {
+	if n := len(f.free); n > 0 {
+		r := f.free[n-1]
+		f.free = f.free[:n-1]
+		return r
 	}
-	return i, s.at(i)
+	f.next++
+	return slotRef{slot: f.next - 1}
+}
+
+func (f *slots) put(r slotRef) { f.free = append(f.free, r) }
+
+// claim makes the pair record a queued entry was given, growing the slab to it.
+func (s *slab) claim(r slotRef) *pair {
+	for int(r.slot)/slabChunk >= len(s.chunks) {
+		s.chunks = append(s.chunks, new([slabChunk]pair))
+	}
+	s.used = max(s.used, r.slot+1)
+	p := s.at(r.slot)
+	*p = pair{slot: r.slot, gen: r.gen}
+	return p
 }
 
 func (s *slab) at(i int32) *pair {
@@ -116,8 +138,10 @@ func (s *slab) lookup(slot, tok int32) *pair {
 	return p
 }
 
-func (s *slab) release(i int32) {
+// release empties slot i and returns its name for the next pair, a generation later, so
+// that events and ready entries of the pair that ended there miss.
+func (s *slab) release(i int32) slotRef {
 	p := s.at(i)
 	*p = pair{gen: p.gen + 1}
-	s.free = append(s.free, i)
+	return slotRef{slot: i, gen: p.gen}
 }

@@ -49,6 +49,10 @@ type pending struct {
 	frm    uint8
 	preHdr uint8
 	keep   Keeper
+	// ref is the slot enqueue chose for the entry, and its sockets' registrations point at it;
+	// unregistered: one of them could not be registered, which start does.
+	ref          slotRef
+	unregistered bool
 }
 
 // wantsRoom reports whether pd's sockets wait to write as they are registered: a prefix Add could

@@ -23,8 +23,8 @@ const (
 	// calls epoll_ctl per chunk. Room to write is asked for (writeEvents) only once
 	// a write found the socket full, or when something waits to be written as the
 	// socket is registered (see full): a writable socket reports an edge for every
-	// ACK that frees room, which woke the loop for nothing several times per
-	// connection, and once asked for, it stays asked for.
+	// ACK that frees room, events the loop has nothing to do with (several per
+	// connection), and once asked for, it stays asked for.
 	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 	writeEvents = readEvents | unix.EPOLLOUT
 )

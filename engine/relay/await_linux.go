@@ -193,13 +193,9 @@ func (l *loop) greet(p *pair) bool {
 		n, err := send(p.fd[0], aw.greeting)
 		switch {
 		case err == unix.EAGAIN:
-			if !p.wantOut[0] {
-				p.wantOut[0] = true
-				ev := l.registration(p, 0)
-				if err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[0], &ev); err != nil {
-					l.dropAwait(p, err)
-					return false
-				}
+			if err := l.askRoom(p, 0); err != nil {
+				l.dropAwait(p, err)
+				return false
 			}
 			p.writable[0] = false
 		case err == unix.EINTR:

@@ -52,11 +52,11 @@
 // raw calls (see the loop type and sys_linux.go for why both matter to the scheduler).
 // Both sockets of a pair are registered once, edge-triggered, for input and peer
 // half-close, and for output from the first write that finds the socket full (a
-// writable socket reports every ACK that frees room); the loop keeps "readable" and "writable" flags per socket and a
-// small fixed-size record per pair in a slab, found through the epoll data (slot and
-// generation, never a Go pointer). A direction that has bytes to move takes a pipe
-// from the loop's pool, splices source to pipe and at once pipe to destination, and
-// gives the pipe back when it is empty. Only when the destination is full does the
+// writable socket reports every ACK that frees room); the loop keeps "readable" and
+// "writable" flags per socket and a small fixed-size record per pair in a slab,
+// found through the epoll data (slot and generation, never a Go pointer). A
+// direction that has bytes to move takes a pipe from the loop's pool, splices source
+// to pipe and at once pipe to destination, and gives the pipe back when it is empty. Only when the destination is full does the
 // direction keep its pipe and stop reading its source until the destination becomes
 // writable again, so bytes in flight per direction are bounded by one pipe plus the
 // kernel's socket buffers, and TCP flow control pushes back on the sender. An idle

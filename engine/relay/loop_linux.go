@@ -399,10 +399,7 @@ func (l *loop) start(pd pending) {
 		l.finish(p, ReasonFailed, pd.err)
 		return
 	}
-	for side := range 2 {
-		if !pd.unregistered {
-			break
-		}
+	for side := 0; pd.unregistered && side < 2; side++ {
 		if err := l.register(p, side); err != nil {
 			l.fail(p, "epoll_ctl", side, err)
 			return
@@ -439,15 +436,20 @@ func (l *loop) registration(p *pair, side int) unix.EpollEvent {
 // reports whether p is still alive.
 func (l *loop) full(p *pair, side int) bool {
 	p.writable[side] = false
-	if p.wantOut[side] {
-		return true
-	}
-	p.wantOut[side] = true
-	ev := l.registration(p, side)
-	if err := epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev); err != nil {
+	if err := l.askRoom(p, side); err != nil {
 		return l.fail(p, "epoll_ctl", side, err)
 	}
 	return true
+}
+
+// askRoom adds room to write to side's registration, unless it has it already.
+func (l *loop) askRoom(p *pair, side int) error {
+	if p.wantOut[side] {
+		return nil
+	}
+	p.wantOut[side] = true
+	ev := l.registration(p, side)
+	return epollCtl(l.epfd, unix.EPOLL_CTL_MOD, p.fd[side], &ev)
 }
 
 // reject ends a pair or an awaited socket that never started, and frees the slot it was given,

@@ -110,14 +110,15 @@ func (f *slots) take() slotRef {
 
 func (f *slots) put(r slotRef) { f.free = append(f.free, r) }
 
-// claim makes the pair record a queued entry was given, growing the slab to it.
+// claim makes the pair record a queued entry was given, growing the slab to it. The record is
+// empty already: new, or emptied by release.
 func (s *slab) claim(r slotRef) *pair {
 	for int(r.slot)/slabChunk >= len(s.chunks) {
 		s.chunks = append(s.chunks, new([slabChunk]pair))
 	}
 	s.used = max(s.used, r.slot+1)
 	p := s.at(r.slot)
-	*p = pair{slot: r.slot, gen: r.gen}
+	p.slot, p.gen = r.slot, r.gen
 	return p
 }
 

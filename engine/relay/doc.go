@@ -47,21 +47,21 @@
 // # How it works
 //
 // Each loop is one goroutine with its own epoll instance. The goroutine parks in Go's
-// runtime poller, where the epoll descriptor is registered like a socket, and takes
-// the events with non-blocking epoll_wait calls; the system calls on its path are
-// raw calls (see the loop type and sys_linux.go for why both matter to the scheduler).
-// Both sockets of a pair are registered once, edge-triggered, for input and peer
-// half-close, and for output from the first write that finds the socket full (a
-// writable socket reports every ACK that frees room); the loop keeps "readable" and
-// "writable" flags per socket and a small fixed-size record per pair in a slab,
-// found through the epoll data (slot and generation, never a Go pointer). A
-// direction that has bytes to move takes a pipe from the loop's pool, splices source
-// to pipe and at once pipe to destination, and gives the pipe back when it is empty. Only when the destination is full does the
-// direction keep its pipe and stop reading its source until the destination becomes
-// writable again, so bytes in flight per direction are bounded by one pipe plus the
-// kernel's socket buffers, and TCP flow control pushes back on the sender. An idle
-// pair therefore costs two descriptors and one slab record, no pipe and no
-// goroutine.
+// runtime poller, where the epoll descriptor is registered like a socket, and takes the
+// events with non-blocking epoll_wait calls; the system calls on its path are raw calls
+// (see the loop type and sys_linux.go for why both matter to the scheduler). Both
+// sockets of a pair are registered once, edge-triggered, for input and peer half-close,
+// and for output from the first write that finds the socket full (a writable socket
+// reports every ACK that frees room); the loop keeps "readable" and "writable" flags
+// per socket and a small fixed-size record per pair in a slab, found through the epoll
+// data (slot and generation, never a Go pointer). A direction that has bytes to move
+// takes a pipe from the loop's pool, splices source to pipe and at once pipe to
+// destination, and gives the pipe back when it is empty. Only when the destination is
+// full does the direction keep its pipe and stop reading its source until the
+// destination becomes writable again, so bytes in flight per direction are bounded by
+// one pipe plus the kernel's socket buffers, and TCP flow control pushes back on the
+// sender. An idle pair therefore costs two descriptors and one slab record, no pipe and
+// no goroutine.
 //
 // When the pool is at its cap (Config.MaxPipes) or pipes cannot be created, a
 // direction copies through the loop's single buffer instead: it peeks at the source

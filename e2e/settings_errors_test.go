@@ -51,6 +51,7 @@ func TestBadSettingsFailInOneLine(t *testing.T) {
 		{chain.Private, "private-proxy-1", "proxy:", []tc{
 			{"unknown key", "private: {dial_timeuot: 1s}\n", []string{badSettingsFile, `"private.dial_timeuot"`, "unknown key"}},
 			{"wrong type", "private: {dial_timeout: [1]}\n", []string{badSettingsFile, `"private.dial_timeout"`, "duration"}},
+			{"pipe size out of range", "private: {pipe_size: 100}\n", []string{badSettingsFile, `"private.pipe_size"`, "out of range"}},
 			{"unknown proxy_protocol", "private: {proxy_protocol: v1}\n", []string{badSettingsFile, `"private.proxy_protocol"`, "unknown value"}},
 			{"missing certificate file", "tls: {key_file: nosuch.key}\n", []string{`"tls.key_file"`, "roles/private-proxy-1/nosuch.key", "no such file"}},
 			{"port in use", fmt.Sprintf("eps: {listen: %q}\n", inUse), []string{inUse, "address already in use"}},

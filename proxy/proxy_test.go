@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"epsproxy/engine/relay"
 	"epsproxy/eps/directory"
 	"epsproxy/epsclient"
 	"epsproxy/internal/config"
@@ -17,11 +18,17 @@ func TestRelaySettingsDefaultsAndChecks(t *testing.T) {
 	if c.IdleTimeout != DefaultIdleTimeout || c.FinTimeout != DefaultFinTimeout || c.MaxPairs != DefaultMaxPairs || c.Loops != 0 {
 		t.Errorf("zero settings: %+v", c)
 	}
+	if c.PipeSize != 0 {
+		t.Errorf("zero settings: pipe size %d, want 0 (the relay's default)", c.PipeSize)
+	}
+	if c := (RelaySettings{PipeSize: relay.MaxPipeSize}).Config(nil); c.PipeSize != relay.MaxPipeSize {
+		t.Errorf("pipe_size %d reached the relay as %d", relay.MaxPipeSize, c.PipeSize)
+	}
 	set := RelaySettings{IdleTimeout: config.Duration(time.Second), MaxPairs: 5, RelayLoops: 2}
 	if d := set.WithDefaults(); d.IdleTimeout.D() != time.Second || d.MaxPairs != 5 || d.RelayLoops != 2 || d.DrainTimeout.D() != DefaultDrainTimeout {
 		t.Errorf("set keys must stay: %+v", d)
 	}
-	for _, bad := range []RelaySettings{{IdleTimeout: -1}, {FinTimeout: -1}, {DrainTimeout: -1}, {MaxPairs: -1}, {RelayLoops: -1}, {RelayLoops: 1 << 20}} {
+	for _, bad := range []RelaySettings{{IdleTimeout: -1}, {FinTimeout: -1}, {DrainTimeout: -1}, {MaxPairs: -1}, {RelayLoops: -1}, {RelayLoops: 1 << 20}, {PipeSize: -1}, {PipeSize: relay.MinPipeSize - 1}, {PipeSize: relay.MaxPipeSize + 1}} {
 		var ke *config.KeyError
 		if err := bad.Validate(); !errors.As(err, &ke) {
 			t.Errorf("%+v: %v, want a key error", bad, err)

@@ -32,6 +32,13 @@ type RelaySettings struct {
 	// RelayLoops is the number of relay loops moving the bytes (default GOMAXPROCS/2, at
 	// least 1).
 	RelayLoops int `yaml:"relay_loops"`
+	// PipeSize is the capacity, in bytes, of each kernel pipe a relay loop splices through
+	// (default relay.DefaultPipeSize; from relay.MinPipeSize to relay.MaxPipeSize). A bigger pipe
+	// moves a bulk stream in fewer, larger splices; a pipe holds bytes only while a destination
+	// is slow to take them, at most relay.DefaultMaxPipes pipes per loop. A user without
+	// CAP_SYS_RESOURCE is held to fs.pipe-user-pages-soft (16,384 pages, 64 MiB, by default) for
+	// all its pipes together: past it, new pipes get the kernel's smallest size and still work.
+	PipeSize int `yaml:"pipe_size"`
 }
 
 // Validate checks the keys; it changes nothing.
@@ -46,6 +53,9 @@ func (r RelaySettings) Validate() error {
 	}
 	if r.RelayLoops < 0 || r.RelayLoops > relay.MaxLoops {
 		return config.Errorf("relay_loops", "%d is out of range: 0 (the default) to %d", r.RelayLoops, relay.MaxLoops)
+	}
+	if r.PipeSize != 0 && (r.PipeSize < relay.MinPipeSize || r.PipeSize > relay.MaxPipeSize) {
+		return config.Errorf("pipe_size", "%d is out of range: 0 (the default, %d) or %d to %d bytes", r.PipeSize, relay.DefaultPipeSize, relay.MinPipeSize, relay.MaxPipeSize)
 	}
 	return nil
 }
@@ -64,13 +74,13 @@ func (r RelaySettings) Config(onDone func(relay.Stats)) relay.Config {
 	r = r.WithDefaults()
 	// Both proxies give the relay only sockets they accepted or connected non-blocking, or
 	// duplicates of net.TCPConn descriptors: the relay need not check them.
-	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, TrustedFDs: true, OnDone: onDone}
+	return relay.Config{Loops: r.RelayLoops, IdleTimeout: r.IdleTimeout.D(), FinTimeout: r.FinTimeout.D(), MaxPairs: r.MaxPairs, PipeSize: r.PipeSize, TrustedFDs: true, OnDone: onDone}
 }
 
 // Apply gives a running relay the keys a reload changes: idle_timeout and fin_timeout (relayed
 // pairs included) and max_pairs (pairs held beyond a lowered cap stay; new ones are refused
 // until there is room).
-// drain_timeout is read by the proxy when it stops; relay_loops needs a restart.
+// drain_timeout is read by the proxy when it stops; relay_loops and pipe_size need a restart.
 func (r RelaySettings) Apply(rl *relay.Relay) error {
 	r = r.WithDefaults()
 	if err := rl.SetTimeouts(r.IdleTimeout.D(), r.FinTimeout.D()); err != nil {

@@ -11,10 +11,13 @@ import (
 // Defaults and limits for Config. The caps exist so that no input, however many
 // pairs or however slow their readers, makes the relay grow without bound.
 const (
-	// DefaultPipeSize is the kernel's default pipe capacity: big enough to move a
-	// loopback burst in one splice, small enough that a pipe held by a stalled
-	// direction costs little kernel memory.
-	DefaultPipeSize = 64 << 10
+	// DefaultPipeSize is the largest pipe fs.pipe-max-size allows by default. A
+	// bulk stream moves in as few splices as the socket's queue allows: against
+	// the kernel's 64 KiB, one raw stream through both proxies ran at about 1.14x
+	// the rate for 0.75x the CPU per GiB (BENCHMARKS.md). A pipe holds bytes only
+	// while its destination is full, so the price is up to this much kernel
+	// memory per stalled direction, DefaultMaxPipes of them per loop at most.
+	DefaultPipeSize = 1 << 20
 	// MinPipeSize and MaxPipeSize bound Config.PipeSize. The upper bound is the
 	// default of /proc/sys/fs/pipe-max-size.
 	MinPipeSize = 4 << 10
@@ -23,7 +26,8 @@ const (
 	// DefaultMaxPipes is the per-loop cap on open pipes (pooled plus in use).
 	// Pipes are held only while a destination is full, so this many stalled
 	// directions per loop are served zero-copy; more fall back to the bounded copy.
-	DefaultMaxPipes = 128
+	// With DefaultPipeSize it bounds a loop's stalled pipes at 32 MiB.
+	DefaultMaxPipes = 32
 
 	// DefaultMaxPairs caps the pairs of one Relay. At two descriptors per pair it
 	// is well above what one process can usually open, so in practice the fd
@@ -68,15 +72,17 @@ type Config struct {
 	// PipeSize is the capacity requested for each pipe with F_SETPIPE_SZ.
 	// 0 means DefaultPipeSize; otherwise it must lie in [MinPipeSize, MaxPipeSize].
 	// A failing F_SETPIPE_SZ (for example an unprivileged user over
-	// fs.pipe-user-pages-soft) is tolerated: the pipe keeps its kernel size.
+	// fs.pipe-user-pages-soft, 64 MiB of pipes by default for all of a user's
+	// processes) is tolerated: the pipe keeps the size the kernel gave it and
+	// moves smaller chunks.
 	PipeSize int
 
 	// MaxPipes caps open pipes (pooled plus in use) per loop. 0 means
 	// DefaultMaxPipes; a negative value disables splicing, so every direction uses
-	// the bounded copy (peek, write, consume) through one PipeSize buffer per loop.
-	// When the cap is hit, a direction that needs a pipe uses that same bounded
-	// copy for its chunk instead of waiting, so no pair waits for another pair's
-	// pipe.
+	// the bounded copy (peek, write, consume) through one buffer per loop
+	// (PipeSize, at most 64 KiB). When the cap is hit, a direction that needs a
+	// pipe uses that same bounded copy for its chunk instead of waiting, so no
+	// pair waits for another pair's pipe.
 	MaxPipes int
 
 	// IdleTimeout closes a pair through which no byte has moved, in either

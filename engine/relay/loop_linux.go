@@ -662,11 +662,16 @@ func (l *loop) handBack(k Keeper, fd int32) {
 	}
 }
 
-// scratch is the loop's one buffer (PipeSize bytes), made on first use: the bounded copy, an
-// awaited socket's first bytes and dropped frames pass through it, never kept between events.
+// scratchSize caps the loop's buffer: the copy is the fallback when no pipe is free, and a
+// pipe's size (a megabyte by default) is for splicing, not for the heap of every loop.
+const scratchSize = 64 << 10
+
+// scratch is the loop's one buffer (PipeSize bytes, at most scratchSize), made on first use: the
+// bounded copy, an awaited socket's first bytes and dropped frames pass through it, never kept
+// between events.
 func (l *loop) scratch() []byte {
 	if l.buf == nil {
-		l.buf = make([]byte, l.pipes.size)
+		l.buf = make([]byte, min(l.pipes.size, scratchSize))
 	}
 	return l.buf
 }

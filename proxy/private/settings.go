@@ -31,8 +31,8 @@ type Settings struct {
 	ReannounceEvery config.Duration `yaml:"reannounce_every"`
 	// DialTimeout bounds a connect to the internal server or to a public proxy.
 	DialTimeout config.Duration `yaml:"dial_timeout"`
-	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs and relay_loops. Unless it
-	// terminates TLS, the proxy runs with as many Ps as relay loops.
+	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs, relay_loops and
+	// pipe_size. Unless it terminates TLS, the proxy runs with as many Ps as relay loops.
 	Relay proxy.RelaySettings `yaml:",inline"`
 	// Standby is how many sockets are kept dialed in, ahead of any client, at each public proxy
 	// this proxy announces to (reserveConnections; see standby_pool.go): a client relayed to one

@@ -21,7 +21,7 @@ type Settings struct {
 	HelloTimeout  config.Duration `yaml:"hello_timeout"`
 	TokenTimeout  config.Duration `yaml:"token_timeout"`
 	AcceptTimeout config.Duration `yaml:"accept_timeout"`
-	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs and relay_loops.
+	// Relay holds idle_timeout, fin_timeout, drain_timeout, max_pairs, relay_loops and pipe_size.
 	Relay proxy.RelaySettings `yaml:",inline"`
 	// Loops is the number of event loops reading hellos and tokens (default GOMAXPROCS/4, at
 	// least 1).

@@ -13,10 +13,11 @@ import (
 const (
 	// DefaultPipeSize is the largest pipe fs.pipe-max-size allows by default. A
 	// bulk stream moves in as few splices as the socket's queue allows: against
-	// the kernel's 64 KiB, one raw stream through both proxies ran at about 1.14x
-	// the rate for 0.75x the CPU per GiB (BENCHMARKS.md). A pipe holds bytes only
-	// while its destination is full, so the price is up to this much kernel
-	// memory per stalled direction, DefaultMaxPipes of them per loop at most.
+	// the kernel's 64 KiB, eight raw streams through both proxies moved 1.4-1.5x
+	// the bytes, and one stream about as many for three quarters of the proxies'
+	// CPU per GiB (BENCHMARKS.md). A pipe holds bytes only while its destination
+	// is full, so the price is up to this much kernel memory per stalled
+	// direction, DefaultMaxPipes of them per loop at most.
 	DefaultPipeSize = 1 << 20
 	// MinPipeSize and MaxPipeSize bound Config.PipeSize. The upper bound is the
 	// default of /proc/sys/fs/pipe-max-size.

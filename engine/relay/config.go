@@ -13,7 +13,7 @@ import (
 const (
 	// DefaultPipeSize is the largest pipe fs.pipe-max-size allows by default. A
 	// bulk stream moves in as few splices as the socket's queue allows: against
-	// the kernel's 64 KiB, eight raw streams through both proxies moved 1.4-1.5x
+	// the kernel's 64 KiB, eight raw streams through both proxies moved 1.2-1.7x
 	// the bytes, and one stream about as many for three quarters of the proxies'
 	// CPU per GiB (BENCHMARKS.md). A pipe holds bytes only while its destination
 	// is full, so the price is up to this much kernel memory per stalled

@@ -55,7 +55,8 @@ type Engine struct {
 	helloCap *phaseCap
 	tokenCap *phaseCap
 	refusals *refusalLog
-	obs      Observer // nil: nobody observes
+	obs      Observer               // nil: nobody observes
+	onAccept atomic.Pointer[func()] // OnAccept's, called on every accepted connection
 
 	internalPort int
 	fdLimit      int64
@@ -302,6 +303,17 @@ func (e *Engine) Loops() int { return e.cfg.Loops }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
+
+// OnAccept has f called for every connection either listener accepts, on its event loop and
+// before anything else is done with it (the public proxy wakes its GOMAXPROCS governor with
+// it). f must return at once; nil removes it. Safe from any goroutine, before or after Run.
+func (e *Engine) OnAccept(f func()) {
+	if f == nil {
+		e.onAccept.Store(nil)
+		return
+	}
+	e.onAccept.Store(&f)
+}
 
 // fdsInUse estimates the process's open descriptors from what the engine and relay hold.
 func (e *Engine) fdsInUse() int64 {

@@ -39,6 +39,9 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e := h.e
+	if f := e.onAccept.Load(); f != nil {
+		(*f)()
+	}
 	now := time.Now()
 	s := &conn{c: c, loop: e.loopOf(c.EventLoop()), public: localPort(c) != e.internalPort, src: remoteIP(c)}
 	s.key = netsrc.Of(s.src)

@@ -100,7 +100,13 @@ func serve(which string, args []string, stderr io.Writer) int {
 		reload = func(n settings) ([]string, error) { return p.Reload(*n.Public) }
 		// gnet's loops block in epoll_wait holding a P: as many Ps as loops while the proxy is
 		// quiet, a spare P per loop besides the CPUs once it is busy (daemon.Governor).
-		procs = func() { gov = daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops()) }
+		// At rest the governor waits for the next accepted connection (Governor.Wake).
+		procs = func() {
+			gov = daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops())
+			if gov != nil {
+				p.Engine().OnAccept(gov.Wake)
+			}
+		}
 		adm.Register("public", func() any { return p.Stats() })
 		if err := p.Metrics(reg); err != nil {
 			return daemon.Fail(stderr, "proxy", err)

@@ -23,17 +23,26 @@ import (
 // instead of after sysmon has taken a blocked loop's P, and sysmon does not do that every 20 µs
 // (without the spare Ps the public proxy made about 17 nanosleep and 6 futex calls per client).
 // The governor gives each regime its size.
+//
+// At rest it reads nothing: once the quiet size has used less than Rest for Calm windows in a
+// row, the governor stops its ticker and waits for Wake, which the public proxy calls on every
+// connection it accepts. Its window's timer fires while the only P is held by a gnet loop
+// blocked in epoll_wait, so each reading cost sysmon's hand-off of that P: about half of an idle
+// public proxy's context switches (30 a second with the ticker, 15 without).
 type Governor struct {
 	Quiet, Busy int           // GOMAXPROCS in each regime
 	Every       time.Duration // how often CPU use is read (the window)
 	Up          float64       // CPU use, in cores over one window, at or above which it goes Busy
 	Down        float64       // CPU use below which, for Calm windows in a row, it goes Quiet
 	Calm        int
+	Rest        float64 // CPU use below which, for Calm quiet windows in a row, it waits for Wake (0: never)
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-	busy atomic.Bool
+	stop    chan struct{}
+	done    chan struct{}
+	wake    chan struct{} // one pending Wake, for a resting governor
+	once    sync.Once
+	busy    atomic.Bool
+	resting atomic.Bool
 }
 
 // Defaults of the governor's thresholds: Up 15% of one core, Down 8% for 4 windows of 250 ms.
@@ -41,11 +50,14 @@ type Governor struct {
 // clients a second) in the quiet size and 5-6% in the busy one, 19% for one client at a time
 // back to back (BENCHMARKS.md, "Measurements behind the defaults"): the first stays quiet, the
 // second goes busy, and neither flaps between the two.
+//
+// Rest is 1% of a core: an idle public proxy uses about 0.15%, the seed's stress test 3-4%.
 const (
 	governEvery = 250 * time.Millisecond
 	governUp    = 0.15
 	governDown  = 0.08
 	governCalm  = 4
+	governRest  = 0.01
 )
 
 // GovernProcs starts a Governor between quiet and busy Ps with the default thresholds, unless
@@ -57,20 +69,37 @@ func GovernProcs(quiet, busy int) *Governor {
 		SetProcs(busy)
 		return nil
 	}
-	g := &Governor{Quiet: quiet, Busy: busy, Every: governEvery, Up: governUp, Down: governDown, Calm: governCalm}
+	g := &Governor{Quiet: quiet, Busy: busy, Every: governEvery, Up: governUp, Down: governDown, Calm: governCalm, Rest: governRest}
 	g.Start()
 	return g
 }
 
 // Start sets Quiet and begins reading the process's CPU use every Every.
 func (g *Governor) Start() {
-	g.stop, g.done = make(chan struct{}), make(chan struct{})
+	g.stop, g.done, g.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 	runtime.GOMAXPROCS(g.Quiet)
 	go g.run()
 }
 
 // IsBusy reports whether the governor is in the busy regime.
 func (g *Governor) IsBusy() bool { return g.busy.Load() }
+
+// IsResting reports whether the governor waits for Wake, reading nothing.
+func (g *Governor) IsResting() bool { return g.resting.Load() }
+
+// Wake tells a resting governor that work has arrived: it reads the CPU use again from the next
+// window. It never blocks and costs one atomic load when the governor is not resting, so it is
+// safe on every accepted connection; on a nil Governor it does nothing. Work that arrives while
+// the governor is deciding to rest wakes it with the next connection.
+func (g *Governor) Wake() {
+	if g == nil || !g.resting.Load() {
+		return
+	}
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
 
 // Stop ends the governor and leaves GOMAXPROCS at Busy. It may be called more than once, on a
 // nil Governor and on one never started.
@@ -88,7 +117,7 @@ func (g *Governor) run() {
 	t := time.NewTicker(g.Every)
 	defer t.Stop()
 	last, at := cpuTime(), time.Now()
-	calm := 0
+	calm, still := 0, 0
 	for {
 		select {
 		case <-g.stop:
@@ -108,7 +137,37 @@ func (g *Governor) run() {
 			default:
 				calm = 0
 			}
+			if g.busy.Load() || use >= g.Rest {
+				still = 0
+				continue
+			}
+			if still++; still < g.Calm {
+				continue
+			}
+			still = 0
+			if !g.rest(t) {
+				return
+			}
+			last, at = cpuTime(), time.Now()
 		}
+	}
+}
+
+// rest stops the ticker until Wake or Stop, and restarts it on Wake. It reports false on Stop.
+func (g *Governor) rest(t *time.Ticker) bool {
+	t.Stop()
+	select {
+	case <-g.wake: // a Wake from before the last rest, already answered
+	default:
+	}
+	g.resting.Store(true)
+	defer g.resting.Store(false)
+	select {
+	case <-g.stop:
+		return false
+	case <-g.wake:
+		t.Reset(g.Every)
+		return true
 	}
 }
 

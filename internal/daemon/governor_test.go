@@ -89,3 +89,49 @@ func TestGovernProcsSameSizesIsSetProcs(t *testing.T) {
 		t.Errorf("GOMAXPROCS %d, want 2", got)
 	}
 }
+
+// A quiet process rests: the governor stops reading its CPU use, so work that arrives without a
+// Wake does not make it busy, and a Wake makes it read again and follow the work.
+func TestGovernorRestsUntilWoken(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+
+	var never *Governor
+	never.Wake() // what the engine calls when GovernProcs returned nil
+
+	g := &Governor{Quiet: 1, Busy: 3, Every: 20 * time.Millisecond, Up: 0.5, Down: 0.2, Calm: 2, Rest: 0.1}
+	g.Start()
+	defer g.Stop()
+	waitFor(t, 10*time.Second, "an idle process did not make the governor rest", g.IsResting)
+
+	var spin atomic.Bool
+	spin.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; spin.Load(); n++ {
+			if n%(1<<20) == 0 {
+				runtime.Gosched()
+			}
+		}
+	}()
+	// Twenty windows of a spinning core: a governor that read them would have gone busy.
+	time.Sleep(20 * g.Every)
+	if g.IsBusy() || !g.IsResting() {
+		t.Fatalf("resting governor: busy %v, resting %v; want it still resting in the quiet size", g.IsBusy(), g.IsResting())
+	}
+	g.Wake()
+	waitFor(t, 10*time.Second, "a woken governor did not go busy with a spinning goroutine", func() bool {
+		return g.IsBusy() && !g.IsResting() && runtime.GOMAXPROCS(0) == 3
+	})
+
+	spin.Store(false)
+	<-done
+	waitFor(t, 10*time.Second, "the governor did not go quiet and rest again", func() bool {
+		return !g.IsBusy() && g.IsResting() && runtime.GOMAXPROCS(0) == 1
+	})
+	g.Stop() // from rest
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("after Stop: GOMAXPROCS %d, want the busy size 3", got)
+	}
+}

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"epsproxy/internal/pki"
+	"epsproxy/internal/testnet"
 )
 
 // Process names.
@@ -102,17 +103,12 @@ type Chain struct {
 	admin map[string]string // process -> admin listener address
 }
 
-// FreeAddr returns a free loopback address, the port released for the caller to bind: for a
-// program that runs chains one at a time (the benchmarks). Tests running chains in parallel use
-// internal/testnet.Addr, which also keeps other test processes off the port.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// FreeAddr returns a free loopback address, the port released for the caller to bind, for the
+// benchmarks' chains: internal/testnet.Addr, which picks it below the kernel's ephemeral range.
+// A port from listen(":0") comes from that range, and before the chain's process bound it, one
+// of the harness's many outgoing connections could take it as its source port: a benchmark run
+// once stopped on "peer.bind ...: address already in use".
+func FreeAddr() (string, error) { return testnet.Addr() }
 
 // RepoRoot finds the repository root (the directory with go.mod) from the working directory up.
 func RepoRoot() (string, error) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 )
 
 // The public proxy runs with as many Ps as gnet loops while it is quiet, with more while clients
-// keep it busy, and with the first number again once they stop (internal/daemon.Governor):
-// what an operator reads in /debug/stats.
+// keep it busy, and with the first number again once they stop (internal/daemon.Governor); at
+// rest the governor waits for the next client: what an operator reads in /debug/stats
+// (process.gomaxprocs, governor).
 func TestPublicProxyProcsFollowLoad(t *testing.T) {
 	c := newChain(t)
 	// The governor steps aside for a GOMAXPROCS from the environment: make sure none is inherited.
@@ -19,6 +21,13 @@ func TestPublicProxyProcsFollowLoad(t *testing.T) {
 	startAll(t, c)
 	waitGet(t, c, chain.Domain)
 	procs := func() int { return adminStats(t, c, chain.Public).Process.GOMAXPROCS }
+	governor := func() string {
+		var st struct{ Governor string }
+		if err := json.Unmarshal(adminStats(t, c, chain.Public).Raw, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Governor
+	}
 
 	// At rest: the same number for two seconds in a row (the governor goes quiet after one
 	// second of calm, so start-up's TLS handshakes with the node are behind us).
@@ -33,6 +42,14 @@ func TestPublicProxyProcsFollowLoad(t *testing.T) {
 	}
 	if quiet < 1 {
 		t.Fatalf("GOMAXPROCS %d at rest", quiet)
+	}
+	// Resting: with nothing to do the governor stops measuring, so only the clients' connections
+	// (Governor.Wake on every accept) can make it busy below. Read every half second, which costs
+	// far less than the 1% of a core it rests under.
+	for deadline := time.Now().Add(30 * time.Second); governor() != "resting"; time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the public proxy's governor did not rest within 30 s at rest (%q)", governor())
+		}
 	}
 
 	// Busy: 16 clients opening one connection after another, for at most 30 s.

@@ -105,6 +105,7 @@ func serve(which string, args []string, stderr io.Writer) int {
 			gov = daemon.GovernProcs(p.Loops(), runtime.GOMAXPROCS(0)+p.Loops())
 			if gov != nil {
 				p.Engine().OnAccept(gov.Wake)
+				adm.Register("governor", func() any { return gov.State() })
 			}
 		}
 		adm.Register("public", func() any { return p.Stats() })

@@ -87,6 +87,18 @@ func (g *Governor) IsBusy() bool { return g.busy.Load() }
 // IsResting reports whether the governor waits for Wake, reading nothing.
 func (g *Governor) IsResting() bool { return g.resting.Load() }
 
+// State is the regime for /debug/stats: "busy", "quiet", or "resting" (quiet, and waiting for
+// Wake).
+func (g *Governor) State() string {
+	switch {
+	case g.IsBusy():
+		return "busy"
+	case g.IsResting():
+		return "resting"
+	}
+	return "quiet"
+}
+
 // Wake tells a resting governor that work has arrived: it reads the CPU use again from the next
 // window. It never blocks and costs one atomic load when the governor is not resting, so it is
 // safe on every accepted connection; on a nil Governor it does nothing. Work that arrives while

@@ -103,6 +103,9 @@ func TestGovernorRestsUntilWoken(t *testing.T) {
 	g.Start()
 	defer g.Stop()
 	waitFor(t, 10*time.Second, "an idle process did not make the governor rest", g.IsResting)
+	if s := g.State(); s != "resting" {
+		t.Errorf("State() = %q while resting", s)
+	}
 
 	var spin atomic.Bool
 	spin.Store(true)
@@ -124,6 +127,9 @@ func TestGovernorRestsUntilWoken(t *testing.T) {
 	waitFor(t, 10*time.Second, "a woken governor did not go busy with a spinning goroutine", func() bool {
 		return g.IsBusy() && !g.IsResting() && runtime.GOMAXPROCS(0) == 3
 	})
+	if s := g.State(); s != "busy" {
+		t.Errorf("State() = %q while busy", s)
+	}
 
 	spin.Store(false)
 	<-done

@@ -169,7 +169,7 @@ func (g *Governor) run() {
 func (g *Governor) rest(t *time.Ticker) bool {
 	t.Stop()
 	select {
-	case <-g.wake: // a Wake from before the last rest, already answered
+	case <-g.wake: // a second Wake that came as the last rest ended
 	default:
 	}
 	g.resting.Store(true)

@@ -18,6 +18,26 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	}
 }
 
+// spinCore starts a goroutine that uses a whole core until the returned function stops it (and
+// waits for it to end).
+func spinCore() (stop func()) {
+	var spin atomic.Bool
+	spin.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; spin.Load(); n++ {
+			if n%(1<<20) == 0 {
+				runtime.Gosched()
+			}
+		}
+	}()
+	return func() {
+		spin.Store(false)
+		<-done
+	}
+}
+
 func TestGovernorFollowsCPUUse(t *testing.T) {
 	orig := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
@@ -30,24 +50,13 @@ func TestGovernorFollowsCPUUse(t *testing.T) {
 	}
 
 	// A goroutine that spins uses a whole core: the governor must go busy.
-	var spin atomic.Bool
-	spin.Store(true)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for n := 0; spin.Load(); n++ {
-			if n%(1<<20) == 0 {
-				runtime.Gosched()
-			}
-		}
-	}()
+	stopSpin := spinCore()
 	waitFor(t, 10*time.Second, "a spinning goroutine did not make the governor busy", func() bool {
 		return g.IsBusy() && runtime.GOMAXPROCS(0) == 3
 	})
 
 	// Once it stops, the process is quiet again.
-	spin.Store(false)
-	<-done
+	stopSpin()
 	waitFor(t, 10*time.Second, "the governor stayed busy with nothing running", func() bool {
 		return !g.IsBusy() && runtime.GOMAXPROCS(0) == 1
 	})
@@ -107,17 +116,7 @@ func TestGovernorRestsUntilWoken(t *testing.T) {
 		t.Errorf("State() = %q while resting", s)
 	}
 
-	var spin atomic.Bool
-	spin.Store(true)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for n := 0; spin.Load(); n++ {
-			if n%(1<<20) == 0 {
-				runtime.Gosched()
-			}
-		}
-	}()
+	stopSpin := spinCore()
 	// Twenty windows of a spinning core: a governor that read them would have gone busy.
 	time.Sleep(20 * g.Every)
 	if g.IsBusy() || !g.IsResting() {
@@ -131,8 +130,7 @@ func TestGovernorRestsUntilWoken(t *testing.T) {
 		t.Errorf("State() = %q while busy", s)
 	}
 
-	spin.Store(false)
-	<-done
+	stopSpin()
 	waitFor(t, 10*time.Second, "the governor did not go quiet and rest again", func() bool {
 		return !g.IsBusy() && g.IsResting() && runtime.GOMAXPROCS(0) == 1
 	})

@@ -16,6 +16,7 @@ import (
 
 	"epsproxy/bench/load"
 	"epsproxy/bench/report"
+	"epsproxy/internal/chain"
 )
 
 // The syscall count (Options.Syscalls): after the timed connection phases, each proxy target
@@ -132,9 +133,6 @@ func (e *env) countSyscalls(ctx context.Context, req []byte) error {
 		return err
 	}
 	for _, t := range e.targets {
-		if len(t.procs) == 0 {
-			continue
-		}
 		counts, err := e.countTarget(ctx, t, req, dir)
 		if err != nil {
 			return fmt.Errorf("syscall count of %s: %w", t.name, err)
@@ -144,8 +142,12 @@ func (e *env) countSyscalls(ctx context.Context, req []byte) error {
 	return nil
 }
 
-// countTarget attaches one perf stat to each of t's processes, sends the count's connections
-// through t, and stops the perfs.
+// syscallEndpoints are traced behind every target, direct too: a proxy that hands the endpoints
+// its bytes in more pieces makes them enter more calls, which its own count does not show.
+var syscallEndpoints = []string{chain.Internal, ProcHarness}
+
+// countTarget attaches one perf stat to each of t's processes and to the endpoints, sends the
+// count's connections through t, and stops the perfs.
 func (e *env) countTarget(ctx context.Context, t target, req []byte, dir string) ([]SyscallCount, error) {
 	type traced struct {
 		proc string
@@ -169,7 +171,7 @@ func (e *env) countTarget(ctx context.Context, t target, req []byte, dir string)
 			}
 		}
 	}
-	for _, name := range t.procs {
+	for _, name := range append(slices.Clone(t.procs), syscallEndpoints...) {
 		pid := 0
 		if f := e.pids[name]; f != nil {
 			pid = f()
@@ -283,8 +285,8 @@ func syscallTable(res *Results) report.Table {
 		line = append(line, num(Float(max(0, float64(c.Total)-grouped)), 1))
 		t.Rows = append(t.Rows, line)
 	}
-	note := fmt.Sprintf("After the timed phases, %d connections per target with perf stat attached to each proxy process "+
-		"(raw_syscalls:sys_enter for the total, syscalls:sys_enter_* for the groups); tracing slows the proxies, "+
+	note := fmt.Sprintf("After the timed phases, %d connections per target with perf stat attached to each proxy process, "+
+		"the internal server and this harness (the load generator) (raw_syscalls:sys_enter for the total, syscalls:sys_enter_* for the groups); tracing slows the proxies, "+
 		"so these phases are not timed.", conns)
 	if res.SyscallNs > 0 {
 		note += fmt.Sprintf(" One getppid(2), the cheapest call, took %s ns on this machine.", num(res.SyscallNs, 0))

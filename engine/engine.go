@@ -117,6 +117,8 @@ func New(cfg Config, routes Routes, notify Notifier, rl *relay.Relay, log *slog.
 		done:         make(chan struct{}),
 	}
 	e.standby = newStandby(cfg, &e.stats.StandbyGone)
+	e.standby.relay = rl
+	rl.OnHeld(e.standby.gone)
 	e.live.set(cfg)
 	return e, nil
 }

@@ -190,8 +190,8 @@ func (h *handler) onHello(s *conn) gnet.Action {
 	if e.obs != nil {
 		e.obs.Routed(s.domain)
 	}
-	if fd, mode, ok := e.standby.take(ann.Operator, now); ok {
-		return h.toStandby(s, fd, mode, buf)
+	if fd, mode, loop, ok := e.standby.take(ann.Operator, now); ok {
+		return h.toStandby(s, fd, mode, loop, buf)
 	}
 	if _, err := rand.Read(s.token[:]); err != nil {
 		return h.reject(s, "no_entropy", err)
@@ -222,8 +222,9 @@ func (h *handler) onHello(s *conn) gnet.Action {
 // toStandby relays a routed client to a parked standby socket of its announcer, on the client's
 // own loop: the private side gets the hello at once, no token and no EPS call involved; after
 // the address header if its token asked for it, and in frames if it asked for those, in which
-// case the socket is parked again once the client is done (keeper).
-func (h *handler) toStandby(s *conn, private int, mode wire.SocketMode, buf []byte) gnet.Action {
+// case the socket is parked again once the client is done (keeper). loop is the relay loop that
+// holds the socket, or -1.
+func (h *handler) toStandby(s *conn, private int, mode wire.SocketMode, loop int, buf []byte) gnet.Action {
 	e := h.e
 	fd, err := s.c.Dup()
 	if err != nil {
@@ -241,7 +242,7 @@ func (h *handler) toStandby(s *conn, private int, mode wire.SocketMode, buf []by
 		buf = hb.B
 	}
 	if mode.Framed {
-		err = e.relay.AddFramed(fd, private, nil, buf, s.domain, &keeper{e: e, f: filed{s.operator, mode}})
+		err = e.relay.AddFramedHeld(loop, fd, private, nil, buf, s.domain, &keeper{e: e, f: filed{s.operator, mode}})
 	} else {
 		err = e.relay.Add(fd, private, nil, buf, s.domain)
 	}
@@ -344,7 +345,7 @@ func (h *handler) park(s *conn, f filed) gnet.Action {
 	e.leavePhase(s)
 	s.phase = phaseHandedOff
 	s.unlink()
-	if !e.standby.park(f, fd, time.Now()) {
+	if !e.standby.park(f, fd, time.Now(), false) {
 		_ = unix.Close(fd)
 		if e.refused(s, "standby_full") {
 			e.log.Info("internal connection refused", "reason", "standby_full", "operator", f.operator, "remote", s.src.String())

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"epsproxy/engine/relay"
 	"epsproxy/proxy/wire"
 	"golang.org/x/sys/unix"
 )
@@ -29,11 +30,14 @@ import (
 // token works once, and an operator's cap counts both kinds.
 //
 // A parked socket lives outside gnet (dup'ed out like a handed-off one) so that any loop can take
-// it without waking another. The standby table watches every parked socket with an epoll instance
-// of its own and one goroutine blocked in epoll_wait (standby_watch_linux.go): a socket whose
-// private side closes or resets it (the private proxy was stopped or killed) or sends a byte is
-// closed and dropped at once (Stats.StandbyGone), so the counts and the pool are what the private
-// proxies really hold. Its liveness is checked again when it is taken, and it is closed after
+// it without waking another. Every parked socket is watched: a socket whose private side closes
+// or resets it (the private proxy was stopped or killed) or sends a byte is closed and dropped at
+// once (Stats.StandbyGone), so the counts and the pool are what the private proxies really hold.
+// A socket parked on its first dial is watched by the standby table's own epoll instance and one
+// goroutine blocked in epoll_wait (standby_watch_linux.go); a framed socket parked again after a
+// client stays in the epoll set of the relay loop that served it (relay.Hold), which reports its
+// events to the table and pairs it with the next client on that loop, so its trip back to the
+// pool costs two epoll_ctl calls instead of four. Its liveness is checked again when it is taken, and it is closed after
 // StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
 // hold a dead socket for long; the private side dials a fresh one.
 
@@ -51,7 +55,8 @@ var ErrStandbyOff = errors.New("engine: standby connections are disabled")
 // parked is a standby socket waiting for a client.
 type parked struct {
 	fd    int
-	id    uint64 // its registration with the watcher, never reused
+	id    uint64 // its registration, never reused
+	loop  int    // the relay loop that holds it (relay.Hold), or -1: the watcher's
 	until time.Time
 	mode  wire.SocketMode
 }
@@ -92,7 +97,9 @@ type standby struct {
 	parkTTL   time.Duration
 
 	// The watcher's: its epoll instance and stop eventfd (-1 before start and after stop), the
-	// last id given to a parked socket, each parked socket's operator by id.
+	// last id given to a parked socket, each parked socket's operator by id. relay holds the
+	// sockets parked again after a client (nil: the watcher watches them too).
+	relay     *relay.Relay
 	epfd      int
 	evfd      int
 	watchDone chan struct{}
@@ -315,8 +322,9 @@ func (sb *standby) claim(tok wire.Token, now time.Time) (filed, bool) {
 }
 
 // park files fd for the operator that reserved its token and watches it; false (fd not taken)
-// when the operator's cap is reached or the watcher is not running.
-func (sb *standby) park(f filed, fd int, now time.Time) bool {
+// when the operator's cap is reached or the watcher is not running. kept: fd is a framed socket
+// a relay loop is handing back (inside Keep), which that loop can go on watching (relay.Hold).
+func (sb *standby) park(f filed, fd int, now time.Time, kept bool) bool {
 	operator := f.operator
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -332,11 +340,11 @@ func (sb *standby) park(f filed, fd int, now time.Time) bool {
 	if len(op.parked) >= sb.max() {
 		return false
 	}
-	id, ok := sb.watchFD(operator, fd)
+	id, loop, ok := sb.watchFD(operator, fd, kept)
 	if !ok {
 		return false
 	}
-	op.parked = append(op.parked, parked{fd: fd, id: id, until: now.Add(sb.parkTTL), mode: f.mode})
+	op.parked = append(op.parked, parked{fd: fd, id: id, loop: loop, until: now.Add(sb.parkTTL), mode: f.mode})
 	return true
 }
 
@@ -350,12 +358,14 @@ type keeper struct {
 }
 
 // Keep runs on a relay loop: park takes the table's mutex and one epoll_ctl, nothing that waits.
+// The socket stays in that loop's epoll set (relay.Hold), which watches it while it waits and
+// pairs it again with one EPOLL_CTL_MOD.
 func (k *keeper) Keep(fd int) {
 	e := k.e
 	if fd < 0 {
 		return // the pair ended otherwise; the relay closed the socket
 	}
-	if e.isStopping() || !e.standby.park(k.f, fd, time.Now()) {
+	if e.isStopping() || !e.standby.park(k.f, fd, time.Now(), true) {
 		_ = unix.Close(fd)
 		return
 	}
@@ -365,13 +375,14 @@ func (k *keeper) Keep(fd int) {
 // take returns a live parked socket of operator, closing the dead ones it meets; the oldest
 // first, so sockets do not sit until they expire while newer ones serve. The watcher closes a
 // socket whose private side went away as soon as the kernel knows; the check here covers the
-// moment between the two. mode says how the socket carries its client.
-func (sb *standby) take(operator string, now time.Time) (fd int, mode wire.SocketMode, ok bool) {
+// moment between the two. mode says how the socket carries its client; loop is the relay loop
+// that holds it (relay.AddFramedHeld pairs it there), or -1.
+func (sb *standby) take(operator string, now time.Time) (fd int, mode wire.SocketMode, loop int, ok bool) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	op := sb.ops[operator]
 	if op == nil {
-		return -1, wire.SocketMode{}, false
+		return -1, wire.SocketMode{}, -1, false
 	}
 	for len(op.parked) > 0 {
 		p := op.parked[0]
@@ -382,12 +393,12 @@ func (sb *standby) take(operator string, now time.Time) (fd int, mode wire.Socke
 			continue
 		}
 		if idle(p.fd) {
-			return p.fd, p.mode, true
+			return p.fd, p.mode, p.loop, true
 		}
 		_ = unix.Close(p.fd)
 		sb.goneCount.Add(1)
 	}
-	return -1, wire.SocketMode{}, false
+	return -1, wire.SocketMode{}, -1, false
 }
 
 // idle reports whether a parked socket is still open and silent: the private side sends nothing

@@ -28,6 +28,9 @@ type framedPrivate struct {
 	backend netip.AddrPort
 	kept    chan int // the socket's descriptor, each time it came back (-1: closed)
 	gone    chan error
+	// keepOnce: the first time the socket comes back, the test takes it (from kept) instead of
+	// the private side awaiting it again.
+	keepOnce bool
 }
 
 func (p *framedPrivate) First(fd int, data []byte) (relay.Pairing, error) {
@@ -42,7 +45,7 @@ func (p *framedPrivate) Gone(err error) { p.gone <- err }
 
 func (p *framedPrivate) Keep(fd int) {
 	p.kept <- fd
-	if fd >= 0 {
+	if fd >= 0 && !p.keepOnce {
 		if err := p.r.AwaitFramed(fd, nil, time.Minute, p); err != nil {
 			p.t.Errorf("await the kept socket again: %v", err)
 		}
@@ -50,8 +53,8 @@ func (p *framedPrivate) Keep(fd int) {
 }
 
 // awaitFramed hands the private end of a parked socket to the rig's relay as a framed standby
-// socket.
-func awaitFramed(t testing.TB, r *rig, priv net.Conn) *framedPrivate {
+// socket; keepOnce as in framedPrivate.
+func awaitFramed(t testing.TB, r *rig, priv net.Conn, keepOnce bool) *framedPrivate {
 	t.Helper()
 	rc, err := priv.(*net.TCPConn).SyscallConn()
 	if err != nil {
@@ -63,7 +66,7 @@ func awaitFramed(t testing.TB, r *rig, priv net.Conn) *framedPrivate {
 	}
 	_ = priv.Close()
 	p := &framedPrivate{t: t, r: r.relay, backend: netip.MustParseAddrPort(r.backend.Addr().String()),
-		kept: make(chan int, 16), gone: make(chan error, 1)}
+		kept: make(chan int, 16), gone: make(chan error, 1), keepOnce: keepOnce}
 	if err := r.relay.AwaitFramed(fd, nil, time.Minute, p); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func TestFramedStandbySocketServesClientsInTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv := awaitFramed(t, r, park(t, r, toks[0]))
+	priv := awaitFramed(t, r, park(t, r, toks[0]), false)
 	const clients = 4
 	var fd int
 	for i := range clients {

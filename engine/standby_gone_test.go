@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"crypto/tls"
 	"net"
 	"os"
 	"runtime"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"epsproxy/engine"
+	"epsproxy/proxy/wire"
 )
 
 // A parked socket whose private side goes away (FIN, RST) or speaks is closed at once by the
@@ -184,5 +188,62 @@ func TestStandbyStopLeavesNoWatcher(t *testing.T) {
 	}
 	if p, tok := r.eng.Standby(); p != 0 || tok != 0 {
 		t.Errorf("Standby() = %d parked, %d tokens after Stop, want 0 and 0", p, tok)
+	}
+}
+
+// A framed socket parked again after a client is watched by the relay loop that served it
+// (relay.Hold), not by the watcher: its private side going away or speaking closes it at once
+// all the same, with no sweep and no client to find it.
+func TestStandbyReparkedSocketIsWatched(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		end  func(fd int) error
+	}{
+		{"FIN", unix.Close},
+		{"RST", func(fd int) error {
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+				return err
+			}
+			return unix.Close(fd)
+		}},
+		{"speaks", func(fd int) error {
+			defer unix.Close(fd)
+			_, err := unix.Write(fd, []byte{0x16})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := watcherRig(t)
+			toks, _, err := r.eng.Reserve(operator, 1, wire.SocketMode{Framed: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv := awaitFramed(t, r, park(t, r, toks[0]), true)
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: patience}, "tcp", r.cfg.PublicAddr, r.clientTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := echo(c, []byte("the only client")); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.Close()
+			var fd int
+			select {
+			case fd = <-priv.kept:
+			case <-time.After(2 * patience):
+				t.Fatal("the private side did not get the socket back")
+			}
+			if fd < 0 {
+				t.Fatal("the private side's relay closed the framed socket")
+			}
+			wantCounter(t, "StandbyReused", r.eng.Stats().StandbyReused.Load, 1)
+			wantParked(t, r, 1)
+			if err := tc.end(fd); err != nil {
+				t.Fatal(err)
+			}
+			wantGone(t, r, 1, 0)
+		})
 	}
 }

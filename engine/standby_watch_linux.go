@@ -16,7 +16,9 @@ import (
 // runtime poller instead because they wait often and briefly, and each blocking wait costs the
 // scheduler a hand-off; this one waits for minutes at a time.) The socket is then closed and
 // dropped from its operator's list at once, so the counts are true and the pool's size is what
-// the private proxies really hold.
+// the private proxies really hold. (A framed socket parked again after a client is watched by
+// the relay loop that served it instead, relay.Hold, and reaches gone the same way, with an id
+// from the same counter.)
 //
 // Descriptors are reused after close, so an event does not name a descriptor: each parked
 // socket is registered under an id of its own that is never reused, and the watcher closes a
@@ -153,31 +155,42 @@ func (sb *standby) gone(id uint64) {
 	sb.goneCount.Add(1)
 }
 
-// watchFD registers a socket being parked for operator and returns its id; false when the watcher
-// is not running (before Run, after stop) or the kernel refuses. Callers hold mu.
-func (sb *standby) watchFD(operator string, fd int) (uint64, bool) {
+// watchFD registers a socket being parked for operator and returns its id and the relay loop
+// that holds it, or -1 when the watcher watches it; false when the watcher is not running
+// (before Run, after stop: nothing is parked then) or the kernel refuses. kept: a relay loop is
+// handing fd back (see park), so it may stay there. Callers hold mu.
+func (sb *standby) watchFD(operator string, fd int, kept bool) (id uint64, loop int, ok bool) {
 	if sb.epfd < 0 {
-		return 0, false
+		return 0, -1, false
 	}
 	sb.lastID++
-	id := sb.lastID
-	ev := unix.EpollEvent{Events: watchEvents}
-	setID(&ev, id)
-	if unix.EpollCtl(sb.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
-		return 0, false
+	id, loop = sb.lastID, -1
+	if kept && sb.relay != nil {
+		if l, held := sb.relay.Hold(fd, id); held {
+			loop = l
+		}
+	}
+	if loop < 0 {
+		ev := unix.EpollEvent{Events: watchEvents}
+		setID(&ev, id)
+		if unix.EpollCtl(sb.epfd, unix.EPOLL_CTL_ADD, fd, &ev) != nil {
+			return 0, -1, false
+		}
 	}
 	sb.watched[id] = operator
 	sb.parkedN.Add(1)
-	return id, true
+	return id, loop, true
 }
 
 // unwatch deregisters a parked socket that leaves the table (taken, or about to be closed). It
 // must come before the descriptor is closed or handed on: the registration belongs to the open
-// file, which may outlive the descriptor (a dup elsewhere). Callers hold mu.
+// file, which may outlive the descriptor (a dup elsewhere). A socket a relay loop holds keeps its
+// registration there: its descriptor is its only one, so closing it ends the registration, and
+// the taker pairs it on that loop (relay.AddFramedHeld). Callers hold mu.
 func (sb *standby) unwatch(p parked) {
 	delete(sb.watched, p.id)
 	sb.parkedN.Add(-1)
-	if sb.epfd >= 0 {
+	if p.loop < 0 && sb.epfd >= 0 {
 		_ = unix.EpollCtl(sb.epfd, unix.EPOLL_CTL_DEL, p.fd, nil)
 	}
 }

@@ -52,11 +52,11 @@ func TestStandbyStaleEventSparesAReusedDescriptor(t *testing.T) {
 	sb, gone := watchedStandby(t)
 	a, aPeer := socketPair(t)
 	defer unix.Close(aPeer)
-	if !sb.park(filed{operator: "op"}, a, time.Now()) {
+	if !sb.park(filed{operator: "op"}, a, time.Now(), false) {
 		t.Fatal("park refused")
 	}
 	staleID := sb.lastIDNow()
-	fd, _, ok := sb.take("op", time.Now())
+	fd, _, _, ok := sb.take("op", time.Now())
 	if !ok || fd != a {
 		t.Fatalf("take = %d, %v, want %d, true", fd, ok, a)
 	}
@@ -74,7 +74,7 @@ func TestStandbyStaleEventSparesAReusedDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(b)
-	if !sb.park(filed{operator: "op"}, a, time.Now()) {
+	if !sb.park(filed{operator: "op"}, a, time.Now(), false) {
 		t.Fatal("park of the reused descriptor refused")
 	}
 	sb.gone(staleID)
@@ -103,14 +103,14 @@ func TestStandbyParkNeedsTheWatcher(t *testing.T) {
 	a, aPeer := socketPair(t)
 	defer unix.Close(aPeer)
 	defer unix.Close(a)
-	if sb.park(filed{operator: "op"}, a, time.Now()) {
+	if sb.park(filed{operator: "op"}, a, time.Now(), false) {
 		t.Error("park before start accepted a socket")
 	}
 	if err := sb.start(); err != nil {
 		t.Fatal(err)
 	}
 	sb.stop()
-	if sb.park(filed{operator: "op"}, a, time.Now()) {
+	if sb.park(filed{operator: "op"}, a, time.Now(), false) {
 		t.Error("park after stop accepted a socket")
 	}
 	sb.stop() // a second stop does nothing

@@ -93,8 +93,10 @@
 // socket, clean, goes to the pair's Keeper instead of being closed: the proxies carry one client
 // after another over one standby socket this way. It leaves the loop's epoll set when Keep
 // returns, unless Keep gave it straight back to the same loop, which then re-points its
-// registration instead of removing and adding it. A pair that ends otherwise closes it
-// (abortively, unless it ended cleanly with a FIN) and tells the Keeper so.
+// registration instead of removing and adding it, or held it there (Hold: the loop reports the
+// waiting socket's events to OnHeld, and AddFramedHeld pairs it again on that loop). A pair that
+// ends otherwise closes it (abortively, unless it ended cleanly with a FIN) and tells the Keeper
+// so.
 //
 // # Concurrency
 //

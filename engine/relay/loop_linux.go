@@ -58,7 +58,7 @@ type loop struct {
 	// from the queue before the loop parks again.
 	takeSoon bool
 
-	mu       sync.Mutex // guards queue, slots, visits, closed, dropWait, evfd and keptBack
+	mu       sync.Mutex // guards queue, slots, visits, closed, dropWait, evfd, keptBack and keptHeld
 	queue    []pending
 	slots    slots    // the slab's slot names: enqueue takes one per entry, the loop gives them back
 	visits   []*visit // Visit calls waiting for this loop
@@ -67,9 +67,11 @@ type loop struct {
 	evfd     int  // written under mu only, so it is never written after it is closed
 	// kept is the descriptor handBack is giving a Keeper, while Keep runs, and -1 otherwise;
 	// written under mu by the loop, read by loopFor as a hint. keptBack: Keep gave it straight
-	// back to this loop, whose epoll set still holds it.
+	// back to this loop, whose epoll set still holds it. keptHeld: Keep left it in the set under
+	// a held token (Hold).
 	kept     atomic.Int32
 	keptBack bool
+	keptHeld bool
 
 	// Published for PipesInUse/PipesOpen.
 	pipesInUse atomic.Int64
@@ -163,7 +165,8 @@ func (l *loop) closeFDs() {
 //
 // The socket a Keeper is being given by this loop (see handBack) is still in the set,
 // under the slot of the pair it left, and the loop takes the queue before it parks
-// again: its registration is pointed at the new slot instead of added.
+// again: its registration is pointed at the new slot instead of added; so is a held
+// socket's (AddFramedHeld).
 func (l *loop) enqueue(pd pending) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -182,11 +185,18 @@ func (l *loop) enqueue(pd pending) bool {
 		s, t := token(pd.ref.slot, pd.ref.gen, side)
 		ev := unix.EpollEvent{Events: events, Fd: s, Pad: t}
 		op := unix.EPOLL_CTL_ADD
-		if fd == l.kept.Load() {
+		switch {
+		case fd == l.kept.Load():
 			l.keptBack = true
 			op = unix.EPOLL_CTL_MOD
+		case side == 1 && pd.held:
+			op = unix.EPOLL_CTL_MOD
 		}
-		if epollCtl(l.epfd, op, fd, &ev) != nil {
+		err := epollCtl(l.epfd, op, fd, &ev)
+		if err == unix.ENOENT && op == unix.EPOLL_CTL_MOD {
+			err = epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev) // not held here after all
+		}
+		if err != nil {
 			pd.unregistered = true
 		}
 	}
@@ -283,6 +293,8 @@ func (l *loop) poll(uintptr) bool {
 			switch ev := &l.events[i]; {
 			case ev.Fd == wakeSlot:
 				woken = true
+			case isHeld(ev):
+				l.heldEvent(ev)
 			case !l.event(ev):
 				// A pair that ended earlier, or one still in the queue: see below.
 				l.missed = append(l.missed, *ev)
@@ -639,23 +651,24 @@ func (l *loop) finish(p *pair, reason Reason, err error) {
 // a Keeper that gives it straight back to this loop (the private proxy waits for the next client
 // on the standby socket its last client used) costs no epoll_ctl here, and enqueue re-points it
 // at its new slot with one EPOLL_CTL_MOD instead of an ADD, which reports again whatever arrived
-// in between. A socket the Keeper kept, closed or gave elsewhere leaves the set when Keep returns.
+// in between. So does a Keeper that holds it (Hold): it stays under its held token. A socket the
+// Keeper kept otherwise, closed or gave elsewhere leaves the set when Keep returns.
 func (l *loop) handBack(k Keeper, fd int32) {
 	l.mu.Lock()
 	l.kept.Store(fd)
-	l.keptBack = false
+	l.keptBack, l.keptHeld = false, false
 	l.mu.Unlock()
 	k.Keep(int(fd))
 	l.mu.Lock()
 	back := l.keptBack
-	if !back {
+	if !back && !l.keptHeld {
 		// The descriptor may already be closed, or reused by a socket this loop never held:
 		// either way it is not in the set (a socket enqueued here under this number while Keep
 		// ran counts as given back, and start adds it if it is not there).
 		_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
 	l.kept.Store(-1)
-	l.keptBack = false
+	l.keptBack, l.keptHeld = false, false
 	l.mu.Unlock()
 	if back {
 		l.takeSoon = true

@@ -29,6 +29,9 @@ type Relay struct {
 	// maxPairs is Config.MaxPairs with its default applied (SetMaxPairs).
 	maxPairs atomic.Int64
 
+	// onHeld is OnHeld's function: the loops call it for a held socket's events (hold_linux.go).
+	onHeld atomic.Pointer[func(id uint64)]
+
 	closeOnce sync.Once
 	drainOnce sync.Once
 	drained   chan struct{} // closed when draining and pairs reaches 0
@@ -49,6 +52,8 @@ type pending struct {
 	frm    uint8
 	preHdr uint8
 	keep   Keeper
+	// held: b is in the chosen loop's epoll set already, under a held token (AddFramedHeld).
+	held bool
 	// ref is the slot enqueue chose for the entry, and its sockets' registrations point at it;
 	// unregistered: one of them could not be registered, which start does.
 	ref          slotRef
@@ -145,7 +150,7 @@ func (r *Relay) sweepInterval() time.Duration {
 // after Close or during Drain, ErrFull at Config.MaxPairs, ErrBadFD or
 // ErrPrefixTooLarge for bad arguments. Safe from any goroutine, OnDone included.
 func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
-	return r.addPair(a, b, toA, toB, tag, false, nil)
+	return r.addPair(a, b, toA, toB, tag, false, nil, -1)
 }
 
 // AddFramed is Add with b a framed socket (frame.go): toB and every byte from a go to b in data
@@ -156,17 +161,22 @@ func (r *Relay) Add(a, b int, toA, toB []byte, tag any) error {
 // other way, and k gets Keep(-1). A nil k closes b at the end in every case. Once AddFramed
 // returns nil, k hears of the pair exactly once; on error, never.
 func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
+	return r.addFramed(a, b, toA, toB, tag, k, -1)
+}
+
+// addFramed is AddFramed, on loop held (b held there) unless held is -1.
+func (r *Relay) addFramed(a, b int, toA, toB []byte, tag any, k Keeper, held int) error {
 	if len(toB) > MaxPrefix {
-		return r.addPair(a, b, toA, toB, tag, false, nil) // refused, with the usual error
+		return r.addPair(a, b, toA, toB, tag, false, nil, held) // refused, with the usual error
 	}
 	if len(toB) == 0 {
-		return r.addPair(a, b, toA, nil, tag, true, k)
+		return r.addPair(a, b, toA, nil, tag, true, k, held)
 	}
 	// add copies what the socket does not take at once, so the framed copy is only needed
 	// during the call.
 	buf := framePool.Get().(*[]byte)
 	*buf = AppendFrame((*buf)[:0], toB)
-	err := r.addPair(a, b, toA, *buf, tag, true, k)
+	err := r.addPair(a, b, toA, *buf, tag, true, k, held)
 	framePool.Put(buf)
 	return err
 }
@@ -174,9 +184,10 @@ func (r *Relay) AddFramed(a, b int, toA, toB []byte, tag any, k Keeper) error {
 // framePool holds AddFramed's buffers for the framed prefix.
 var framePool = sync.Pool{New: func() any { return new([]byte) }}
 
-// addPair is Add, with b framed and kept by k (which may be nil) if framed.
-func (r *Relay) addPair(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) error {
-	err := r.add(a, b, toA, toB, tag, framed, k)
+// addPair is Add, with b framed and kept by k (which may be nil) if framed, and held in loop
+// held unless it is -1.
+func (r *Relay) addPair(a, b int, toA, toB []byte, tag any, framed bool, k Keeper, held int) error {
+	err := r.add(a, b, toA, toB, tag, framed, k, held)
 	if err != nil {
 		closeFD(a)
 		if b != a {
@@ -192,7 +203,7 @@ func closeFD(fd int) {
 	}
 }
 
-func (r *Relay) add(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) error {
+func (r *Relay) add(a, b int, toA, toB []byte, tag any, framed bool, k Keeper, held int) error {
 	if r.closed.Load() || r.draining.Load() {
 		return ErrClosed
 	}
@@ -262,7 +273,12 @@ func (r *Relay) add(a, b int, toA, toB []byte, tag any, framed bool, k Keeper) e
 			copy(pd.pre[1], toA)
 		}
 	}
-	l := r.loopFor(pd.fd[1])
+	var l *loop
+	if held >= 0 {
+		l, pd.held = r.loops[held], true
+	} else {
+		l = r.loopFor(pd.fd[1])
+	}
 	if !l.enqueue(pd) {
 		r.release()
 		return ErrClosed

@@ -37,9 +37,9 @@ import (
 // goroutine blocked in epoll_wait (standby_watch_linux.go); a framed socket parked again after a
 // client stays in the epoll set of the relay loop that served it (relay.Hold), which reports its
 // events to the table and pairs it with the next client on that loop, so its trip back to the
-// pool costs two epoll_ctl calls instead of four. Its liveness is checked again when it is taken, and it is closed after
-// StandbyTTL unused, so a private side that vanished without a FIN or RST (its host gone) cannot
-// hold a dead socket for long; the private side dials a fresh one.
+// pool costs two epoll_ctl calls instead of four. Its liveness is checked again when it is
+// taken, and it is closed after StandbyTTL unused, so a private side that vanished without a FIN
+// or RST (its host gone) cannot hold a dead socket for long; the private side dials a fresh one.
 
 // A token's wire.SocketMode marks the socket that presents it. ClientAddress: a client relayed to
 // that socket is preceded by the address header carrying its addresses (wire.AppendAddressHeader),

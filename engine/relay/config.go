@@ -139,9 +139,10 @@ type Stats struct {
 // A Keeper takes back a pair's framed socket (see AddFramed and AwaitFramed) once both
 // directions ended with an end frame: the socket is connected, clean, and the Keeper's from the
 // call on (the relay drops its epoll registration when Keep returns, unless Keep gave the
-// socket back to the relay or held it there: Hold). A pair that ends any other way closes the socket and
-// calls Keep(-1), so a Keeper hears of every pair it was given once. Keep runs on the loop right
-// after OnDone, so it must not block; it may call Add, AddFramed, Await and AwaitFramed.
+// socket back to the relay or held it there: Hold). A pair that ends any other way closes the
+// socket and calls Keep(-1), so a Keeper hears of every pair it was given once. Keep runs on the
+// loop right after OnDone, so it must not block; it may call Add, AddFramed, Await, AwaitFramed
+// and Hold.
 type Keeper interface {
 	Keep(fd int)
 }

@@ -295,6 +295,41 @@ func TestBudgetTable(t *testing.T) {
 	}
 }
 
+// The seed's CPU table: per request answered, direct's machine took (7000+7200)/2 = 7,100 ms over
+// 100 requests = 71 ms; the chain's proxies 1.5+1.0+0.1 ms (the internal server not counted
+// among them), so the proxies' CPU predicts 71/73.6 = 0.96× while the run measured 0.90×.
+func TestSeedCPUTable(t *testing.T) {
+	chainCPU := map[string]float64{chain.Public: 150, chain.Private: 100, chain.PublicEPS: 10, chain.Internal: 200}
+	res := &Results{Seed: []SeedPhase{
+		{Rep: 1, Target: TargetChain, Requests: 100, OK: 100, ReqPerSec: 27, MachineCPUms: 7700, CPUms: chainCPU,
+			Switches: map[string]int64{chain.Public: 2000, chain.Private: 1200, chain.Internal: 5000}},
+		{Rep: 1, Target: TargetDirect, Requests: 100, OK: 100, ReqPerSec: 30, MachineCPUms: 7000, CPUms: map[string]float64{chain.Internal: 190}},
+		{Rep: 2, Target: TargetDirect, Requests: 100, OK: 100, ReqPerSec: 30, MachineCPUms: 7200, CPUms: map[string]float64{chain.Internal: 190}},
+	}}
+	summarize(res)
+	tb, ok := seedCPUTable(res)
+	if !ok {
+		t.Fatal("no seed CPU table with direct measured")
+	}
+	rows := map[string][]string{}
+	for _, r := range tb.Rows {
+		rows[r[0]] = r
+	}
+	// machine 77 ms; proxies 2.6; 32 switches (the internal server's not among them); internal 2;
+	// the rest 77 - 2.6 - 2 = 72.4 (the harness, not read here, counts 0).
+	if got, want := rows[TargetChain], []string{TargetChain, "77.0", "2.60", "32.0", "2.00", "72.4", "0.96×", "0.90×"}; !slices.Equal(got, want) {
+		t.Errorf("chain row %q, want %q", got, want)
+	}
+	if got, want := rows[TargetDirect], []string{TargetDirect, "71.0", "0.00", "–", "1.90", "69.1", "", ""}; !slices.Equal(got, want) {
+		t.Errorf("direct row %q, want %q", got, want)
+	}
+	old := &Results{Seed: []SeedPhase{{Rep: 1, Target: TargetDirect, Requests: 100, OK: 100, ReqPerSec: 30}}}
+	summarize(old)
+	if _, ok := seedCPUTable(old); ok {
+		t.Error("a seed CPU table from phases with no machine figure")
+	}
+}
+
 func TestChecksWithNothingMeasured(t *testing.T) {
 	res := &Results{}
 	summarize(res)

@@ -47,6 +47,9 @@ func Markdown(res *Results) string {
 	}
 	if len(res.Summary.Seed) > 0 {
 		b.WriteString(seedTable(res).Markdown() + "\n")
+		if t, ok := seedCPUTable(res); ok {
+			b.WriteString(t.Markdown() + "\n")
+		}
 	}
 	if res.Quiet != nil {
 		b.WriteString(quietTable(res.Quiet).Markdown() + "\n")
@@ -295,6 +298,45 @@ func seedTable(res *Results) report.Table {
 		t.Notes = append(t.Notes, "Command: `"+cmd+"`, with ROOT the run's root.crt and PORT the public proxy's TLS port (or the internal server's, for direct).")
 	}
 	return t
+}
+
+// seedCPUTable splits the machine's busy CPU per request of the seed's stress test: the proxies,
+// the internal server, and the rest (parallel, curl and the shell, which this harness cannot
+// watch process by process). parallel and curl saturate the machine, so the proxies' CPU alone
+// predicts the chain's × direct: direct's machine CPU per request over that plus the proxies'.
+// False when the phases carry no machine figure (a results file from before it was measured).
+func seedCPUTable(res *Results) (report.Table, bool) {
+	var direct *SeedRow
+	for i := range res.Summary.Seed {
+		if r := &res.Summary.Seed[i]; r.Target == TargetDirect {
+			direct = r
+		}
+	}
+	if direct == nil || math.IsNaN(float64(direct.MachineMsPerReq)) {
+		return report.Table{}, false
+	}
+	t := report.Table{
+		Title: "Where a request of the seed's stress test goes, CPU ms per request",
+		Header: []string{"target", "machine (every process)", "proxies", "proxy switches/req", "internal server",
+			"the rest: parallel, curl", "× direct the proxies' CPU predicts", "× direct (measured)"},
+	}
+	for _, r := range res.Summary.Seed {
+		proxies, predicted, vs := r.ProxyCPUPerReqMs, "", times(r.VsDirect)
+		if r.Target == TargetDirect {
+			proxies, vs = 0, ""
+		} else {
+			predicted = times(Float(report.Ratio(float64(direct.MachineMsPerReq), float64(direct.MachineMsPerReq+proxies))))
+		}
+		internal := lookup(r.CPUPerReqMs, chain.Internal)
+		rest := r.MachineMsPerReq - proxies - internal - r.CPUPerReqMs[ProcHarness] // it waits for the shell: 0 if not read
+		t.Rows = append(t.Rows, []string{r.Target, num(r.MachineMsPerReq, 1), num(proxies, 2),
+			num(r.ProxySwitchesPerReq, 1), num(internal, 2), num(rest, 1), predicted, vs})
+	}
+	t.Notes = []string{"Machine: busy time over every CPU from /proc/stat (user, nice, system, irq, softirq) per request answered; " +
+		"the rest is it less the proxies, the internal server and this harness. parallel and curl keep both cores busy, so a request's " +
+		"CPU sets the rate: the proxies' share of it is what the chain's own CPU can cost this test. A measured × direct further from 1 " +
+		"than the predicted one means the rest cost more per request, or the machine ran slower, in the chain's phases."}
+	return t, true
 }
 
 func quietTable(q *QuietPhase) report.Table {

@@ -145,6 +145,12 @@ type SeedPhase struct {
 	ReqPerSec float64        `json:"req_per_sec"`
 	Error     string         `json:"error,omitempty"`
 	Command   string         `json:"command"`
+	// MachineCPUms is the whole machine's busy CPU time over the phase (/proc/stat: the load
+	// generator's parallel and curl processes are in it), CPUms and Switches each watched
+	// process's CPU time and context switches.
+	MachineCPUms float64            `json:"machine_cpu_ms"`
+	CPUms        map[string]float64 `json:"cpu_ms"`
+	Switches     map[string]int64   `json:"switches"`
 }
 
 // QuietPhase is the chain at rest: no client, the standby pool full, over one window.

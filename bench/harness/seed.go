@@ -13,6 +13,7 @@ import (
 
 	"epsproxy/bench/apt"
 	"epsproxy/internal/chain"
+	"epsproxy/internal/proc"
 )
 
 // runSeed is scenario 4: the README's stress test, `seq 1 N | parallel -j 25 curl ...`, against
@@ -81,9 +82,19 @@ func (e *env) seedPhase(ctx context.Context, rep int, t target, root string) See
 	cmd := exec.CommandContext(cctx, "bash", "-c", cmdline)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	before, beforeSw := e.cpuSnapshot(), e.switchSnapshot()
+	machine, merr := proc.ReadMachineCPU()
 	start := time.Now()
 	err := cmd.Run()
 	ph.Seconds = time.Since(start).Seconds()
+	cpu, sw := delta(before, e.cpuSnapshot()), delta(beforeSw, e.switchSnapshot())
+	if after, err := proc.ReadMachineCPU(); merr == nil && err == nil && after > machine {
+		ph.MachineCPUms = ms(after - machine)
+	}
+	ph.CPUms, ph.Switches = map[string]float64{}, sw
+	for n, d := range cpu {
+		ph.CPUms[n] = ms(d)
+	}
 	for _, line := range strings.Fields(stdout.String()) {
 		ph.Codes[line]++
 		if line == "200" {

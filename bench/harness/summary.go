@@ -58,6 +58,12 @@ type SeedRow struct {
 	ReqPerSec Float  `json:"req_per_sec"`
 	VsDirect  Float  `json:"vs_direct"`
 	Failed    int    `json:"failed"`
+	// Per request answered, medians over the repetitions: the machine's busy CPU, each watched
+	// process's CPU, and the target's proxy processes' CPU and context switches together.
+	MachineMsPerReq     Float            `json:"machine_cpu_ms_per_req"`
+	CPUPerReqMs         map[string]Float `json:"cpu_ms_per_req"`
+	ProxyCPUPerReqMs    Float            `json:"proxy_cpu_ms_per_req"`
+	ProxySwitchesPerReq Float            `json:"proxy_switches_per_req"`
 }
 
 // targetOrder is the order targets appear in tables.
@@ -232,8 +238,9 @@ func summarizeSeed(phases []SeedPhase) []SeedRow {
 	}
 	var rows []SeedRow
 	for _, t := range present(names) {
-		row := SeedRow{Target: t}
-		var rate, vs []float64
+		row := SeedRow{Target: t, CPUPerReqMs: map[string]Float{}}
+		var rate, vs, machine, proxyCPU, proxySw []float64
+		perProc := map[string][]float64{}
 		for _, p := range phases {
 			if p.Target != t {
 				continue
@@ -241,6 +248,21 @@ func summarizeSeed(phases []SeedPhase) []SeedRow {
 			row.Requests += p.Requests
 			row.Failed += p.Failed
 			rate = append(rate, p.ReqPerSec)
+			if p.MachineCPUms > 0 {
+				machine = append(machine, div(p.MachineCPUms, float64(p.OK)))
+			}
+			for n, v := range p.CPUms {
+				perProc[n] = append(perProc[n], div(v, float64(p.OK)))
+			}
+			if procs := proxyProcs(t); len(procs) > 0 {
+				cpu, sw := 0.0, 0.0
+				for _, n := range procs {
+					cpu += p.CPUms[n]
+					sw += float64(p.Switches[n])
+				}
+				proxyCPU = append(proxyCPU, div(cpu, float64(p.OK)))
+				proxySw = append(proxySw, div(sw, float64(p.OK)))
+			}
 			for _, d := range phases {
 				if d.Target == TargetDirect && d.Rep == p.Rep {
 					vs = append(vs, report.Ratio(p.ReqPerSec, d.ReqPerSec))
@@ -248,6 +270,10 @@ func summarizeSeed(phases []SeedPhase) []SeedRow {
 			}
 		}
 		row.ReqPerSec, row.VsDirect = med(rate), med(vs)
+		row.MachineMsPerReq, row.ProxyCPUPerReqMs, row.ProxySwitchesPerReq = med(machine), med(proxyCPU), med(proxySw)
+		for n, v := range perProc {
+			row.CPUPerReqMs[n] = med(v)
+		}
 		rows = append(rows, row)
 	}
 	return rows
